@@ -1,0 +1,264 @@
+//! Command-line definitions only; behaviour lives in `commands/`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ceremony",
+    version,
+    about = "Offline root-key ceremonies for TUF and Notary (Docker Content Trust)",
+    long_about = "Offline root-key ceremonies for TUF and Notary (Docker Content Trust).\n\n\
+        Keys are generated on tokens and never leave them; every signature a token returns is \
+        verified in software before it is used; signed files are never overwritten.\n\n\
+        Exit codes: 0 done, 1 refused (bad input, failed verification, policy), 2 device or internal failure.",
+    after_help = "Examples:\n  \
+        ceremony rehearse --yes --out rehearsal\n  \
+        ceremony verify --trusted 1.root.json repo/metadata\n  \
+        ceremony root inspect root.json"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a complete practice ceremony on disposable software keys.
+    Rehearse(RehearseArgs),
+    /// Verify a root, or a chain of roots, and say exactly what was checked.
+    Verify(VerifyArgs),
+    /// Build, edit and sign root metadata step by step.
+    #[command(subcommand)]
+    Root(RootCommand),
+    /// Generate and show keys on tokens.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FlavourArg {
+    /// TUF 1.0 (python-tuf, go-tuf, tough)
+    Tuf,
+    /// Notary v1 / Docker Content Trust
+    Notary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlgorithmArg {
+    Ed25519,
+    #[value(name = "ecdsa-p256")]
+    EcdsaP256,
+}
+
+/// How secrets reach us: never on the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SecretArgs {
+    /// Read the software-key passphrase from this file's first line instead of
+    /// asking at the terminal (rehearsals and tests only).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  ceremony rehearse --yes --out rehearsal")]
+pub struct RehearseArgs {
+    /// Run without asking anything.
+    #[arg(long)]
+    pub yes: bool,
+    /// Directory for the rehearsal's export (every N.root.json); must not exist.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Metadata flavour to rehearse.
+    #[arg(long, value_enum, default_value = "tuf")]
+    pub flavour: FlavourArg,
+    /// Repository name (GUN), for the Notary flavour.
+    #[arg(long, default_value = "example.com/rehearsal/app")]
+    pub gun: String,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    ceremony verify root.json\n  \
+    ceremony verify 1.root.json 2.root.json 3.root.json\n  \
+    ceremony verify --trusted trusted/root.json export/\n  \
+    ceremony verify --gun example.com/app notary-root.json")]
+pub struct VerifyArgs {
+    /// Root files in version order, or a directory of N.root.json files.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub files: Vec<PathBuf>,
+    /// A root you already trust; the chain must continue from it.
+    #[arg(long, value_name = "ROOT")]
+    pub trusted: Option<PathBuf>,
+    /// Repository name (GUN) that Notary root certificates must carry.
+    #[arg(long)]
+    pub gun: Option<String>,
+    /// Check expiry at this time instead of now (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RootCommand {
+    /// Create a new unsigned root.
+    #[command(
+        after_help = "Example:\n  ceremony root create --out 1.root.json --expires 2027-06-30 \\\n    \
+        --key root=soft:keys/root-a.age --key root=soft:keys/root-b.age --threshold root=2 \\\n    \
+        --key targets=soft:keys/targets.age --key snapshot=soft:keys/snapshot.age \\\n    \
+        --key timestamp=soft:keys/timestamp.age"
+    )]
+    Create(CreateArgs),
+    /// Add a key to a role.
+    AddKey(AddKeyArgs),
+    /// Remove a key from a role.
+    RemoveKey(RemoveKeyArgs),
+    /// Set a role's threshold.
+    SetThreshold(SetThresholdArgs),
+    /// Set the expiry.
+    SetExpiry(SetExpiryArgs),
+    /// Increase the version by one (the start of a new root for a rotation).
+    BumpVersion(EditArgs),
+    /// Sign with a key on a token (a root key of this version, or of --previous).
+    Sign(SignArgs),
+    /// Print a readable summary: roles, thresholds, key IDs, expiry, who signed.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The root file to edit. Unsigned files are edited in place.
+    pub file: PathBuf,
+    /// Write the result here instead (must not exist). Required when FILE is signed.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Where to write the new root (must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "tuf")]
+    pub flavour: FlavourArg,
+    /// Repository name (GUN); required for Notary (root certificates carry it).
+    #[arg(long)]
+    pub gun: Option<String>,
+    /// Expiry (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "TIME")]
+    pub expires: String,
+    /// Version of the new root.
+    #[arg(long, default_value_t = 1)]
+    pub version: u64,
+    /// ROLE=KEY, repeatable. KEY is a token reference (soft:PATH) or keyfile:PATH
+    /// (a JSON key object, e.g. from `ceremony key show`).
+    #[arg(long = "key", value_name = "ROLE=KEY", required = true)]
+    pub keys: Vec<String>,
+    /// ROLE=N, repeatable; roles not named get threshold 1.
+    #[arg(long = "threshold", value_name = "ROLE=N")]
+    pub thresholds: Vec<String>,
+    /// Set consistent_snapshot (TUF only).
+    #[arg(long)]
+    pub consistent_snapshot: bool,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AddKeyArgs {
+    #[command(flatten)]
+    pub edit: EditArgs,
+    /// Role to add the key to (root, targets, snapshot, timestamp).
+    #[arg(long)]
+    pub role: String,
+    /// The key: a token reference (soft:PATH) or keyfile:PATH.
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// Repository name (GUN), for a Notary root key's certificate.
+    #[arg(long)]
+    pub gun: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveKeyArgs {
+    #[command(flatten)]
+    pub edit: EditArgs,
+    #[arg(long)]
+    pub role: String,
+    /// Key ID to remove (a unique prefix of at least 8 hex digits is enough).
+    #[arg(long)]
+    pub keyid: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SetThresholdArgs {
+    #[command(flatten)]
+    pub edit: EditArgs,
+    #[arg(long)]
+    pub role: String,
+    /// The new threshold (at least 1, at most the role's number of keys).
+    pub threshold: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SetExpiryArgs {
+    #[command(flatten)]
+    pub edit: EditArgs,
+    /// RFC 3339 or YYYY-MM-DD (UTC).
+    pub expires: String,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    ceremony root sign 2.root.json --token soft:keys/root-b.age\n  \
+    ceremony root sign 2.root.json --token soft:keys/root-a.age --previous 1.root.json")]
+pub struct SignArgs {
+    /// The root to sign. Signing in place only ever adds a signature.
+    pub file: PathBuf,
+    /// The token holding the key: soft:PATH.
+    #[arg(long)]
+    pub token: String,
+    /// The previous root, when this key signs as an outgoing root key (rotation).
+    #[arg(long, value_name = "ROOT")]
+    pub previous: Option<PathBuf>,
+    /// Write the signed root here instead of adding the signature in place.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a key on a token.
+    #[command(
+        after_help = "Example:\n  ceremony key generate --token soft:keys/root-a.age --algorithm ed25519"
+    )]
+    Generate(KeyGenerateArgs),
+    /// Print a token's public key as a metadata key object, with its key ID.
+    Show(KeyShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    #[arg(long)]
+    pub token: String,
+    #[arg(long, value_enum)]
+    pub algorithm: AlgorithmArg,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyShowArgs {
+    #[arg(long)]
+    pub token: String,
+    #[arg(long, value_enum, default_value = "tuf")]
+    pub flavour: FlavourArg,
+}

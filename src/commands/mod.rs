@@ -1,0 +1,111 @@
+//! One module per subcommand; this file dispatches and holds what they share.
+
+pub mod key;
+pub mod rehearse;
+pub mod root;
+pub mod verify;
+
+use crate::cli::{Cli, Command, FlavourArg, KeyCommand, RootCommand, SecretArgs};
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::keys::PublicKey;
+use crate::secret::Secret;
+use crate::tokens::Signer;
+use crate::tokens::reference::TokenRef;
+use crate::tokens::soft::SoftToken;
+use crate::tuf::document::RootDocument;
+use crate::tuf::metadata::Flavour;
+use std::path::Path;
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Rehearse(args) => rehearse::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Root(cmd) => match cmd {
+            RootCommand::Create(a) => root::create(a),
+            RootCommand::AddKey(a) => root::add_key(a),
+            RootCommand::RemoveKey(a) => root::remove_key(a),
+            RootCommand::SetThreshold(a) => root::set_threshold(a),
+            RootCommand::SetExpiry(a) => root::set_expiry(a),
+            RootCommand::BumpVersion(a) => root::bump_version(a),
+            RootCommand::Sign(a) => root::sign(a),
+            RootCommand::Inspect(a) => root::inspect(a),
+        },
+        Command::Key(cmd) => match cmd {
+            KeyCommand::Generate(a) => key::generate(a),
+            KeyCommand::Show(a) => key::show(a),
+        },
+    }
+}
+
+pub fn flavour(arg: FlavourArg) -> Flavour {
+    match arg {
+        FlavourArg::Tuf => Flavour::Tuf,
+        FlavourArg::Notary => Flavour::Notary,
+    }
+}
+
+/// Read a file, naming it in the error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Read and validate a root file.
+pub fn read_root(path: &Path) -> Result<RootDocument> {
+    let bytes = read_file(path)?;
+    Ok(RootDocument::from_slice(
+        &bytes,
+        &path.display().to_string(),
+    )?)
+}
+
+/// Write a root to a new file (never over an existing one).
+pub fn write_root_new(path: &Path, doc: &RootDocument) -> Result<()> {
+    fsio::write_new(path, &doc.to_json()?, 0o644)?;
+    Ok(())
+}
+
+/// Where the passphrase of a software token comes from: a file named on the
+/// command line (rehearsals, tests), or the person at the terminal.
+pub fn passphrase(prompt_for: &str, secrets: &SecretArgs, confirm: bool) -> Result<Secret> {
+    if let Some(file) = &secrets.passphrase_file {
+        return Secret::from_file(file).map_err(|e| Error::Read {
+            path: file.display().to_string(),
+            reason: e.to_string(),
+        });
+    }
+    if !console::Term::stderr().is_term() {
+        return Err(Error::Usage(format!(
+            "{prompt_for} needs a passphrase and there is no terminal to ask at; \
+             run it at a terminal (or give --passphrase-file for a rehearsal)"
+        )));
+    }
+    let mut prompt = dialoguer::Password::new().with_prompt(format!("Passphrase for {prompt_for}"));
+    if confirm {
+        prompt = prompt.with_confirmation("Repeat the passphrase", "The passphrases differ");
+    }
+    prompt
+        .interact()
+        .map(Secret::new)
+        .map_err(|e| Error::Usage(format!("no passphrase entered: {e}")))
+}
+
+/// Open a token's signing key.
+pub fn open_signer(reference: &str, secrets: &SecretArgs) -> Result<Box<dyn Signer>> {
+    match TokenRef::parse(reference)? {
+        TokenRef::Soft(path) => {
+            let pass = passphrase(reference, secrets, false)?;
+            Ok(Box::new(SoftToken::open(&path, &pass)?))
+        }
+    }
+}
+
+/// Read a token's public key without unlocking it.
+pub fn token_public_key(reference: &str) -> Result<PublicKey> {
+    match TokenRef::parse(reference)? {
+        TokenRef::Soft(path) => Ok(SoftToken::read_public(&path)?),
+    }
+}

@@ -1,0 +1,117 @@
+//! `ceremony verify`: is this root (chain) trustworthy? Prints what it checked.
+
+use super::read_root;
+use crate::cli::VerifyArgs;
+use crate::error::{Error, Result};
+use crate::tuf::time::parse_user_time;
+use crate::tuf::verify::{
+    ChainOptions, ChainReport, RoleCheck, SignatureStatus, Verified, verify_chain,
+};
+use chrono::Utc;
+use std::path::{Path, PathBuf};
+
+/// The `N.root.json` files of a directory, in version order.
+pub fn root_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::Read {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut found: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_suffix(".root.json")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            found.push((n, entry.path()));
+        }
+    }
+    if found.is_empty() {
+        let single = dir.join("root.json");
+        if single.exists() {
+            return Ok(vec![single]);
+        }
+        return Err(Error::Usage(format!(
+            "{}: no N.root.json (or root.json) files in this directory",
+            dir.display()
+        )));
+    }
+    found.sort();
+    Ok(found.into_iter().map(|(_, p)| p).collect())
+}
+
+fn describe_check(check: &RoleCheck) -> String {
+    let rejected = check
+        .signatures
+        .iter()
+        .filter(|(_, s)| matches!(s, SignatureStatus::Rejected(_)))
+        .count();
+    let mut s = format!("{} valid, {} required", check.valid.len(), check.threshold);
+    if rejected > 0 {
+        s.push_str(&format!(", {rejected} signature(s) not counted"));
+    }
+    s
+}
+
+pub fn print_report(report: &Verified<ChainReport>) {
+    match report.trusted_start {
+        Some(v) => println!("trusted root: version {v} (given with --trusted)"),
+        None => println!(
+            "no trusted root given: version {} is trusted on first use",
+            report.steps.first().map(|s| s.version).unwrap_or(0)
+        ),
+    }
+    for step in &report.steps {
+        let prev = step
+            .by_previous
+            .as_ref()
+            .map(|c| {
+                format!(
+                    "; by version {}'s root keys: {}",
+                    step.version - 1,
+                    describe_check(c)
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "ok  version {} ({}): signed by its own root keys: {}{prev}",
+            step.version,
+            step.file,
+            describe_check(&step.by_self)
+        );
+    }
+    let latest = &report.latest;
+    println!(
+        "trustworthy: {} root version {}, expires {}",
+        latest.flavour(),
+        latest.version(),
+        latest.root().expires
+    );
+}
+
+pub fn run(args: VerifyArgs) -> Result<()> {
+    let mut paths = Vec::new();
+    for p in &args.files {
+        if p.is_dir() {
+            paths.extend(root_files_in(p)?);
+        } else {
+            paths.push(p.clone());
+        }
+    }
+    let chain = paths
+        .iter()
+        .map(|p| read_root(p))
+        .collect::<Result<Vec<_>>>()?;
+    let trusted = args.trusted.as_deref().map(read_root).transpose()?;
+    let now = match &args.at {
+        Some(t) => parse_user_time(t).map_err(Error::Usage)?,
+        None => Utc::now(),
+    };
+    let options = ChainOptions {
+        now,
+        gun: args.gun.clone(),
+    };
+    let report = verify_chain(trusted, chain, &options)?;
+    print_report(&report);
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! The software token: one private key in an age-encrypted file (scrypt
+//! passphrase), with its public half in a plain `.pub` file beside it.
+//!
+//! It exists for rehearsals, tests and encrypted backups. It is **not** for
+//! production root keys: those are born on hardware and never leave it.
+
+use super::{Signer, TokenError};
+use crate::fsio::{self, FileError};
+use crate::keys::{Algorithm, PublicKey};
+use crate::secret::Secret;
+use age::secrecy::SecretString;
+use p256::ecdsa::signature::Signer as _;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+const MAGIC: &str = "ceremony-soft-key v1";
+
+/// The private key, which zeroizes on drop (both dalek and p256 keys do).
+enum PrivateKey {
+    Ed25519(ed25519_dalek::SigningKey),
+    P256(p256::ecdsa::SigningKey),
+}
+
+/// An opened software key.
+pub struct SoftToken {
+    path: PathBuf,
+    public: PublicKey,
+    key: PrivateKey,
+}
+
+impl std::fmt::Debug for SoftToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoftToken")
+            .field("path", &self.path)
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `.pub` file beside the key file.
+#[derive(Serialize, Deserialize)]
+struct PublicFile {
+    format: String,
+    algorithm: String,
+    public: String,
+}
+
+/// Where the public half of a software key lives.
+pub fn public_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+fn name(path: &Path) -> String {
+    format!("soft:{}", path.display())
+}
+
+fn file_err(path: &Path) -> impl FnOnce(FileError) -> TokenError + '_ {
+    move |e| match e {
+        FileError::Exists { path } => TokenError::Exists { path },
+        other => TokenError::Io {
+            token: name(path),
+            op: "write",
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn random32() -> Zeroizing<[u8; 32]> {
+    let mut b = Zeroizing::new([0u8; 32]);
+    getrandom::fill(b.as_mut()).expect("system randomness");
+    b
+}
+
+impl PrivateKey {
+    fn generate(algorithm: Algorithm) -> Self {
+        match algorithm {
+            Algorithm::Ed25519 => {
+                PrivateKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&random32()))
+            }
+            Algorithm::EcdsaP256 => loop {
+                if let Ok(k) = p256::ecdsa::SigningKey::from_slice(random32().as_ref()) {
+                    break PrivateKey::P256(k);
+                }
+            },
+        }
+    }
+
+    fn from_bytes(algorithm: Algorithm, bytes: &[u8]) -> Option<Self> {
+        match algorithm {
+            Algorithm::Ed25519 => {
+                let arr: &[u8; 32] = bytes.try_into().ok()?;
+                Some(PrivateKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+                    arr,
+                )))
+            }
+            Algorithm::EcdsaP256 => p256::ecdsa::SigningKey::from_slice(bytes)
+                .ok()
+                .map(PrivateKey::P256),
+        }
+    }
+
+    fn secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+        match self {
+            PrivateKey::Ed25519(k) => Zeroizing::new(k.to_bytes().to_vec()),
+            PrivateKey::P256(k) => Zeroizing::new(k.to_bytes().to_vec()),
+        }
+    }
+
+    fn public(&self) -> PublicKey {
+        match self {
+            PrivateKey::Ed25519(k) => {
+                PublicKey::ed25519(k.verifying_key().as_bytes()).expect("valid point")
+            }
+            PrivateKey::P256(k) => PublicKey::from_p256(k.verifying_key()),
+        }
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        match self {
+            PrivateKey::Ed25519(_) => Algorithm::Ed25519,
+            PrivateKey::P256(_) => Algorithm::EcdsaP256,
+        }
+    }
+}
+
+fn age_passphrase(passphrase: &Secret) -> SecretString {
+    SecretString::from(passphrase.expose_secret().to_owned())
+}
+
+impl SoftToken {
+    /// Generate a new key and write it, encrypted to `passphrase`, to `path`
+    /// (mode 0600, never over an existing file), and its public half to `path.pub`.
+    pub fn generate(
+        path: &Path,
+        algorithm: Algorithm,
+        passphrase: &Secret,
+    ) -> Result<PublicKey, TokenError> {
+        if passphrase.is_empty() {
+            return Err(TokenError::Malformed {
+                token: name(path),
+                reason: "an empty passphrase is not allowed".into(),
+            });
+        }
+        let pub_path = public_path(path);
+        for p in [path, pub_path.as_path()] {
+            if p.exists() {
+                return Err(TokenError::Exists {
+                    path: p.display().to_string(),
+                });
+            }
+        }
+        let key = PrivateKey::generate(algorithm);
+        Self::write(path, &key, passphrase)?;
+        Ok(key.public())
+    }
+
+    /// Write an existing private key (an encrypted backup). Same rules as
+    /// [`SoftToken::generate`].
+    fn write(path: &Path, key: &PrivateKey, passphrase: &Secret) -> Result<(), TokenError> {
+        let pub_path = public_path(path);
+        let secret = key.secret_bytes();
+        let mut plain = Zeroizing::new(String::new());
+        plain.push_str(MAGIC);
+        plain.push_str("\nalgorithm ");
+        plain.push_str(key.algorithm().name());
+        plain.push_str("\nprivate ");
+        plain.push_str(&Zeroizing::new(hex::encode(secret.as_slice())));
+        plain.push('\n');
+        let recipient = age::scrypt::Recipient::new(age_passphrase(passphrase));
+        let ciphertext =
+            age::encrypt(&recipient, plain.as_bytes()).map_err(|e| TokenError::Io {
+                token: name(path),
+                op: "encrypt",
+                reason: e.to_string(),
+            })?;
+        let public = key.public();
+        let public_file = PublicFile {
+            format: MAGIC.into(),
+            algorithm: public.algorithm().name().into(),
+            public: hex::encode(public.as_bytes()),
+        };
+        let mut pub_json = serde_json::to_vec_pretty(&public_file).expect("serialises");
+        pub_json.push(b'\n');
+        fsio::write_new(path, &ciphertext, 0o600).map_err(file_err(path))?;
+        fsio::write_new(&pub_path, &pub_json, 0o644).map_err(file_err(&pub_path))?;
+        Ok(())
+    }
+
+    /// Read the public half without the passphrase.
+    pub fn read_public(path: &Path) -> Result<PublicKey, TokenError> {
+        let pub_path = public_path(path);
+        let bytes = std::fs::read(&pub_path).map_err(|e| TokenError::Io {
+            token: name(path),
+            op: "read public key file",
+            reason: format!("{}: {e}", pub_path.display()),
+        })?;
+        let malformed = |reason: String| TokenError::Malformed {
+            token: name(path),
+            reason: format!("{}: {reason}", pub_path.display()),
+        };
+        let file: PublicFile =
+            serde_json::from_slice(&bytes).map_err(|e| malformed(e.to_string()))?;
+        if file.format != MAGIC {
+            return Err(malformed(format!("unknown format {:?}", file.format)));
+        }
+        let algorithm = Algorithm::parse(&file.algorithm).map_err(|e| malformed(e.to_string()))?;
+        let raw =
+            hex::decode(&file.public).map_err(|_| malformed("public key is not hex".into()))?;
+        match algorithm {
+            Algorithm::Ed25519 => PublicKey::ed25519(&raw),
+            Algorithm::EcdsaP256 => PublicKey::p256_sec1(&raw),
+        }
+        .map_err(|e| malformed(e.to_string()))
+    }
+
+    /// Open (decrypt) a software key.
+    pub fn open(path: &Path, passphrase: &Secret) -> Result<SoftToken, TokenError> {
+        let ciphertext = std::fs::read(path).map_err(|e| TokenError::Io {
+            token: name(path),
+            op: "read key file",
+            reason: e.to_string(),
+        })?;
+        let identity = age::scrypt::Identity::new(age_passphrase(passphrase));
+        let plain = Zeroizing::new(age::decrypt(&identity, &ciphertext).map_err(|e| match e {
+            age::DecryptError::DecryptionFailed
+            | age::DecryptError::KeyDecryptionFailed
+            | age::DecryptError::NoMatchingKeys => {
+                TokenError::WrongPassphrase { token: name(path) }
+            }
+            other => TokenError::Malformed {
+                token: name(path),
+                reason: format!("not an age-encrypted key file: {other}"),
+            },
+        })?);
+        let malformed = || TokenError::Malformed {
+            token: name(path),
+            reason: "decrypted, but the contents are not a ceremony key".into(),
+        };
+        let text = std::str::from_utf8(&plain).map_err(|_| malformed())?;
+        let mut lines = text.lines();
+        if lines.next() != Some(MAGIC) {
+            return Err(malformed());
+        }
+        let algorithm = lines
+            .next()
+            .and_then(|l| l.strip_prefix("algorithm "))
+            .and_then(|a| Algorithm::parse(a).ok())
+            .ok_or_else(malformed)?;
+        let private_hex = lines
+            .next()
+            .and_then(|l| l.strip_prefix("private "))
+            .ok_or_else(malformed)?;
+        let private = Zeroizing::new(hex::decode(private_hex).map_err(|_| malformed())?);
+        let key = PrivateKey::from_bytes(algorithm, &private).ok_or_else(malformed)?;
+        let public = key.public();
+        if let Ok(listed) = Self::read_public(path)
+            && listed != public
+        {
+            return Err(TokenError::Malformed {
+                token: name(path),
+                reason: format!(
+                    "{} does not hold this key's public half (was it replaced?)",
+                    public_path(path).display()
+                ),
+            });
+        }
+        Ok(SoftToken {
+            path: path.to_owned(),
+            public,
+            key,
+        })
+    }
+}
+
+impl Signer for SoftToken {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} ({} software key)",
+            name(&self.path),
+            self.public.algorithm()
+        )
+    }
+
+    fn sign(&mut self, message: &[u8]) -> Result<Vec<u8>, TokenError> {
+        Ok(match &self.key {
+            PrivateKey::Ed25519(k) => {
+                use ed25519_dalek::Signer as _;
+                k.sign(message).to_bytes().to_vec()
+            }
+            PrivateKey::P256(k) => {
+                let sig: p256::ecdsa::Signature = k.sign(message);
+                sig.to_bytes().to_vec()
+            }
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! The metadata layer: canonical JSON, the model for both flavours, key IDs,
+//! signing and verification.
+
+pub mod cjson;
+pub mod document;
+pub mod json;
+pub mod key;
+pub mod metadata;
+pub mod notary;
+pub mod sign;
+pub mod time;
+pub mod verify;

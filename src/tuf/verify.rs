@@ -1,0 +1,440 @@
+//! The verifier: the only place that decides a root is trustworthy, and the only
+//! code that can build a [`Verified`] value.
+
+use super::document::RootDocument;
+use super::key::{DecodedKey, decode_key, decode_sig, key_id};
+use super::metadata::{Flavour, Key, MetadataError, Signature};
+use super::time::parse_expires;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A value that has passed verification. Only this module can construct one.
+#[derive(Debug, Clone)]
+pub struct Verified<T>(T);
+
+impl<T> Verified<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Verified<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error(
+        "{file}: version {version} has {valid} valid signature(s) from {by}, below the threshold of {threshold}{details}"
+    )]
+    BelowThreshold {
+        file: String,
+        version: u64,
+        by: String,
+        valid: usize,
+        threshold: u64,
+        details: String,
+    },
+    #[error(
+        "{file}: expected version {expected}, found version {found} (versions must be consecutive)"
+    )]
+    NotConsecutive {
+        file: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error(
+        "{file}: version {found} is not newer than the trusted version {trusted} (rollback refused)"
+    )]
+    Rollback {
+        file: String,
+        found: u64,
+        trusted: u64,
+    },
+    #[error("{file}: version {version} differs from the trusted root of the same version")]
+    TrustedDiffers { file: String, version: u64 },
+    #[error("{file}: version {version} expired at {expires} (checked at {now})")]
+    Expired {
+        file: String,
+        version: u64,
+        expires: String,
+        now: String,
+    },
+    #[error("{file}: is {found} metadata, but the chain is {expected}")]
+    FlavourMix {
+        file: String,
+        found: Flavour,
+        expected: Flavour,
+    },
+    #[error("{file}: root key {keyid}: {problem}")]
+    Certificate {
+        file: String,
+        keyid: String,
+        problem: String,
+    },
+    #[error("Notary roots are checked against a repository name: give --gun")]
+    MissingGun,
+    #[error("no root files to verify")]
+    Empty,
+}
+
+/// What one signature turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureStatus {
+    Valid,
+    Rejected(String),
+}
+
+/// The outcome of checking one role's signatures on one document.
+#[derive(Debug, Clone)]
+pub struct RoleCheck {
+    pub threshold: u64,
+    /// Distinct authorised keys whose signature verified.
+    pub valid: Vec<String>,
+    /// Every signature and what became of it.
+    pub signatures: Vec<(String, SignatureStatus)>,
+}
+
+impl RoleCheck {
+    pub fn met(&self) -> bool {
+        self.valid.len() as u64 >= self.threshold
+    }
+
+    fn details(&self) -> String {
+        let rejected: Vec<String> = self
+            .signatures
+            .iter()
+            .filter_map(|(k, s)| match s {
+                SignatureStatus::Rejected(r) => Some(format!("{}: {r}", short(k))),
+                SignatureStatus::Valid => None,
+            })
+            .collect();
+        if rejected.is_empty() {
+            String::new()
+        } else {
+            format!(" (not counted: {})", rejected.join("; "))
+        }
+    }
+}
+
+/// The first 8 hex digits of a key ID, for messages (full IDs go in reports).
+pub fn short(keyid: &str) -> &str {
+    &keyid[..keyid.len().min(8)]
+}
+
+/// Check `signatures` over `message` against a role (`keyids`, `threshold`) whose
+/// keys are in `keys`. A key counts once however often it signed; a signature whose
+/// key ID is not authorised, or whose key ID does not match its key, never counts.
+pub fn check_role(
+    message: &[u8],
+    signatures: &[Signature],
+    keys: &BTreeMap<String, Key>,
+    keyids: &[String],
+    threshold: u64,
+    flavour: Flavour,
+) -> RoleCheck {
+    let authorised: BTreeSet<&str> = keyids.iter().map(String::as_str).collect();
+    let mut valid_ids: Vec<String> = Vec::new();
+    let mut valid_keys: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let mut out = Vec::new();
+    for sig in signatures {
+        let status = (|| {
+            if !authorised.contains(sig.keyid.as_str()) {
+                return SignatureStatus::Rejected("key is not authorised for this role".into());
+            }
+            let Some(key) = keys.get(&sig.keyid) else {
+                return SignatureStatus::Rejected("key is not listed".into());
+            };
+            if key_id(key, flavour) != sig.keyid {
+                return SignatureStatus::Rejected("key ID does not match its key".into());
+            }
+            let decoded = match decode_key(key, flavour) {
+                Ok(d) => d,
+                Err(e) => return SignatureStatus::Rejected(e),
+            };
+            match verify_one(message, sig, &decoded, flavour) {
+                Ok(()) => SignatureStatus::Valid,
+                Err(e) => SignatureStatus::Rejected(e),
+            }
+        })();
+        if status == SignatureStatus::Valid {
+            let key_bytes = decode_key(&keys[&sig.keyid], flavour)
+                .expect("decoded above")
+                .public
+                .as_bytes()
+                .to_vec();
+            if valid_keys.insert(key_bytes) {
+                valid_ids.push(sig.keyid.clone());
+                out.push((sig.keyid.clone(), status));
+            } else {
+                out.push((
+                    sig.keyid.clone(),
+                    SignatureStatus::Rejected("duplicate signature by the same key".into()),
+                ));
+            }
+        } else {
+            out.push((sig.keyid.clone(), status));
+        }
+    }
+    RoleCheck {
+        threshold,
+        valid: valid_ids,
+        signatures: out,
+    }
+}
+
+/// Check one signature against one decoded key.
+pub fn verify_one(
+    message: &[u8],
+    sig: &Signature,
+    key: &DecodedKey,
+    flavour: Flavour,
+) -> Result<(), String> {
+    if flavour == Flavour::Notary {
+        let expected = super::key::notary_method(key.public.algorithm());
+        match sig.method.as_deref() {
+            Some(m) if m.eq_ignore_ascii_case(expected) => {}
+            Some(m) => return Err(format!("method {m:?} does not match a {expected} key")),
+            None => return Err("signature has no method".into()),
+        }
+    }
+    let bytes = decode_sig(&sig.sig, flavour)?;
+    key.public
+        .verify(message, &bytes, key.encoding)
+        .map_err(|e| e.to_string())
+}
+
+/// Check a root against its own root role.
+pub fn check_self(doc: &RootDocument) -> Result<RoleCheck, VerifyError> {
+    let message = doc.canonical_signed()?;
+    let role = &doc.root().roles["root"];
+    Ok(check_role(
+        &message,
+        &doc.signatures,
+        &doc.root().keys,
+        &role.keyids,
+        role.threshold,
+        doc.flavour(),
+    ))
+}
+
+/// Check a root against the root role of the version before it.
+pub fn check_by_previous(
+    doc: &RootDocument,
+    previous: &RootDocument,
+) -> Result<RoleCheck, VerifyError> {
+    let message = doc.canonical_signed()?;
+    let role = &previous.root().roles["root"];
+    Ok(check_role(
+        &message,
+        &doc.signatures,
+        &previous.root().keys,
+        &role.keyids,
+        role.threshold,
+        doc.flavour(),
+    ))
+}
+
+/// Options for chain verification.
+#[derive(Debug, Clone)]
+pub struct ChainOptions {
+    /// The time expiry is checked against.
+    pub now: DateTime<Utc>,
+    /// The repository name Notary root certificates must carry.
+    pub gun: Option<String>,
+}
+
+/// What was checked for one version in the chain.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub file: String,
+    pub version: u64,
+    /// The check against the previous version's root role (absent for the
+    /// first root when there is no trusted root: trust on first use).
+    pub by_previous: Option<RoleCheck>,
+    pub by_self: RoleCheck,
+}
+
+/// A verified chain: the trusted latest root and what was checked on the way.
+#[derive(Debug, Clone)]
+pub struct ChainReport {
+    pub trusted_start: Option<u64>,
+    pub steps: Vec<StepReport>,
+    pub latest: RootDocument,
+}
+
+fn below(doc: &RootDocument, by: String, check: &RoleCheck) -> VerifyError {
+    VerifyError::BelowThreshold {
+        file: doc.name.clone(),
+        version: doc.version(),
+        by,
+        valid: check.valid.len(),
+        threshold: check.threshold,
+        details: check.details(),
+    }
+}
+
+fn check_certificates(
+    doc: &RootDocument,
+    gun: &str,
+    now: Option<DateTime<Utc>>,
+) -> Result<(), VerifyError> {
+    for keyid in &doc.root().roles["root"].keyids {
+        let key = &doc.root().keys[keyid];
+        let decoded =
+            decode_key(key, Flavour::Notary).map_err(|problem| VerifyError::Certificate {
+                file: doc.name.clone(),
+                keyid: keyid.clone(),
+                problem,
+            })?;
+        let Some(cert) = decoded.certificate else {
+            return Err(VerifyError::Certificate {
+                file: doc.name.clone(),
+                keyid: keyid.clone(),
+                problem: "Notary root keys must be x509 certificates (ecdsa-x509)".into(),
+            });
+        };
+        if let Some(problem) = cert.problems(gun, now).into_iter().next() {
+            return Err(VerifyError::Certificate {
+                file: doc.name.clone(),
+                keyid: keyid.clone(),
+                problem,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Verify an ordered chain of roots.
+///
+/// With a `trusted` root, the chain continues from it: each file must be the next
+/// version, signed by a threshold of the previous version's root keys and of its
+/// own. Without one, the first root is trusted on first use (it must still meet its
+/// own threshold). Only the newest root's expiry (and, for Notary, its
+/// certificates' validity) is checked against `now`, as TUF clients do.
+pub fn verify_chain(
+    trusted: Option<RootDocument>,
+    chain: Vec<RootDocument>,
+    options: &ChainOptions,
+) -> Result<Verified<ChainReport>, VerifyError> {
+    let mut iter = chain.into_iter().peekable();
+    let flavour = trusted
+        .as_ref()
+        .map(|d| d.flavour())
+        .or_else(|| iter.peek().map(|d| d.flavour()))
+        .ok_or(VerifyError::Empty)?;
+    if flavour == Flavour::Notary && options.gun.is_none() {
+        return Err(VerifyError::MissingGun);
+    }
+    let mut steps = Vec::new();
+    let trusted_start = trusted.as_ref().map(|t| t.version());
+    let mut current: Option<RootDocument> = None;
+    if let Some(t) = trusted {
+        let check = check_self(&t)?;
+        if !check.met() {
+            return Err(below(&t, "its own root role".into(), &check));
+        }
+        current = Some(t);
+    }
+    for doc in iter {
+        if doc.flavour() != flavour {
+            return Err(VerifyError::FlavourMix {
+                file: doc.name.clone(),
+                found: doc.flavour(),
+                expected: flavour,
+            });
+        }
+        if let Some(prev) = &current {
+            if doc.version() <= prev.version() {
+                if Some(prev.version()) == trusted_start
+                    && doc.version() == prev.version()
+                    && steps.is_empty()
+                {
+                    // The chain may repeat the trusted root; it must be the same root.
+                    if doc.canonical_signed()? != prev.canonical_signed()? {
+                        return Err(VerifyError::TrustedDiffers {
+                            file: doc.name.clone(),
+                            version: doc.version(),
+                        });
+                    }
+                    continue;
+                }
+                return Err(VerifyError::Rollback {
+                    file: doc.name.clone(),
+                    found: doc.version(),
+                    trusted: prev.version(),
+                });
+            }
+            if doc.version() != prev.version() + 1 {
+                return Err(VerifyError::NotConsecutive {
+                    file: doc.name.clone(),
+                    expected: prev.version() + 1,
+                    found: doc.version(),
+                });
+            }
+            let by_previous = check_by_previous(&doc, prev)?;
+            if !by_previous.met() {
+                return Err(below(
+                    &doc,
+                    format!("the root keys of version {}", prev.version()),
+                    &by_previous,
+                ));
+            }
+            let by_self = check_self(&doc)?;
+            if !by_self.met() {
+                return Err(below(&doc, "its own root keys".into(), &by_self));
+            }
+            steps.push(StepReport {
+                file: doc.name.clone(),
+                version: doc.version(),
+                by_previous: Some(by_previous),
+                by_self,
+            });
+        } else {
+            let by_self = check_self(&doc)?;
+            if !by_self.met() {
+                return Err(below(&doc, "its own root keys".into(), &by_self));
+            }
+            steps.push(StepReport {
+                file: doc.name.clone(),
+                version: doc.version(),
+                by_previous: None,
+                by_self,
+            });
+        }
+        if let (Flavour::Notary, Some(gun)) = (flavour, options.gun.as_deref()) {
+            check_certificates(&doc, gun, None)?;
+        }
+        current = Some(doc);
+    }
+    let latest = current.ok_or(VerifyError::Empty)?;
+    let expires = parse_expires(&latest.root().expires, flavour).map_err(|format| {
+        MetadataError::BadExpires {
+            file: latest.name.clone(),
+            value: latest.root().expires.clone(),
+            format,
+        }
+    })?;
+    if expires <= options.now {
+        return Err(VerifyError::Expired {
+            file: latest.name.clone(),
+            version: latest.version(),
+            expires: latest.root().expires.clone(),
+            now: super::time::format_expires(options.now),
+        });
+    }
+    if flavour == Flavour::Notary {
+        let gun = options.gun.as_deref().expect("checked above");
+        check_certificates(&latest, gun, Some(options.now))?;
+    }
+    Ok(Verified(ChainReport {
+        trusted_start,
+        steps,
+        latest,
+    }))
+}
