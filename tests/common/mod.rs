@@ -1,0 +1,210 @@
+//! Shared test helpers: the binary, the Python judge, software-key fixtures.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+pub const PASSPHRASE: &str = "rehearsal passphrase 7f3a-never-in-argv";
+
+/// The `ceremony` binary.
+pub fn ceremony() -> Command {
+    Command::cargo_bin("ceremony").expect("binary builds")
+}
+
+/// Run `ceremony` with args; returns the output (never panics on failure).
+pub fn run(args: &[&str]) -> Output {
+    ceremony().args(args).output().expect("runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert success and return stdout.
+#[track_caller]
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "ceremony {args:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Assert exit code 1 (refused) and return stderr.
+#[track_caller]
+pub fn refused(args: &[&str]) -> String {
+    let o = run(args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "ceremony {args:?} should be refused:\nstdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stderr(&o)
+}
+
+/// The Python interpreter with python-tuf installed (set up by scripts/test-all).
+pub fn python() -> PathBuf {
+    let candidate = std::env::var_os("CEREMONY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let ok = std::process::Command::new(&candidate)
+        .args(["-c", "import tuf, securesystemslib"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "python-tuf is not available at {}: run scripts/test-all, which installs it",
+        candidate.display()
+    );
+    candidate
+}
+
+pub fn interop_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(name)
+}
+
+/// Does python-tuf accept this chain of roots? Returns (accepted, its message).
+pub fn python_tuf(paths: &[&Path]) -> (bool, String) {
+    let out = std::process::Command::new(python())
+        .arg(interop_script("tuf_verify.py"))
+        .args(paths)
+        .output()
+        .expect("python runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// A directory of software keys made once per test binary (scrypt makes each key
+/// take about a second): root-a..root-d (ed25519), root-p1, root-p2 (P-256),
+/// targets, snapshot, timestamp (P-256). All share [`PASSPHRASE`].
+pub struct Keys {
+    pub dir: PathBuf,
+    pub passphrase_file: PathBuf,
+}
+
+impl Keys {
+    pub fn token(&self, name: &str) -> String {
+        format!("soft:{}", self.dir.join(format!("{name}.age")).display())
+    }
+
+    pub fn pass(&self) -> &str {
+        self.passphrase_file.to_str().unwrap()
+    }
+}
+
+pub fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("ceremony-test-keys")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let passphrase_file = dir.join("passphrase");
+        std::fs::write(&passphrase_file, format!("{PASSPHRASE}\n")).unwrap();
+        let keys = Keys {
+            dir,
+            passphrase_file,
+        };
+        let specs = [
+            ("root-a", "ed25519"),
+            ("root-b", "ed25519"),
+            ("root-c", "ed25519"),
+            ("root-d", "ed25519"),
+            ("root-p1", "ecdsa-p256"),
+            ("root-p2", "ecdsa-p256"),
+            ("targets", "ecdsa-p256"),
+            ("snapshot", "ecdsa-p256"),
+            ("timestamp", "ecdsa-p256"),
+        ];
+        std::thread::scope(|s| {
+            for (name, alg) in specs {
+                let keys = &keys;
+                s.spawn(move || {
+                    ok(&[
+                        "key",
+                        "generate",
+                        "--token",
+                        &keys.token(name),
+                        "--algorithm",
+                        alg,
+                        "--passphrase-file",
+                        keys.pass(),
+                    ]);
+                });
+            }
+        });
+        keys
+    })
+}
+
+/// Create an unsigned TUF root with the given root keys (by fixture name) and
+/// root threshold, and the fixture's online keys.
+pub fn create_root(out: &Path, root_keys: &[&str], threshold: u64, expires: &str) {
+    let k = keys();
+    let mut args: Vec<String> = vec![
+        "root".into(),
+        "create".into(),
+        "--out".into(),
+        out.display().to_string(),
+        "--expires".into(),
+        expires.into(),
+        "--threshold".into(),
+        format!("root={threshold}"),
+        "--passphrase-file".into(),
+        k.pass().into(),
+    ];
+    for r in root_keys {
+        args.push("--key".into());
+        args.push(format!("root={}", k.token(r)));
+    }
+    for r in ["targets", "snapshot", "timestamp"] {
+        args.push("--key".into());
+        args.push(format!("{r}={}", k.token(r)));
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&refs);
+}
+
+pub fn sign(file: &Path, key: &str, previous: Option<&Path>) -> String {
+    let k = keys();
+    let token = k.token(key);
+    let mut args = vec![
+        "root",
+        "sign",
+        file.to_str().unwrap(),
+        "--token",
+        &token,
+        "--passphrase-file",
+        k.pass(),
+    ];
+    if let Some(p) = previous {
+        args.push("--previous");
+        args.push(p.to_str().unwrap());
+    }
+    ok(&args)
+}
+
+/// A date a year from now, as YYYY-MM-DD.
+pub fn next_year() -> String {
+    (chrono::Utc::now() + chrono::Duration::days(365))
+        .format("%Y-%m-%d")
+        .to_string()
+}
