@@ -1,0 +1,537 @@
+//! Interop against independent implementations — the judges:
+//! securesystemslib (canonical JSON), python-tuf (roots and chains, both ways),
+//! and the real Notary server and client (Debian package `notary`).
+//!
+//! All slow interop lives in this one test binary.
+
+mod common;
+
+use ceremony::tuf::cjson;
+use common::*;
+use serde_json::{Map, Value, json};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// Canonical JSON, differentially against securesystemslib.
+
+/// splitmix64: a small deterministic generator, so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Characters chosen to break encoders: below `"`, quotes, backslashes, controls,
+/// combining marks (non-NFC), precomposed forms, non-BMP, U+2028, BOM, etc.
+const NASTY: &[&str] = &[
+    "\u{0}",
+    "\u{1}",
+    "\u{1f}",
+    " ",
+    "!",
+    "\"",
+    "#",
+    "\\",
+    "/",
+    "\n",
+    "\r",
+    "\t",
+    "\u{7f}",
+    "e\u{301}",
+    "\u{e9}",
+    "A\u{30a}",
+    "\u{212b}",
+    "\u{fb01}",
+    "\u{2028}",
+    "\u{2029}",
+    "\u{feff}",
+    "\u{1f600}",
+    "\u{10ffff}",
+    "\u{ffff}",
+    "<",
+    ">",
+    "&",
+    "a",
+    "Z",
+    "_",
+    "0",
+    "~",
+    "\u{3b1}",
+    "\u{4e2d}",
+];
+
+fn string(rng: &mut Rng) -> String {
+    let len = rng.below(6);
+    (0..len)
+        .map(|_| NASTY[rng.below(NASTY.len() as u64) as usize])
+        .collect()
+}
+
+fn value(rng: &mut Rng, depth: u32) -> Value {
+    let leaf = depth >= 6 || rng.below(3) == 0;
+    let kind = if leaf { rng.below(5) } else { 5 + rng.below(2) };
+    match kind {
+        0 => Value::Null,
+        1 => Value::Bool(rng.below(2) == 0),
+        2 => match rng.below(6) {
+            0 => json!(i64::MIN),
+            1 => json!(u64::MAX),
+            2 => json!(0),
+            _ => json!((rng.next() as i64) >> rng.below(60)),
+        },
+        3 | 4 => Value::String(string(rng)),
+        5 => Value::Array((0..rng.below(5)).map(|_| value(rng, depth + 1)).collect()),
+        _ => {
+            let mut m = Map::new();
+            for _ in 0..rng.below(6) {
+                m.insert(string(rng), value(rng, depth + 1));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+#[test]
+fn canonical_json_matches_securesystemslib_on_10000_adversarial_documents() {
+    let mut rng = Rng(0x5eed_cafe);
+    let mut docs: Vec<Value> = (0..10_000).map(|_| value(&mut rng, 0)).collect();
+    // Floats must be refused by both.
+    docs.push(json!({"a": 1.5}));
+    docs.push(json!([1e300]));
+    let mut child = Command::new(python())
+        .arg(interop_script("cjson_reference.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = Vec::new();
+    for d in &docs {
+        serde_json::to_writer(&mut input, d).unwrap();
+        input.push(b'\n');
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), docs.len());
+    let mut refused = 0;
+    for (i, (doc, reference)) in docs.iter().zip(lines).enumerate() {
+        match cjson::encode(doc) {
+            Ok(bytes) => assert_eq!(
+                hex::encode(&bytes),
+                reference,
+                "document {i} differs: {}",
+                serde_json::to_string(doc).unwrap()
+            ),
+            Err(_) => {
+                refused += 1;
+                assert_eq!(
+                    reference, "ERR",
+                    "document {i}: we refused, securesystemslib did not"
+                );
+            }
+        }
+    }
+    assert_eq!(refused, 2, "exactly the two float documents are refused");
+}
+
+// ---------------------------------------------------------------------------
+// python-tuf makes roots; we verify them.
+
+#[test]
+fn roots_and_chains_made_by_python_tuf_are_accepted_and_forgeries_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let out = Command::new(python())
+        .arg(interop_script("tuf_make.py"))
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chain = d.path().join("chain");
+    let text = ok(&["verify", p(&chain)]);
+    assert!(text.contains("trustworthy: tuf root version 3"), "{text}");
+    ok(&["verify", p(&d.path().join("single/root.json"))]);
+    // Continuing from a trusted v1.
+    ok(&[
+        "verify",
+        "--trusted",
+        p(&chain.join("1.root.json")),
+        p(&chain.join("2.root.json")),
+        p(&chain.join("3.root.json")),
+    ]);
+    // v2 signed only by the new key: refused.
+    let err = refused(&[
+        "verify",
+        p(&chain.join("1.root.json")),
+        p(&d.path().join("bad/2.root.json")),
+    ]);
+    assert!(
+        err.contains("from the root keys of version 1, below the threshold of 2"),
+        "{err}"
+    );
+    // We can add our own signature to a python-made root without disturbing it.
+    let v1 = chain.join("1.root.json");
+    let before: Value = serde_json::from_slice(&fs::read(&v1).unwrap()).unwrap();
+    let text = ok(&["root", "inspect", p(&v1)]);
+    assert!(
+        text.contains("role root: threshold 2 of 3 key(s)"),
+        "{text}"
+    );
+    let _ = before;
+}
+
+// ---------------------------------------------------------------------------
+// The real Notary server and client.
+
+struct NotaryServer {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Drop for NotaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sh(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl NotaryServer {
+    /// Start notary-server on loopback with memory storage, the local trust
+    /// service and a TLS certificate made here.
+    fn start() -> NotaryServer {
+        assert!(
+            Path::new("/usr/bin/notary-server").exists(),
+            "notary-server is missing: run scripts/test-all, which installs Debian's notary"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let openssl = |args: &[&str]| sh(Command::new("openssl").args(args).current_dir(d));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=ceremony test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        fs::write(
+            d.join("server.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            "server.ext",
+        ]);
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let config = json!({
+            "server": {
+                "http_addr": format!("127.0.0.1:{port}"),
+                "tls_cert_file": d.join("server.crt"),
+                "tls_key_file": d.join("server.key"),
+            },
+            "trust_service": {"type": "local", "hostname": "", "port": "", "key_algorithm": "ed25519"},
+            "logging": {"level": "info"},
+            "storage": {"backend": "memory"},
+        });
+        fs::write(d.join("server.json"), config.to_string()).unwrap();
+        let log = fs::File::create(d.join("server.log")).unwrap();
+        let child = Command::new("notary-server")
+            .arg("-config")
+            .arg(d.join("server.json"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let server = NotaryServer { child, dir, port };
+        for _ in 0..100 {
+            if server
+                .curl(&["-sf", &server.url("/_notary_server/health")])
+                .status
+                .success()
+            {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "notary-server did not come up:\n{}",
+            fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default()
+        );
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    fn curl(&self, args: &[&str]) -> std::process::Output {
+        Command::new("curl")
+            .arg("--cacert")
+            .arg(self.ca())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// A fresh notary client: its own trust directory and config.
+    fn client(&self, name: &str) -> NotaryClient {
+        let trust = self.dir.path().join(format!("client-{name}"));
+        fs::create_dir_all(&trust).unwrap();
+        let config = trust.join("config.json");
+        fs::write(
+            &config,
+            json!({
+                "trust_dir": trust.join("trust"),
+                "remote_server": {"url": self.url(""), "root_ca": self.ca()},
+            })
+            .to_string(),
+        )
+        .unwrap();
+        NotaryClient {
+            config,
+            trust: trust.join("trust"),
+        }
+    }
+}
+
+struct NotaryClient {
+    config: PathBuf,
+    trust: PathBuf,
+}
+
+impl NotaryClient {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("notary")
+            .arg("-c")
+            .arg(&self.config)
+            .args(args)
+            .env("NOTARY_ROOT_PASSPHRASE", "root-fixture-passphrase")
+            .env("NOTARY_TARGETS_PASSPHRASE", "targets-fixture-passphrase")
+            .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-fixture-passphrase")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// Sign a Notary `targets.json` (no targets) with a software key, through the
+/// library: canonical bytes, sign on the token, verified before use.
+fn notary_targets(key_token: &str, expires: &str) -> Vec<u8> {
+    use ceremony::tokens::Signer;
+    use ceremony::tokens::soft::SoftToken;
+    use ceremony::tuf::key::{key_id, notary_key};
+    use ceremony::tuf::metadata::Flavour;
+    let k = keys();
+    let path = key_token.strip_prefix("soft:").unwrap();
+    let pass = ceremony::secret::Secret::from_file(&k.passphrase_file).unwrap();
+    let mut token = SoftToken::open(Path::new(path), &pass).unwrap();
+    let keyid = key_id(&notary_key(token.public_key()), Flavour::Notary);
+    let signed = json!({
+        "_type": "Targets",
+        "delegations": {"keys": {}, "roles": []},
+        "expires": expires,
+        "targets": {},
+        "version": 1,
+    });
+    let bytes = cjson::encode(&signed).unwrap();
+    let sig =
+        ceremony::tuf::sign::sign_message(&bytes, &mut token, Flavour::Notary, keyid).unwrap();
+    let mut out = b"{\"signed\":".to_vec();
+    out.extend(&bytes);
+    out.extend(b",\"signatures\":");
+    out.extend(serde_json::to_vec(&vec![sig]).unwrap());
+    out.push(b'}');
+    out
+}
+
+#[test]
+fn notary_init_root_is_parsed_and_verified() {
+    let server = NotaryServer::start();
+    let client = server.client("init");
+    let gun = "example.com/ceremony/init";
+    let o = client.run(&["init", gun, "-p"]);
+    assert!(o.status.success(), "notary init failed: {}", text(&o));
+    let root = client.trust.join(format!("tuf/{gun}/metadata/root.json"));
+    let out = ok(&["verify", "--gun", gun, p(&root)]);
+    assert!(out.contains("trustworthy: notary root version 1"), "{out}");
+    let inspect = ok(&["root", "inspect", p(&root)]);
+    assert!(
+        inspect.contains(&format!("certificate CN={gun}")),
+        "{inspect}"
+    );
+    // The wrong repository name is refused, naming the certificate's CN.
+    let err = refused(&["verify", "--gun", "example.com/someone/else", p(&root)]);
+    assert!(
+        err.contains(&format!(
+            "certificate CN \"{gun}\" does not match the repository \"example.com/someone/else\""
+        )),
+        "{err}"
+    );
+    let err = refused(&["verify", p(&root)]);
+    assert!(err.contains("give --gun"), "{err}");
+}
+
+#[test]
+fn notary_server_and_client_accept_a_root_we_make() {
+    let server = NotaryServer::start();
+    let gun = "example.com/ceremony/ours";
+    let d = tempfile::tempdir().unwrap();
+    // The server's online keys, as the online side would fetch them.
+    for role in ["timestamp", "snapshot"] {
+        let o = server.curl(&[
+            "-sf",
+            &server.url(&format!("/v2/{gun}/_trust/tuf/{role}.key")),
+        ]);
+        assert!(o.status.success());
+        fs::write(d.path().join(format!("{role}.key.json")), &o.stdout).unwrap();
+    }
+    let k = keys();
+    let root = d.path().join("root.json");
+    let expires = next_year();
+    ok(&[
+        "root",
+        "create",
+        "--flavour",
+        "notary",
+        "--gun",
+        gun,
+        "--out",
+        p(&root),
+        "--expires",
+        &expires,
+        "--key",
+        &format!("root={}", k.token("root-p1")),
+        "--key",
+        &format!("targets={}", k.token("targets")),
+        "--key",
+        &format!(
+            "snapshot=keyfile:{}",
+            p(&d.path().join("snapshot.key.json"))
+        ),
+        "--key",
+        &format!(
+            "timestamp=keyfile:{}",
+            p(&d.path().join("timestamp.key.json"))
+        ),
+        "--passphrase-file",
+        k.pass(),
+    ]);
+    sign(&root, "root-p1", None);
+    ok(&["verify", "--gun", gun, p(&root)]);
+    let targets = d.path().join("targets.json");
+    fs::write(
+        &targets,
+        notary_targets(&k.token("targets"), &format!("{expires}T00:00:00Z")),
+    )
+    .unwrap();
+    let upload = server.curl(&[
+        "-s",
+        "-w",
+        "\n%{http_code}",
+        "-F",
+        &format!("files=@{};filename=root", p(&root)),
+        "-F",
+        &format!("files=@{};filename=targets", p(&targets)),
+        &server.url(&format!("/v2/{gun}/_trust/tuf/")),
+    ]);
+    let body = text(&upload);
+    assert!(body.trim_end().ends_with("200"), "upload refused: {body}");
+    // The stock client, with a fresh trust directory, trusts it on first use.
+    let client = server.client("fresh");
+    let o = client.run(&["list", gun]);
+    assert!(o.status.success(), "notary list failed: {}", text(&o));
+    assert!(text(&o).contains("No targets present"), "{}", text(&o));
+    let cached = fs::read(client.trust.join(format!("tuf/{gun}/metadata/root.json"))).unwrap();
+    assert_eq!(
+        cached,
+        fs::read(&root).unwrap(),
+        "the client caches our exact bytes"
+    );
+}
