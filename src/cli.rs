@@ -18,6 +18,15 @@ use std::path::PathBuf;
         ceremony root inspect root.json"
 )]
 pub struct Cli {
+    /// PKCS#11 module to load for pkcs11: tokens (default: the first found of
+    /// the usual locations, e.g. /usr/lib/softhsm/libsofthsm2.so on Debian).
+    #[arg(
+        long,
+        global = true,
+        env = "CEREMONY_PKCS11_MODULE",
+        value_name = "PATH"
+    )]
+    pub module: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,7 +43,15 @@ pub enum Command {
     /// Generate and show keys on tokens.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// List PKCS#11 modules, their tokens and the public keys on them (no PIN needed).
+    Tokens(TokensArgs),
 }
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    ceremony tokens\n  \
+    ceremony tokens --module /usr/lib/softhsm/libsofthsm2.so")]
+pub struct TokensArgs {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FlavourArg {
@@ -58,6 +75,10 @@ pub struct SecretArgs {
     /// asking at the terminal (rehearsals and tests only).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Read a PKCS#11 token's user PIN from this file's first line instead of
+    /// asking at the terminal (rehearsals and tests only).
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -151,7 +172,8 @@ pub struct CreateArgs {
     /// Version of the new root.
     #[arg(long, default_value_t = 1)]
     pub version: u64,
-    /// ROLE=KEY, repeatable. KEY is a token reference (soft:PATH) or keyfile:PATH
+    /// ROLE=KEY, repeatable. KEY is a token reference (pkcs11:token=LABEL;object=KEY,
+    /// soft:PATH) or keyfile:PATH
     /// (a JSON key object, e.g. from `ceremony key show`).
     #[arg(long = "key", value_name = "ROLE=KEY", required = true)]
     pub keys: Vec<String>,
@@ -172,7 +194,7 @@ pub struct AddKeyArgs {
     /// Role to add the key to (root, targets, snapshot, timestamp).
     #[arg(long)]
     pub role: String,
-    /// The key: a token reference (soft:PATH) or keyfile:PATH.
+    /// The key: a token reference (pkcs11:token=LABEL;object=KEY, soft:PATH) or keyfile:PATH.
     #[arg(long, value_name = "KEY")]
     pub key: String,
     /// Repository name (GUN), for a Notary root key's certificate.
@@ -211,12 +233,13 @@ pub struct SetExpiryArgs {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
+    ceremony root sign 2.root.json --token 'pkcs11:token=root-a;object=root-1'\n  \
     ceremony root sign 2.root.json --token soft:keys/root-b.age\n  \
     ceremony root sign 2.root.json --token soft:keys/root-a.age --previous 1.root.json")]
 pub struct SignArgs {
     /// The root to sign. Signing in place only ever adds a signature.
     pub file: PathBuf,
-    /// The token holding the key: soft:PATH.
+    /// The token holding the key: pkcs11:token=LABEL;object=KEY (RFC 7512) or soft:PATH.
     #[arg(long)]
     pub token: String,
     /// The previous root, when this key signs as an outgoing root key (rotation).
@@ -237,9 +260,9 @@ pub struct InspectArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Generate a key on a token.
-    #[command(
-        after_help = "Example:\n  ceremony key generate --token soft:keys/root-a.age --algorithm ed25519"
-    )]
+    #[command(after_help = "Examples:\n  \
+        ceremony key generate --token 'pkcs11:token=root-a;object=root-1' --algorithm ed25519\n  \
+        ceremony key generate --token soft:keys/root-a.age --algorithm ed25519")]
     Generate(KeyGenerateArgs),
     /// Print a token's public key as a metadata key object, with its key ID.
     Show(KeyShowArgs),
@@ -247,6 +270,8 @@ pub enum KeyCommand {
 
 #[derive(Debug, Args)]
 pub struct KeyGenerateArgs {
+    /// Where to generate: pkcs11:token=LABEL;object=KEY[;id=ID] (on the token) or
+    /// soft:PATH (a software key file for rehearsals).
     #[arg(long)]
     pub token: String,
     #[arg(long, value_enum)]
@@ -257,6 +282,7 @@ pub struct KeyGenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct KeyShowArgs {
+    /// The key: pkcs11:token=LABEL;object=KEY or soft:PATH. No PIN is needed.
     #[arg(long)]
     pub token: String,
     #[arg(long, value_enum, default_value = "tuf")]

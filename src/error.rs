@@ -35,8 +35,7 @@ impl Error {
     /// 1: refused input or policy; 2: device or internal failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Token(TokenError::Device { .. } | TokenError::Io { .. }) => 2,
-            Error::Sign(SignError::Token(TokenError::Device { .. } | TokenError::Io { .. })) => 2,
+            Error::Token(e) | Error::Sign(SignError::Token(e)) if e.is_device_failure() => 2,
             Error::Sign(SignError::BadTokenSignature { .. }) => 2,
             Error::File(FileError::Io { .. }) => 2,
             Error::Internal(_) => 2,
@@ -47,11 +46,8 @@ impl Error {
     /// One line saying what to do next, where we know.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Token(TokenError::WrongPassphrase { .. })
-            | Error::Sign(SignError::Token(TokenError::WrongPassphrase { .. })) => {
-                Some("check the passphrase with the key's custodian and run the command again".into())
-            }
-            Error::File(FileError::Exists { .. }) | Error::Token(TokenError::Exists { .. }) => {
+            Error::Token(e) | Error::Sign(SignError::Token(e)) if e.hint().is_some() => e.hint(),
+            Error::File(FileError::Exists { .. }) => {
                 Some("nothing was written; pick a new output path".into())
             }
             Error::Verify(VerifyError::BelowThreshold { .. }) => Some(

@@ -38,6 +38,10 @@ pub fn generate(args: KeyGenerateArgs) -> Result<()> {
                 crate::tokens::soft::public_path(&path).display()
             );
         }
+        TokenRef::Pkcs11(uri) => {
+            let evidence = super::tokens::generate(&uri, alg, &args.secrets)?;
+            super::tokens::print_evidence(&evidence);
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod key;
 pub mod rehearse;
 pub mod root;
+pub mod tokens;
 pub mod verify;
 
 use crate::cli::{Cli, Command, FlavourArg, KeyCommand, RootCommand, SecretArgs};
@@ -18,7 +19,15 @@ use crate::tuf::metadata::Flavour;
 use std::path::Path;
 
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    tokens::set_module_arg(cli.module);
+    let result = dispatch(cli.command);
+    // Finalise PKCS#11 modules before the process ends.
+    tokens::release_modules();
+    result
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
         Command::Rehearse(args) => rehearse::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Root(cmd) => match cmd {
@@ -35,6 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
             KeyCommand::Generate(a) => key::generate(a),
             KeyCommand::Show(a) => key::show(a),
         },
+        Command::Tokens(a) => tokens::run(a),
     }
 }
 
@@ -100,6 +110,7 @@ pub fn open_signer(reference: &str, secrets: &SecretArgs) -> Result<Box<dyn Sign
             let pass = passphrase(reference, secrets, false)?;
             Ok(Box::new(SoftToken::open(&path, &pass)?))
         }
+        TokenRef::Pkcs11(uri) => Ok(Box::new(tokens::open_signer(&uri, secrets)?)),
     }
 }
 
@@ -107,5 +118,6 @@ pub fn open_signer(reference: &str, secrets: &SecretArgs) -> Result<Box<dyn Sign
 pub fn token_public_key(reference: &str) -> Result<PublicKey> {
     match TokenRef::parse(reference)? {
         TokenRef::Soft(path) => Ok(SoftToken::read_public(&path)?),
+        TokenRef::Pkcs11(uri) => tokens::public_key(&uri),
     }
 }

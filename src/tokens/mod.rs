@@ -5,6 +5,7 @@
 //! Backends only sign. Core code (`tuf::sign`) canonicalises, asks the token to
 //! sign, verifies the result in software and checks the key is authorised.
 
+pub mod pkcs11;
 pub mod reference;
 pub mod soft;
 
@@ -31,6 +32,93 @@ pub enum TokenError {
     Device { token: String, reason: String },
     #[error("token reference {reference:?}: {reason}")]
     BadReference { reference: String, reason: String },
+    /// A PKCS#11 call failed: the function and its return value.
+    #[error("{token}: {function} returned {rv}{context}")]
+    Pkcs11 {
+        token: String,
+        function: String,
+        rv: String,
+        context: String,
+    },
+    #[error("PKCS#11 module {path}: {reason}")]
+    Module { path: String, reason: String },
+    #[error("no token {wanted} is present ({detail})")]
+    TokenNotFound {
+        /// How the token was named, e.g. `labelled "root-a"`.
+        wanted: String,
+        detail: String,
+    },
+    #[error("{token}: no key with {key}{detail}")]
+    KeyNotFound {
+        token: String,
+        key: String,
+        detail: String,
+    },
+    #[error("{token} already holds an object with {what}; key material is never overwritten")]
+    ObjectExists { token: String, what: String },
+    #[error("{token}: wrong user PIN; {tries}")]
+    WrongPin { token: String, tries: String },
+    #[error("{token}: the user PIN is locked; no PIN was sent")]
+    PinLocked { token: String },
+    /// The operator or the token's state says no.
+    #[error("{token}: {reason}")]
+    Refused { token: String, reason: String },
+}
+
+impl TokenError {
+    /// Whether this is a device (or environment) failure rather than refused
+    /// input: exit code 2 rather than 1.
+    pub fn is_device_failure(&self) -> bool {
+        matches!(
+            self,
+            TokenError::Device { .. }
+                | TokenError::Io { .. }
+                | TokenError::Pkcs11 { .. }
+                | TokenError::Module { .. }
+                | TokenError::TokenNotFound { .. }
+                | TokenError::PinLocked { .. }
+        )
+    }
+
+    /// One line saying what to do next, where we know.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TokenError::WrongPassphrase { .. } => Some(
+                "check the passphrase with the key's custodian and run the command again".into(),
+            ),
+            TokenError::Exists { .. } => Some("nothing was written; pick a new output path".into()),
+            TokenError::TokenNotFound { wanted, .. } => Some(format!(
+                "insert (or initialise) the token {wanted} and run `ceremony tokens`"
+            )),
+            TokenError::KeyNotFound { .. } => {
+                Some("run `ceremony tokens` to list the keys on each token".into())
+            }
+            TokenError::Module { .. } => Some(
+                "install the token's PKCS#11 module and give its path with --module \
+                 (or CEREMONY_PKCS11_MODULE); `ceremony tokens` shows what is found"
+                    .into(),
+            ),
+            TokenError::ObjectExists { .. } => Some(
+                "nothing was generated; choose an unused object= label (and id=), \
+                 see `ceremony tokens`"
+                    .into(),
+            ),
+            TokenError::WrongPin { .. } => Some(
+                "check the PIN with the token's custodian before trying again: \
+                 each wrong PIN brings the token closer to locking"
+                    .into(),
+            ),
+            TokenError::PinLocked { .. } => Some(
+                "the token's security officer must unlock (reset) the user PIN \
+                 with the vendor's tools; then run `ceremony tokens`"
+                    .into(),
+            ),
+            TokenError::Pkcs11 { .. } => {
+                Some("check the token is still inserted and run `ceremony tokens`".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A private key held somewhere that can sign.

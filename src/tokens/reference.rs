@@ -2,6 +2,7 @@
 //! `yubikey:` references for hardware backends.
 
 use super::TokenError;
+use super::pkcs11::Pkcs11Uri;
 use std::path::PathBuf;
 
 /// Where a key lives.
@@ -9,6 +10,8 @@ use std::path::PathBuf;
 pub enum TokenRef {
     /// An age-encrypted software key file (rehearsals, tests, backups).
     Soft(PathBuf),
+    /// A key on a PKCS#11 token, named by an RFC 7512 URI.
+    Pkcs11(Pkcs11Uri),
 }
 
 impl TokenRef {
@@ -22,11 +25,30 @@ impl TokenRef {
             }
             return Ok(TokenRef::Soft(PathBuf::from(path)));
         }
+        if s.starts_with("pkcs11:") {
+            return Pkcs11Uri::parse(s).map(TokenRef::Pkcs11).map_err(|e| {
+                TokenError::BadReference {
+                    reference: redact_query(s),
+                    reason: e.0,
+                }
+            });
+        }
         let scheme = s.split(':').next().unwrap_or("");
         Err(TokenError::BadReference {
             reference: s.into(),
-            reason: format!("unknown token kind {scheme:?}; use soft:PATH (software key file)"),
+            reason: format!(
+                "unknown token kind {scheme:?}; use pkcs11:token=LABEL;object=KEY \
+                 (a PKCS#11 token) or soft:PATH (software key file)"
+            ),
         })
+    }
+}
+
+/// A URI for messages: its query (where a `pin-value` could hide) is dropped.
+fn redact_query(s: &str) -> String {
+    match s.split_once('?') {
+        Some((path, _)) => format!("{path}?<query not shown>"),
+        None => s.to_owned(),
     }
 }
 
@@ -34,6 +56,27 @@ impl std::fmt::Display for TokenRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TokenRef::Soft(p) => write!(f, "soft:{}", p.display()),
+            TokenRef::Pkcs11(u) => write!(f, "{u}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pkcs11_uris() {
+        let r = TokenRef::parse("pkcs11:token=root-a;object=root-1").unwrap();
+        assert!(matches!(r, TokenRef::Pkcs11(ref u) if u.object.as_deref() == Some("root-1")));
+        assert_eq!(r.to_string(), "pkcs11:token=root-a;object=root-1");
+    }
+
+    #[test]
+    fn a_pin_in_a_uri_never_reaches_a_message() {
+        let e = TokenRef::parse("pkcs11:token=a;object=k?pin-value=73915").unwrap_err();
+        let msg = e.to_string();
+        assert!(!msg.contains("73915"), "{msg}");
+        assert!(msg.contains("PIN never goes"), "{msg}");
     }
 }

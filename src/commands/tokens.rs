@@ -1,0 +1,274 @@
+//! `ceremony tokens`: list PKCS#11 modules, their tokens and public keys,
+//! without a PIN. Also the glue every command uses to reach a PKCS#11 token:
+//! which module to load, and how the operator is asked for the PIN.
+
+use crate::cli::{SecretArgs, TokensArgs};
+use crate::error::{Error, Result};
+use crate::keys::{Algorithm, PublicKey};
+use crate::secret::Secret;
+use crate::tokens::TokenError;
+use crate::tokens::pkcs11::{
+    GenerationEvidence, Module, PinPrompt, Pkcs11Signer, Pkcs11Uri, default_module_paths,
+    resolve_module_path,
+};
+use crate::tuf::key::{key_id, tuf_key};
+use crate::tuf::metadata::Flavour;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The module named by `--module` / `CEREMONY_PKCS11_MODULE` for this run.
+static MODULE_ARG: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// Modules loaded during this run, held until it ends so that each is
+/// initialised once and finalised once.
+static HELD: Mutex<Vec<Arc<Module>>> = Mutex::new(Vec::new());
+
+/// Remember the module the command line named (called once per run).
+pub fn set_module_arg(path: Option<PathBuf>) {
+    *MODULE_ARG.lock().unwrap_or_else(|p| p.into_inner()) = path;
+}
+
+/// Finalise every module this run loaded (signers still alive keep theirs).
+pub fn release_modules() {
+    HELD.lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
+fn module_arg() -> Option<PathBuf> {
+    MODULE_ARG.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The loaded module for `uri` (or the configured/default one).
+fn module_for(uri: Option<&Pkcs11Uri>) -> Result<Arc<Module>> {
+    let path = resolve_module_path(module_arg().as_deref(), uri)?;
+    let module = Module::load(&path)?;
+    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    if !held.iter().any(|m| Arc::ptr_eq(m, &module)) {
+        held.push(Arc::clone(&module));
+    }
+    Ok(module)
+}
+
+/// Asks the person at the terminal, or reads `--pin-file` in rehearsals/tests.
+/// PINs are never echoed, logged or put in an error.
+pub struct OperatorPin<'a> {
+    pin_file: Option<&'a Path>,
+}
+
+impl<'a> OperatorPin<'a> {
+    pub fn new(secrets: &'a SecretArgs) -> Self {
+        OperatorPin {
+            pin_file: secrets.pin_file.as_deref(),
+        }
+    }
+}
+
+impl PinPrompt for OperatorPin<'_> {
+    fn notice(&mut self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    fn confirm_final_try(&mut self, token: &str) -> Result<bool, TokenError> {
+        if self.pin_file.is_some() || !console::Term::stderr().is_term() {
+            return Err(TokenError::Refused {
+                token: token.to_owned(),
+                reason: "one PIN try is left and a wrong PIN locks the token; \
+                         this needs a person at a terminal to confirm (a PIN file cannot)"
+                    .into(),
+            });
+        }
+        dialoguer::Confirm::new()
+            .with_prompt(format!(
+                "{token}: ONE PIN try is left; a wrong PIN locks the token. Try the PIN now?"
+            ))
+            .default(false)
+            .interact()
+            .map_err(|e| TokenError::Refused {
+                token: token.to_owned(),
+                reason: format!("no confirmation given: {e}"),
+            })
+    }
+
+    fn user_pin(&mut self, token: &str) -> Result<Secret, TokenError> {
+        let pin = if let Some(file) = self.pin_file {
+            Secret::from_file(file).map_err(|e| TokenError::Io {
+                token: token.to_owned(),
+                op: "read the PIN file",
+                reason: format!("{}: {e}", file.display()),
+            })?
+        } else if console::Term::stderr().is_term() {
+            dialoguer::Password::new()
+                .with_prompt(format!("User PIN for {token}"))
+                .interact()
+                .map(Secret::new)
+                .map_err(|e| TokenError::Refused {
+                    token: token.to_owned(),
+                    reason: format!("no PIN entered: {e}"),
+                })?
+        } else {
+            return Err(TokenError::Refused {
+                token: token.to_owned(),
+                reason: "the user PIN is needed and there is no terminal to ask at; \
+                         run it at a terminal (or give --pin-file for a rehearsal)"
+                    .into(),
+            });
+        };
+        if pin.is_empty() {
+            return Err(TokenError::Refused {
+                token: token.to_owned(),
+                reason: "an empty PIN was given; nothing was sent to the token".into(),
+            });
+        }
+        Ok(pin)
+    }
+}
+
+/// Open a key on a PKCS#11 token for signing.
+pub fn open_signer(uri: &Pkcs11Uri, secrets: &SecretArgs) -> Result<Pkcs11Signer> {
+    let module = module_for(Some(uri))?;
+    Ok(module.open_signer(uri, &mut OperatorPin::new(secrets))?)
+}
+
+/// Read a key's public half from a PKCS#11 token, without a PIN.
+pub fn public_key(uri: &Pkcs11Uri) -> Result<PublicKey> {
+    Ok(module_for(Some(uri))?.read_public_key(uri)?)
+}
+
+/// Generate a key on a PKCS#11 token.
+pub fn generate(
+    uri: &Pkcs11Uri,
+    algorithm: Algorithm,
+    secrets: &SecretArgs,
+) -> Result<GenerationEvidence> {
+    if secrets.passphrase_file.is_some() {
+        return Err(Error::Usage(
+            "--passphrase-file is for software keys; a PKCS#11 token takes --pin-file \
+             (rehearsals) or asks for its PIN"
+                .into(),
+        ));
+    }
+    let module = module_for(Some(uri))?;
+    Ok(module.generate(uri, algorithm, &mut OperatorPin::new(secrets))?)
+}
+
+/// Print the generation evidence, as the transcript records it.
+pub fn print_evidence(ev: &GenerationEvidence) {
+    let yes_no = |b: bool| if b { "yes" } else { "NO" };
+    let key = tuf_key(&ev.public);
+    println!("generated {} key on the token", ev.algorithm);
+    println!("key: {}", ev.uri);
+    println!("key ID (TUF): {}", key_id(&key, Flavour::Tuf));
+    println!(
+        "token: label {:?}, serial {}, manufacturer {:?}, model {:?}",
+        ev.token_label, ev.token_serial, ev.token_manufacturer, ev.token_model
+    );
+    println!("curve parameters: {}", ev.ec_params);
+    println!("generated on the token (CKA_LOCAL): {}", yes_no(ev.local));
+    println!(
+        "always sensitive (CKA_ALWAYS_SENSITIVE): {}",
+        yes_no(ev.always_sensitive)
+    );
+    println!(
+        "never extractable (CKA_NEVER_EXTRACTABLE): {}",
+        yes_no(ev.never_extractable)
+    );
+    println!(
+        "sensitive: {}, extractable: {}",
+        yes_no(ev.sensitive),
+        yes_no(ev.extractable)
+    );
+    println!(
+        "self-test: signed on the token, verified in software: {}",
+        yes_no(ev.self_test_verified)
+    );
+}
+
+/// `ceremony tokens`.
+pub fn run(_args: TokensArgs) -> Result<()> {
+    let paths: Vec<PathBuf> = match module_arg() {
+        Some(p) => vec![p],
+        None => {
+            // The same module is often installed under two names (a symlink).
+            let mut seen = Vec::new();
+            default_module_paths()
+                .into_iter()
+                .filter(|p| p.is_file())
+                .filter(|p| {
+                    let real = p.canonicalize().unwrap_or_else(|_| p.clone());
+                    let new = !seen.contains(&real);
+                    seen.push(real);
+                    new
+                })
+                .collect()
+        }
+    };
+    if paths.is_empty() {
+        // Let the resolver produce its error, naming every place it looked.
+        resolve_module_path(None, None)?;
+    }
+    let mut failures = Vec::new();
+    for path in &paths {
+        if let Err(e) = list_module(path) {
+            eprintln!("error: {e}");
+            failures.push(e);
+        }
+    }
+    match failures.into_iter().next() {
+        Some(e) if paths.len() == 1 => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn list_module(path: &Path) -> Result<()> {
+    let resolved = resolve_module_path(Some(path), None)?;
+    let module = module_for_path(&resolved)?;
+    println!("module {}", module.path().display());
+    println!("  {}", module.describe()?);
+    let tokens = module.tokens()?;
+    if tokens.is_empty() {
+        println!("  no tokens present");
+    }
+    for token in &tokens {
+        println!("  {}", token.name());
+        println!("    uri: {}", token.uri());
+        println!(
+            "    manufacturer: {:?}, model: {:?}",
+            token.manufacturer, token.model
+        );
+        println!("    flags: {}", token.flags());
+        if !token.initialized {
+            println!("    (a free slot: initialise a token in it with the vendor's tools)");
+            continue;
+        }
+        let keys = match module.public_keys(token) {
+            Ok(k) => k,
+            Err(e) => {
+                println!("    public keys: cannot be listed: {e}");
+                continue;
+            }
+        };
+        if keys.is_empty() {
+            println!("    public keys: none");
+        } else {
+            println!("    public keys:");
+        }
+        for k in keys {
+            let uri = token.key_uri(&k.label, &k.id);
+            match &k.public {
+                Ok(public) => println!(
+                    "      {uri}\n        {}, key ID (TUF) {}",
+                    public.algorithm(),
+                    key_id(&tuf_key(public), Flavour::Tuf)
+                ),
+                Err(reason) => println!("      {uri}\n        not usable here: {reason}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn module_for_path(path: &Path) -> Result<Arc<Module>> {
+    let module = Module::load(path)?;
+    HELD.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Arc::clone(&module));
+    Ok(module)
+}
