@@ -613,3 +613,148 @@ fn key_files_are_private_and_never_overwritten() {
     assert!(text.starts_with("age-encryption.org/v1"));
     assert!(!text.contains(PASSPHRASE));
 }
+
+#[test]
+fn rehearsal_exports_a_chain_the_judges_accept() {
+    let d = tmp();
+    let out_dir = d.path().join("export");
+    let out = ok(&["rehearse", "--yes", "--out", p(&out_dir)]);
+    assert!(out.contains("REHEARSAL"), "{out}");
+    assert!(out.contains("trustworthy: tuf root version 2"), "{out}");
+    let v1 = out_dir.join("1.root.json");
+    let v2 = out_dir.join("2.root.json");
+    let (accepted, msg) = python_tuf(&[&v1, &v2]);
+    assert!(accepted, "{msg}");
+    ok(&["verify", p(&out_dir)]);
+    // The export directory is never reused.
+    let err = refused(&["rehearse", "--yes", "--out", p(&out_dir)]);
+    assert!(err.contains("already exists"), "{err}");
+
+    let notary_dir = d.path().join("notary");
+    let out = ok(&[
+        "rehearse",
+        "--yes",
+        "--flavour",
+        "notary",
+        "--out",
+        p(&notary_dir),
+    ]);
+    assert!(out.contains("trustworthy: notary root version 2"), "{out}");
+    ok(&[
+        "verify",
+        "--gun",
+        "example.com/rehearsal/app",
+        p(&notary_dir),
+    ]);
+    let err = refused(&["verify", "--gun", "example.com/other", p(&notary_dir)]);
+    assert!(err.contains("does not match the repository"), "{err}");
+    // Notary files are written exactly as Notary re-serialises them.
+    let bytes = fs::read(notary_dir.join("2.root.json")).unwrap();
+    assert!(bytes.starts_with(b"{\"signed\":{\"_type\":\"Root\""));
+    assert!(!bytes.contains(&b'\n'));
+}
+
+#[test]
+fn python_tuf_follows_a_three_version_chain_and_threshold_one() {
+    let d = tmp();
+    let v1 = signed_v1(d.path());
+    let v2 = signed_v2(d.path(), &v1);
+    let v3 = d.path().join("3.root.json");
+    ok(&["root", "bump-version", p(&v2), "--out", p(&v3)]);
+    ok(&["root", "set-expiry", p(&v3), "2031-06-30"]);
+    ok(&["root", "set-threshold", p(&v3), "--role", "root", "1"]);
+    // Threshold 1 for v3 itself, but v2's threshold of 2 still applies to v3:
+    // one signature is refused by both judges, two are accepted.
+    sign(&v3, "root-d", None);
+    let err = refused(&["verify", p(&v1), p(&v2), p(&v3)]);
+    assert!(
+        err.contains("from the root keys of version 2, below the threshold of 2"),
+        "{err}"
+    );
+    let (accepted, _) = python_tuf(&[&v1, &v2, &v3]);
+    assert!(!accepted);
+    sign(&v3, "root-a", Some(&v2));
+    ok(&["verify", p(&v1), p(&v2), p(&v3)]);
+    let (accepted, msg) = python_tuf(&[&v1, &v2, &v3]);
+    assert!(accepted, "{msg}");
+    let single = tmp();
+    let only = single.path().join("root.json");
+    create_root(&only, &["root-p1"], 1, &next_year());
+    sign(&only, "root-p1", None);
+    let (accepted, msg) = python_tuf(&[&only]);
+    assert!(accepted, "{msg}");
+}
+
+/// Every output of these commands is searched for the passphrase and the private
+/// key material: neither may appear anywhere.
+#[test]
+fn no_secret_appears_in_any_output() {
+    let d = tmp();
+    let v1 = d.path().join("1.root.json");
+    let k = keys();
+    let mut outputs = Vec::new();
+    outputs.push(run(&[
+        "key",
+        "generate",
+        "--token",
+        &format!("soft:{}", d.path().join("x.age").display()),
+        "--algorithm",
+        "ecdsa-p256",
+        "--passphrase-file",
+        k.pass(),
+    ]));
+    create_root(&v1, &["root-a"], 1, &next_year());
+    outputs.push(run(&[
+        "root",
+        "sign",
+        p(&v1),
+        "--token",
+        &k.token("root-a"),
+        "--passphrase-file",
+        k.pass(),
+    ]));
+    let bad = d.path().join("bad");
+    fs::write(&bad, "wrong-passphrase-must-not-echo\n").unwrap();
+    outputs.push(run(&[
+        "root",
+        "sign",
+        p(&v1),
+        "--token",
+        &k.token("root-b"),
+        "--passphrase-file",
+        p(&bad),
+    ]));
+    outputs.push(run(&["root", "inspect", p(&v1)]));
+    outputs.push(run(&["verify", p(&v1)]));
+    outputs.push(run(&["rehearse", "--yes"]));
+    // The private scalar of root-a, read through the library with the passphrase.
+    let secret = {
+        use ceremony::secret::Secret;
+        let pass = Secret::from_file(&k.passphrase_file).unwrap();
+        let plain = age::decrypt(
+            &age::scrypt::Identity::new(age::secrecy::SecretString::from(
+                pass.expose_secret().to_owned(),
+            )),
+            &fs::read(k.dir.join("root-a.age")).unwrap(),
+        )
+        .unwrap();
+        let text = String::from_utf8(plain).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("private ").map(str::to_owned))
+            .unwrap()
+    };
+    let mut everything = String::new();
+    for o in &outputs {
+        everything.push_str(&stdout(o));
+        everything.push_str(&stderr(o));
+    }
+    everything.push_str(&fs::read_to_string(&v1).unwrap());
+    for needle in [
+        PASSPHRASE,
+        "wrong-passphrase-must-not-echo",
+        secret.as_str(),
+    ] {
+        assert!(!everything.contains(needle), "secret {needle:?} leaked");
+    }
+    assert!(everything.contains("wrong passphrase"));
+}
