@@ -1,6 +1,7 @@
 //! The top-level error: every domain's error, an exit code, and a hint of what to
 //! do next.
 
+use crate::ceremony::transcript::TranscriptError;
 use crate::fsio::FileError;
 use crate::tokens::TokenError;
 use crate::tuf::metadata::MetadataError;
@@ -22,6 +23,8 @@ pub enum Error {
     File(#[from] FileError),
     #[error(transparent)]
     Certificate(#[from] CertError),
+    #[error(transparent)]
+    Transcript(#[from] TranscriptError),
     #[error("{path}: {reason}")]
     Read { path: String, reason: String },
     /// Input the user gave that we refuse, with what to do instead.
@@ -39,6 +42,7 @@ impl Error {
             Error::Sign(SignError::BadTokenSignature { .. }) => 2,
             Error::File(FileError::Io { .. }) => 2,
             Error::Internal(_) => 2,
+            Error::Transcript(e) if e.is_internal() => 2,
             _ => 1,
         }
     }
@@ -47,6 +51,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Token(e) | Error::Sign(SignError::Token(e)) if e.hint().is_some() => e.hint(),
+            Error::Transcript(e) if e.hint().is_some() => e.hint(),
             Error::File(FileError::Exists { .. }) => {
                 Some("nothing was written; pick a new output path".into())
             }

@@ -5,6 +5,7 @@
 //! [`commands`] (what the CLI does).
 #![forbid(unsafe_code)]
 
+pub mod ceremony;
 pub mod cli;
 pub mod commands;
 pub mod error;
