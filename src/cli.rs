@@ -43,6 +43,11 @@ pub enum Command {
     /// Generate and show keys on tokens.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Verify a ceremony transcript, or write a readable report of it.
+    #[command(subcommand)]
+    Transcript(TranscriptCommand),
+    /// Check that this machine is offline: no interface but lo up, no default route.
+    AirgapCheck(AirgapCheckArgs),
     /// List PKCS#11 modules, their tokens and the public keys on them (no PIN needed).
     Tokens(TokensArgs),
 }
@@ -287,4 +292,61 @@ pub struct KeyShowArgs {
     pub token: String,
     #[arg(long, value_enum, default_value = "tuf")]
     pub flavour: FlavourArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TranscriptCommand {
+    /// Verify a transcript's hash chain and seal; print what was checked and the
+    /// final hash.
+    #[command(after_help = "Examples:\n  \
+        ceremony transcript verify transcript.jsonl\n  \
+        ceremony transcript verify transcript.jsonl --expect-hash '3fa2 91bc ... 07d1'\n\n\
+        Exit codes: 0 sealed and intact; 1 tampered, not sealed, or not the witnessed \
+        transcript; 2 unreadable.")]
+    Verify(TranscriptVerifyArgs),
+    /// Write a readable Markdown report of a transcript (verified first).
+    #[command(
+        after_help = "Example:\n  ceremony transcript report transcript.jsonl --out report.md"
+    )]
+    Report(TranscriptReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TranscriptCheckArgs {
+    /// The final hash the witnesses wrote down (64 hex digits; spaces allowed).
+    #[arg(long, value_name = "HASH")]
+    pub expect_hash: Option<String>,
+    /// The TUF key ID of the key that must have signed the seal.
+    #[arg(long, value_name = "KEYID")]
+    pub expect_keyid: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TranscriptVerifyArgs {
+    /// The transcript (JSON lines).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub check: TranscriptCheckArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TranscriptReportArgs {
+    /// The transcript (JSON lines).
+    pub file: PathBuf,
+    /// Write the report here (must not exist) instead of to standard output.
+    #[arg(long, value_name = "FILE.md")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub check: TranscriptCheckArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 air-gapped; 1 a network interface is up or there is a \
+    default route (or the check could not read what it needs)."
+)]
+pub struct AirgapCheckArgs {
+    /// Read sysfs and procfs under this directory instead of / (for testing).
+    #[arg(long, value_name = "DIR", default_value = "/", hide = true)]
+    pub root: PathBuf,
 }

@@ -4,9 +4,12 @@ pub mod key;
 pub mod rehearse;
 pub mod root;
 pub mod tokens;
+pub mod transcript;
 pub mod verify;
 
-use crate::cli::{Cli, Command, FlavourArg, KeyCommand, RootCommand, SecretArgs};
+use crate::cli::{
+    Cli, Command, FlavourArg, KeyCommand, RootCommand, SecretArgs, TranscriptCommand,
+};
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keys::PublicKey;
@@ -44,6 +47,11 @@ fn dispatch(command: Command) -> Result<()> {
             KeyCommand::Generate(a) => key::generate(a),
             KeyCommand::Show(a) => key::show(a),
         },
+        Command::Transcript(cmd) => match cmd {
+            TranscriptCommand::Verify(a) => transcript::verify(a),
+            TranscriptCommand::Report(a) => transcript::report(a),
+        },
+        Command::AirgapCheck(a) => transcript::airgap_check(a),
         Command::Tokens(a) => tokens::run(a),
     }
 }

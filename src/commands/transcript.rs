@@ -1,0 +1,109 @@
+//! `ceremony transcript verify|report`: what compliance staff run on a ceremony's
+//! transcript afterwards. Also `ceremony airgap-check`, the pre-ceremony check whose
+//! result the engine records in the transcript.
+
+use crate::ceremony::airgap;
+use crate::ceremony::transcript::{
+    self, EntryHash, TranscriptError, VerifyOptions, VerifyReport, witness_words,
+};
+use crate::cli::{
+    AirgapCheckArgs, TranscriptCheckArgs, TranscriptReportArgs, TranscriptVerifyArgs,
+};
+use crate::error::{Error, Result};
+use crate::fsio;
+
+fn options(args: &TranscriptCheckArgs) -> Result<VerifyOptions> {
+    Ok(VerifyOptions {
+        expect_hash: args
+            .expect_hash
+            .as_deref()
+            .map(EntryHash::parse_witnessed)
+            .transpose()?,
+        expect_keyid: args.expect_keyid.clone(),
+    })
+}
+
+/// Exit 0 only when sealed and intact; intact but unsealed is exit 1.
+fn require_sealed(report: &VerifyReport) -> Result<()> {
+    if report.sealed {
+        Ok(())
+    } else {
+        Err(TranscriptError::NotSealed {
+            path: report.path.display().to_string(),
+            last_seq: report.last_seq(),
+        }
+        .into())
+    }
+}
+
+pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
+    let options = options(&args.check)?;
+    let report = transcript::verify_file_with(&args.file, &options)?;
+    println!("transcript: {}", args.file.display());
+    println!("ceremony: {}", report.ceremony());
+    println!(
+        "chain: intact: {} entries (0..={}), each line canonical JSON, in sequence, \
+         each carrying the hash of the entry before it",
+        report.entries.len(),
+        report.last_seq()
+    );
+    match (&report.signature, report.sealed) {
+        (Some(sig), _) => println!(
+            "seal: entry {}, signed by {} key {} ({}); the signature verifies",
+            report.last_seq(),
+            sig.public_key.algorithm(),
+            sig.keyid,
+            sig.signer
+        ),
+        (None, true) => println!("seal: entry {}, not signed", report.last_seq()),
+        (None, false) => println!("seal: none"),
+    }
+    if options.expect_keyid.is_some() {
+        println!("seal signer: the expected key");
+    }
+    match report.expected_hash_matched {
+        Some(true) => println!("witnessed hash: matches"),
+        _ => println!(
+            "witnessed hash: not given; compare the final hash with the one written down at \
+             the ceremony (or pass it with --expect-hash)"
+        ),
+    }
+    println!(
+        "final hash ({}):\n  {}",
+        if report.sealed {
+            "the seal's"
+        } else {
+            "the last entry's"
+        },
+        witness_words(&report.final_hash)
+    );
+    require_sealed(&report)
+}
+
+pub fn report(args: TranscriptReportArgs) -> Result<()> {
+    let options = options(&args.check)?;
+    let (markdown, verdict) = transcript::render_markdown_with(&args.file, &options)?;
+    match &args.out {
+        Some(out) => {
+            fsio::write_new(out, markdown.as_bytes(), 0o644)?;
+            println!("wrote {}", out.display());
+        }
+        None => print!("{markdown}"),
+    }
+    // The report is written either way; the exit code says whether to rely on it.
+    require_sealed(&verdict?)
+}
+
+pub fn airgap_check(args: AirgapCheckArgs) -> Result<()> {
+    let report = airgap::check(&args.root);
+    if report.is_air_gapped() {
+        print!("{report}");
+        return Ok(());
+    }
+    eprint!("{report}");
+    Err(Error::Usage(
+        "this machine is not air-gapped: unplug the network (or remove the interface) \
+         before a real ceremony, or use --allow-network for a rehearsal"
+            .into(),
+    ))
+}
