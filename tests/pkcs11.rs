@@ -966,3 +966,43 @@ fn unknown_keys_and_pins_in_uris_are_refused() {
     );
     assert!(out.contains("slot numbers"), "{out}");
 }
+
+#[test]
+fn a_notary_root_certificate_is_signed_on_the_token() {
+    let hsm = Hsm::new();
+    let pin = "pin-notary-61840";
+    let f = hsm.init_token("nt", pin);
+    let key = "pkcs11:token=nt;object=root";
+    generate(&hsm, key, "ecdsa-p256", &f, &[pin]);
+    let online = soft_key(&hsm, "online.age");
+    let root = hsm.path_str("root.json");
+    let gun = "example.com/ceremony/app";
+    let mut args = vec![
+        "root".to_string(),
+        "create".into(),
+        "--flavour".into(),
+        "notary".into(),
+        "--gun".into(),
+        gun.into(),
+        "--out".into(),
+        root.clone(),
+        "--expires".into(),
+        "2099-01-01".into(),
+        "--key".into(),
+        format!("root={key}"),
+        "--pin-file".into(),
+        f.clone(),
+    ];
+    for role in ["targets", "snapshot", "timestamp"] {
+        args.push("--key".into());
+        args.push(format!("{role}={online}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    hsm.expect(0, &args, &[pin]);
+    hsm.expect(
+        0,
+        &["root", "sign", &root, "--token", key, "--pin-file", &f],
+        &[pin],
+    );
+    hsm.expect(0, &["verify", "--gun", gun, &root], &[pin]);
+}
