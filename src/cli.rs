@@ -33,6 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a ceremony script: the guided ceremony on the air-gapped machine.
+    Run(RunArgs),
     /// Run a complete practice ceremony on disposable software keys.
     Rehearse(RehearseArgs),
     /// Verify a root, or a chain of roots, and say exactly what was checked.
@@ -50,6 +52,51 @@ pub enum Command {
     AirgapCheck(AirgapCheckArgs),
     /// List PKCS#11 modules, their tokens and the public keys on them (no PIN needed).
     Tokens(TokensArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    ceremony run ceremony-scripts/root-init.toml --workdir ceremony-2027-q1 --out /media/usb/export \\\n    \
+      --token root-1='pkcs11:token=root-1;object=root-2027' --token root-2='pkcs11:token=root-2;object=root-2027' \\\n    \
+      --key targets=keyfile:request/targets.json --key snapshot=keyfile:request/snapshot.json \\\n    \
+      --key timestamp=keyfile:request/timestamp.json\n  \
+    ceremony run --resume --workdir ceremony-2027-q1")]
+pub struct RunArgs {
+    /// The ceremony script (see ceremony-scripts/). Not needed with --resume.
+    #[arg(required_unless_present = "resume")]
+    pub script: Option<PathBuf>,
+    /// Where the run keeps its state and transcript (new, or the one to resume).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: PathBuf,
+    /// Continue an interrupted run from its last completed step.
+    #[arg(long)]
+    pub resume: bool,
+    /// Where the export goes (removable media); must not exist yet.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// NAME=REF: the token holding (or to hold) the script's key NAME. Repeatable.
+    #[arg(long = "token", value_name = "NAME=REF")]
+    pub tokens: Vec<String>,
+    /// NAME=keyfile:PATH: the public key of an online role's key NAME. Repeatable.
+    #[arg(long = "key", value_name = "NAME=keyfile:PATH")]
+    pub keys: Vec<String>,
+    /// The current root chain: a directory of N.root.json, or a root file.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub current: Option<PathBuf>,
+    /// Key ID (or a unique prefix of 8+ hex digits) of a compromised targets key.
+    #[arg(long, value_name = "KEYID")]
+    pub revoke: Vec<String>,
+    /// Answers for an unattended run (rehearsals, tests). Secrets in it are accepted
+    /// only for software and test tokens.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    /// Continue on a networked machine (rehearsals); recorded in the transcript.
+    #[arg(long)]
+    pub allow_network: bool,
+    /// KEY=VALUE: override one of the script's [parameters] (repository, flavour,
+    /// expires_days, root_threshold). Repeatable; recorded with the script.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -621,11 +621,19 @@ fn rehearsal_exports_a_chain_the_judges_accept() {
     let out = ok(&["rehearse", "--yes", "--out", p(&out_dir)]);
     assert!(out.contains("REHEARSAL"), "{out}");
     assert!(out.contains("trustworthy: tuf root version 2"), "{out}");
-    let v1 = out_dir.join("1.root.json");
-    let v2 = out_dir.join("2.root.json");
+    let chain = out_dir.join("root-rotate");
+    let v1 = chain.join("1.root.json");
+    let v2 = chain.join("2.root.json");
     let (accepted, msg) = python_tuf(&[&v1, &v2]);
     assert!(accepted, "{msg}");
-    ok(&["verify", p(&out_dir)]);
+    ok(&["verify", p(&chain)]);
+    for c in ["root-init", "root-rotate"] {
+        ok(&[
+            "transcript",
+            "verify",
+            p(&out_dir.join(c).join("transcript.jsonl")),
+        ]);
+    }
     // The export directory is never reused.
     let err = refused(&["rehearse", "--yes", "--out", p(&out_dir)]);
     assert!(err.contains("already exists"), "{err}");
@@ -640,16 +648,12 @@ fn rehearsal_exports_a_chain_the_judges_accept() {
         p(&notary_dir),
     ]);
     assert!(out.contains("trustworthy: notary root version 2"), "{out}");
-    ok(&[
-        "verify",
-        "--gun",
-        "example.com/rehearsal/app",
-        p(&notary_dir),
-    ]);
-    let err = refused(&["verify", "--gun", "example.com/other", p(&notary_dir)]);
+    let chain = notary_dir.join("root-rotate");
+    ok(&["verify", "--gun", "example.com/rehearsal/app", p(&chain)]);
+    let err = refused(&["verify", "--gun", "example.com/other", p(&chain)]);
     assert!(err.contains("does not match the repository"), "{err}");
     // Notary files are written exactly as Notary re-serialises them.
-    let bytes = fs::read(notary_dir.join("2.root.json")).unwrap();
+    let bytes = fs::read(chain.join("2.root.json")).unwrap();
     assert!(bytes.starts_with(b"{\"signed\":{\"_type\":\"Root\""));
     assert!(!bytes.contains(&b'\n'));
 }

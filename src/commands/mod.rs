@@ -3,6 +3,7 @@
 pub mod key;
 pub mod rehearse;
 pub mod root;
+pub mod run;
 pub mod tokens;
 pub mod transcript;
 pub mod verify;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn dispatch(command: Command) -> Result<()> {
     match command {
+        Command::Run(args) => run::run(args),
         Command::Rehearse(args) => rehearse::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Root(cmd) => match cmd {

@@ -1,67 +1,40 @@
-//! `ceremony rehearse`: a complete practice ceremony on disposable software keys,
-//! in a temporary directory: generate three root keys and the online role keys,
-//! create a 2-of-3 root, sign it, rotate one root key out (cross-signed by the old
-//! root), verify the chain, and export every `N.root.json`.
+//! `ceremony rehearse`: the full ceremonies, end to end, on disposable software
+//! keys in a temporary place, so a team can practise. It runs the shipped
+//! `root-init` script (three root keys, 2-of-3), then `root-rotate` (root key 3
+//! replaced by a new one, cross-signed), and exports both.
 
 use super::flavour;
+use super::run::apply_overrides;
+use crate::ceremony::engine::{Bindings, Engine};
+use crate::ceremony::ui::{Answers, OperatorUi, ScriptedUi, TerminalUi};
 use crate::cli::RehearseArgs;
 use crate::error::{Error, Result};
 use crate::fsio;
-use crate::keys::{Algorithm, PublicKey};
-use crate::secret::Secret;
-use crate::tokens::Signer;
+use crate::keys::Algorithm;
 use crate::tokens::soft::SoftToken;
-use crate::tuf::document::RootDocument;
-use crate::tuf::key::{key_id, notary_key, notary_x509_key, tuf_key};
-use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION};
-use crate::tuf::notary::build_root_certificate;
-use crate::tuf::sign::sign_root;
-use crate::tuf::time::format_expires;
-use crate::tuf::verify::{ChainOptions, verify_chain};
-use chrono::Utc;
-use serde_json::Map;
+use crate::tuf::key::{notary_key, tuf_key};
+use crate::tuf::metadata::Flavour;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-fn random_passphrase() -> Secret {
+const ROOT_INIT: &str = include_str!("../../ceremony-scripts/root-init.toml");
+const ROOT_ROTATE: &str = include_str!("../../ceremony-scripts/root-rotate.toml");
+
+fn random_passphrase() -> String {
     let mut b = zeroize::Zeroizing::new([0u8; 24]);
     getrandom::fill(b.as_mut()).expect("system randomness");
-    Secret::new(hex::encode(&b[..]))
+    hex::encode(&b[..])
 }
 
-fn root_key(fl: Flavour, gun: &str, signer: &mut dyn Signer) -> Result<Key> {
-    match fl {
-        Flavour::Tuf => Ok(tuf_key(signer.public_key())),
-        Flavour::Notary => {
-            let now = Utc::now();
-            let cert =
-                build_root_certificate(gun, signer, now, now + chrono::Duration::days(3650))?;
-            Ok(notary_x509_key(&cert.pem))
-        }
-    }
-}
-
-fn online_key(fl: Flavour, public: &PublicKey) -> Key {
-    match fl {
-        Flavour::Tuf => tuf_key(public),
-        Flavour::Notary => notary_key(public),
-    }
-}
-
-fn role(keyids: Vec<String>, threshold: u64) -> RoleKeys {
-    RoleKeys {
-        keyids,
-        threshold,
-        unknown: Map::new(),
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
     }
 }
 
 pub fn run(args: RehearseArgs) -> Result<()> {
     let fl = flavour(args.flavour);
-    if !args.yes {
-        return Err(Error::Usage(
-            "the interactive rehearsal arrives with the guided ceremony; run `ceremony rehearse --yes`".into(),
-        ));
-    }
     if let Some(out) = &args.out
         && out.exists()
     {
@@ -69,100 +42,130 @@ pub fn run(args: RehearseArgs) -> Result<()> {
             path: out.display().to_string(),
         }));
     }
-    let work =
-        tempfile::tempdir().map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
-    let pass = random_passphrase();
-    let root_alg = match fl {
-        Flavour::Tuf => Algorithm::Ed25519,
-        Flavour::Notary => Algorithm::EcdsaP256,
+    let work = tempfile::Builder::new()
+        .prefix("ceremony-rehearsal")
+        .tempdir()
+        .map_err(|e| Error::Internal(format!("temporary directory: {e}")))?;
+    let out: PathBuf = match &args.out {
+        Some(o) => o.clone(),
+        None => work.path().join("export"),
     };
+    std::fs::create_dir_all(&out).map_err(io(&out))?;
     println!(
-        "REHEARSAL — disposable software keys in a temporary directory; nothing here is for production."
+        "REHEARSAL: disposable software keys in a temporary directory; nothing here is for production."
     );
-    println!("step 1: generate four root keys and the online role keys");
-    let mut tokens = Vec::new();
-    for i in 1..=4 {
-        let path = work.path().join(format!("root-{i}.age"));
-        SoftToken::generate(&path, root_alg, &pass)?;
-        tokens.push(SoftToken::open(&path, &pass)?);
-        println!("  root key {i}: {}", tokens[i - 1].describe());
+    let token = |name: &str| format!("soft:{}", work.path().join(format!("{name}.age")).display());
+    let mut secrets = BTreeMap::new();
+    for name in ["root-1", "root-2", "root-3", "root-new"] {
+        secrets.insert(token(name), random_passphrase());
     }
-    let mut online = BTreeMap::new();
-    for r in ["targets", "snapshot", "timestamp"] {
-        let path = work.path().join(format!("{r}.age"));
-        let public = SoftToken::generate(&path, Algorithm::EcdsaP256, &pass)?;
-        online.insert(r, online_key(fl, &public));
+    // The online side's keys, as the request bundle would carry them.
+    let online_pass = crate::secret::Secret::new(random_passphrase());
+    let mut keyfiles = BTreeMap::new();
+    for role in ["targets", "snapshot", "timestamp"] {
+        let path = work.path().join(format!("{role}.age"));
+        let public = SoftToken::generate(&path, Algorithm::EcdsaP256, &online_pass)?;
+        let key = match fl {
+            Flavour::Tuf => tuf_key(&public),
+            Flavour::Notary => notary_key(&public),
+        };
+        let file = work.path().join(format!("{role}.json"));
+        fsio::write_new(
+            &file,
+            &serde_json::to_vec_pretty(&key).expect("serialises"),
+            0o644,
+        )?;
+        keyfiles.insert(role.to_owned(), file);
     }
-    let expires = format_expires(Utc::now() + chrono::Duration::days(365));
-    let mut keys = BTreeMap::new();
-    let mut root_ids = Vec::new();
-    for t in tokens.iter_mut().take(3) {
-        let k = root_key(fl, &args.gun, t)?;
-        let id = key_id(&k, fl);
-        keys.insert(id.clone(), k);
-        root_ids.push(id);
-    }
-    let mut roles = BTreeMap::new();
-    roles.insert("root".to_owned(), role(root_ids.clone(), 2));
-    for (r, k) in &online {
-        let id = key_id(k, fl);
-        keys.insert(id.clone(), k.clone());
-        roles.insert((*r).to_owned(), role(vec![id], 1));
-    }
-    let root = Root {
-        type_name: fl.type_name("root"),
-        spec_version: (fl == Flavour::Tuf).then(|| SPEC_VERSION.to_owned()),
-        consistent_snapshot: Some(false),
-        version: 1,
-        expires: expires.clone(),
-        keys,
-        roles,
-        unknown: Map::new(),
-    };
-    let mut v1 = RootDocument::draft(root, "1.root.json")?;
-    println!("step 2: root version 1, 2-of-3 root keys, expires {expires}");
-    for t in tokens.iter_mut().take(2) {
-        let id = sign_root(&mut v1, t, None)?;
-        println!("  signed by {id}");
-    }
-    println!("step 3: rotate root key 3 out, root key 4 in (version 2)");
-    let new_key = root_key(fl, &args.gun, &mut tokens[3])?;
-    let new_id = key_id(&new_key, fl);
-    let old_id = root_ids[2].clone();
-    let mut v2 = v1.clone();
-    v2.name = "2.root.json".into();
-    v2.edit(|r| {
-        r.version = 2;
-        r.keys.remove(&old_id);
-        r.keys.insert(new_id.clone(), new_key);
-        let root_role = r.roles.get_mut("root").expect("root role");
-        root_role.keyids.retain(|k| k != &old_id);
-        root_role.keyids.push(new_id.clone());
-    })?;
-    // Keys 1 and 2 sign for both versions; key 4 adds its own signature.
-    for i in [0, 1, 3] {
-        let id = sign_root(&mut v2, &mut tokens[i], Some(&v1))?;
-        println!("  signed by {id}");
-    }
-    println!("step 4: verify the chain 1 → 2");
-    let options = ChainOptions {
-        now: Utc::now(),
-        gun: (fl == Flavour::Notary).then(|| args.gun.clone()),
-    };
-    let report = verify_chain(None, vec![v1.clone(), v2.clone()], &options)?;
-    super::verify::print_report(&report);
-    if let Some(out) = &args.out {
-        std::fs::create_dir_all(out).map_err(|e| Error::Read {
-            path: out.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        for doc in [&v1, &v2] {
-            let path = out.join(format!("{}.root.json", doc.version()));
-            fsio::write_new(&path, &doc.to_json()?, 0o644)?;
-            println!("  wrote {}", path.display());
+    let mut set = BTreeMap::new();
+    set.insert("flavour".to_owned(), fl.name().to_owned());
+    set.insert("repository".to_owned(), args.gun.clone());
+
+    let mut ui: Box<dyn OperatorUi> = if args.yes {
+        Box::new(ScriptedUi::new(
+            Answers::rehearsal(secrets),
+            std::io::stdout(),
+        ))
+    } else {
+        if !console::Term::stderr().is_term() {
+            return Err(Error::Usage(
+                "an interactive rehearsal needs a terminal; run `ceremony rehearse --yes` for an unattended one".into(),
+            ));
         }
-        fsio::write_new(&out.join("root.json"), &v2.to_json()?, 0o644)?;
+        Box::new(TerminalUi::default())
+    };
+
+    println!("\n=== ceremony 1 of 2: root-init ===");
+    let init_out = out.join("root-init");
+    let init = apply_overrides(ROOT_INIT, &set, "root-init.toml")?;
+    let mut tokens = BTreeMap::new();
+    for name in ["root-1", "root-2", "root-3"] {
+        tokens.insert(name.to_owned(), token(name));
     }
-    println!("rehearsal complete: the temporary keys are destroyed now.");
+    let bindings = Bindings {
+        tokens,
+        keyfiles,
+        current: None,
+        revoke: Vec::new(),
+        out: init_out.clone(),
+        allow_network: true,
+    };
+    let h1 = Engine::start(
+        &init,
+        "root-init.toml",
+        &work.path().join("run-init"),
+        bindings,
+        ui.as_mut(),
+    )?
+    .run()?;
+
+    println!("\n=== ceremony 2 of 2: root-rotate (root key 3 retires, a new key joins) ===");
+    let current = crate::commands::read_root(&init_out.join("root.json"))?;
+    let root3 = SoftToken::read_public(&work.path().join("root-3.age"))?;
+    let retiring = current.root().roles["root"]
+        .keyids
+        .iter()
+        .find(|id| {
+            crate::tuf::key::decode_key(&current.root().keys[*id], fl)
+                .is_ok_and(|d| d.public == root3)
+        })
+        .cloned()
+        .ok_or_else(|| Error::Internal("root key 3 is not in the new root".into()))?;
+    let rotate = apply_overrides(ROOT_ROTATE, &set, "root-rotate.toml")?;
+    let mut tokens = BTreeMap::new();
+    for name in ["root-1", "root-2", "root-new"] {
+        tokens.insert(name.to_owned(), token(name));
+    }
+    let rotate_out = out.join("root-rotate");
+    let bindings = Bindings {
+        tokens,
+        keyfiles: BTreeMap::new(),
+        current: Some(init_out.clone()),
+        revoke: vec![retiring.clone()],
+        out: rotate_out.clone(),
+        allow_network: true,
+    };
+    let h2 = Engine::start(
+        &rotate,
+        "root-rotate.toml",
+        &work.path().join("run-rotate"),
+        bindings,
+        ui.as_mut(),
+    )?
+    .run()?;
+
+    println!("\nrehearsal complete");
+    println!("  root-init transcript hash:   {h1}");
+    println!("  root-rotate transcript hash: {h2}");
+    println!("  retired root key: {}", &retiring[..16]);
+    if args.out.is_some() {
+        println!(
+            "  export: {} (the chain 1 -> 2 is in {})",
+            out.display(),
+            rotate_out.display()
+        );
+        println!("  check it: ceremony verify {}", rotate_out.display());
+    }
+    println!("the temporary keys are destroyed now.");
     Ok(())
 }

@@ -37,7 +37,7 @@ fn module_arg() -> Option<PathBuf> {
 }
 
 /// The loaded module for `uri` (or the configured/default one).
-fn module_for(uri: Option<&Pkcs11Uri>) -> Result<Arc<Module>> {
+pub(crate) fn module_for(uri: Option<&Pkcs11Uri>) -> Result<Arc<Module>> {
     let path = resolve_module_path(module_arg().as_deref(), uri)?;
     let module = Module::load(&path)?;
     let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,0 +1,1203 @@
+//! The step engine: runs a validated script, persisting its state after every step
+//! so that `--resume` continues after a crash or power loss without generating a
+//! second key or producing two different roots for the same version, and records
+//! everything in the transcript.
+
+use super::airgap;
+use super::script::{Action, FlavourParam, Kind, Script, Step};
+use super::transcript::{CeremonyMeta, Transcript, witness_words};
+use super::ui::{OperatorUi, SecretKind, SecretRequest, UiError};
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::keys::{Algorithm, PublicKey};
+use crate::tokens::Signer;
+use crate::tokens::reference::TokenRef;
+use crate::tokens::soft::SoftToken;
+use crate::tuf::document::RootDocument;
+use crate::tuf::json::parse_strict;
+use crate::tuf::key::{decode_key, key_id, notary_key, notary_x509_key, tuf_key};
+use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION, TOP_LEVEL_ROLES};
+use crate::tuf::notary::build_root_certificate;
+use crate::tuf::sign::{SignError, sign_root};
+use crate::tuf::time::format_expires;
+use crate::tuf::verify::{ChainOptions, short, verify_chain};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, json};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const STATE_FORMAT: &str = "ceremony-state/1";
+
+/// Transcript entry kinds the engine writes (see `docs/transcript.md`).
+mod tkind {
+    pub use crate::ceremony::transcript::kind::*;
+    pub const STEP_DONE: &str = "step-done";
+    pub const AIR_GAP: &str = "air-gap";
+    pub const ROOT_BUILT: &str = "root-built";
+    pub const VERIFIED: &str = "verified";
+    pub const INPUT: &str = "input";
+}
+
+/// How a run is bound to the world: which token holds which key, where the
+/// current roots and the online keys come from, where the export goes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Bindings {
+    /// Script key name → token reference (`soft:…`, `pkcs11:…`).
+    pub tokens: BTreeMap<String, String>,
+    /// Script key name → a JSON key object file (public keys of online roles).
+    pub keyfiles: BTreeMap<String, PathBuf>,
+    /// The current root chain: a directory of `N.root.json`, or one root file.
+    pub current: Option<PathBuf>,
+    /// Key IDs (or unique prefixes) of compromised targets keys to remove.
+    pub revoke: Vec<String>,
+    /// The export directory (must not exist when the export step runs).
+    pub out: PathBuf,
+    /// Recorded when the air-gap check is overridden (rehearsals).
+    pub allow_network: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KeyRecord {
+    token: String,
+    algorithm: String,
+    public: String,
+}
+
+/// Everything the engine needs to resume, written after every step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    format: String,
+    script_sha256: String,
+    bindings: Bindings,
+    completed: Vec<String>,
+    keys: BTreeMap<String, KeyRecord>,
+}
+
+/// Where a run keeps its files.
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn state(&self) -> PathBuf {
+        self.0.join("state.json")
+    }
+    fn transcript(&self) -> PathBuf {
+        self.0.join("transcript.jsonl")
+    }
+    fn draft(&self) -> PathBuf {
+        self.0.join("new.root.json")
+    }
+}
+
+fn usage(msg: impl Into<String>) -> Error {
+    Error::Usage(msg.into())
+}
+
+fn ui_err(e: UiError) -> Error {
+    match e {
+        UiError::Terminal(m) => Error::Internal(m),
+        other => Error::Usage(other.to_string()),
+    }
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The test-only fault-injection hook: `CEREMONY_TEST_CRASH=before-commit:STEP`
+/// (the step's effects are on disk, its completion is not) or
+/// `after-commit:STEP`. Only debug (test) builds honour it.
+fn crash_point(when: &str, step: &str) {
+    #[cfg(debug_assertions)]
+    if let Ok(spec) = std::env::var("CEREMONY_TEST_CRASH")
+        && spec == format!("{when}:{step}")
+    {
+        eprintln!("test fault injection: stopping {when} step {step}");
+        std::process::exit(99);
+    }
+    let _ = (when, step);
+}
+
+/// A ceremony run.
+pub struct Engine<'a> {
+    script: Script,
+    work: Workdir,
+    state: State,
+    transcript: Transcript,
+    ui: &'a mut dyn OperatorUi,
+    flavour: Flavour,
+    current: Vec<RootDocument>,
+}
+
+impl<'a> Engine<'a> {
+    /// Start a new run in `workdir` (which must not exist, or be empty).
+    pub fn start(
+        script_text: &str,
+        script_name: &str,
+        workdir: &Path,
+        bindings: Bindings,
+        ui: &'a mut dyn OperatorUi,
+    ) -> Result<Self> {
+        let script = Script::parse(script_text, script_name).map_err(|e| usage(e.to_string()))?;
+        let script_sha256 = hex::encode(Sha256::digest(script_text.as_bytes()));
+        let flavour = flavour_of(&script);
+        // Validate everything before anything is done.
+        let current = check_bindings(&script, &bindings)?;
+        if workdir.exists()
+            && std::fs::read_dir(workdir)
+                .map_err(|e| io_err(workdir, e))?
+                .next()
+                .is_some()
+        {
+            return Err(usage(format!(
+                "{} is not empty: it holds another run (continue it with --resume, or choose a new --workdir)",
+                workdir.display()
+            )));
+        }
+        std::fs::create_dir_all(workdir).map_err(|e| io_err(workdir, e))?;
+        std::fs::write(workdir.join("script.toml"), script_text).map_err(|e| io_err(workdir, e))?;
+        let work = Workdir(workdir.to_owned());
+        let mut meta = CeremonyMeta::new(script.name.clone(), script_sha256.clone());
+        meta.extra.insert("kind".into(), json!(script.kind.name()));
+        meta.extra.insert("flavour".into(), json!(flavour.name()));
+        meta.extra
+            .insert("repository".into(), json!(script.parameters.repository));
+        meta.extra.insert(
+            "participants".into(),
+            json!(script
+                .participants
+                .iter()
+                .map(|p| json!({"id": p.id, "role": format!("{:?}", p.role).to_lowercase(), "title": p.title}))
+                .collect::<Vec<_>>()),
+        );
+        let mut transcript = Transcript::create(&work.transcript(), &meta)?;
+        for doc in &current {
+            let bytes = doc.to_json()?;
+            transcript.append(
+                tkind::INPUT,
+                None,
+                None,
+                json!({"file": doc.name, "version": doc.version(), "sha256": hex::encode(Sha256::digest(&bytes))}),
+            )?;
+        }
+        let state = State {
+            format: STATE_FORMAT.into(),
+            script_sha256,
+            bindings,
+            completed: Vec::new(),
+            keys: BTreeMap::new(),
+        };
+        let engine = Engine {
+            script,
+            work,
+            state,
+            transcript,
+            ui,
+            flavour,
+            current,
+        };
+        engine.save_state()?;
+        Ok(engine)
+    }
+
+    /// Continue an interrupted run from its last completed step.
+    pub fn resume(workdir: &Path, ui: &'a mut dyn OperatorUi) -> Result<Self> {
+        let work = Workdir(workdir.to_owned());
+        let state_bytes = std::fs::read(work.state()).map_err(|e| {
+            usage(format!(
+                "{}: no ceremony state to resume ({e}); start the ceremony without --resume",
+                work.state().display()
+            ))
+        })?;
+        let state: State = serde_json::from_slice(&state_bytes)
+            .map_err(|e| usage(format!("{}: unreadable state: {e}", work.state().display())))?;
+        if state.format != STATE_FORMAT {
+            return Err(usage(format!(
+                "{}: unknown state format",
+                work.state().display()
+            )));
+        }
+        let script_path = workdir.join("script.toml");
+        let script_text =
+            std::fs::read_to_string(&script_path).map_err(|e| io_err(&script_path, e))?;
+        if hex::encode(Sha256::digest(script_text.as_bytes())) != state.script_sha256 {
+            return Err(usage(format!(
+                "{} changed since the ceremony started; a ceremony resumes only with the script it began with",
+                script_path.display()
+            )));
+        }
+        let script = Script::parse(&script_text, &script_path.display().to_string())
+            .map_err(|e| usage(e.to_string()))?;
+        let flavour = flavour_of(&script);
+        let current = check_bindings(&script, &state.bindings)?;
+        let mut transcript = Transcript::open_for_append(&work.transcript())?;
+        transcript.append(
+            tkind::INTERRUPTION,
+            None,
+            None,
+            json!({"completed_steps": state.completed, "next_step": script.steps.iter().map(|s| s.id.clone()).find(|id| !state.completed.contains(id))}),
+        )?;
+        transcript.append(tkind::RESUME, None, None, json!({}))?;
+        Ok(Engine {
+            script,
+            work,
+            state,
+            transcript,
+            ui,
+            flavour,
+            current,
+        })
+    }
+
+    fn save_state(&self) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(&self.state).expect("state serialises");
+        fsio::replace(&self.work.state(), &bytes, 0o600)?;
+        Ok(())
+    }
+
+    /// Run every step not yet completed, then seal the transcript and finish the
+    /// export. Returns the transcript's final hash.
+    pub fn run(mut self) -> Result<String> {
+        let total = self.script.steps.len();
+        let steps = self.script.steps.clone();
+        for (i, step) in steps.iter().enumerate() {
+            if self.state.completed.contains(&step.id) {
+                continue;
+            }
+            let actor = self.script.participant(&step.actor);
+            let actor_desc = match &actor.title {
+                Some(t) => format!("{} ({:?}, {t})", actor.id, actor.role).to_lowercase(),
+                None => format!("{} ({:?})", actor.id, actor.role).to_lowercase(),
+            };
+            self.ui.header(i + 1, total, &title(step), &actor_desc);
+            self.transcript.append(
+                tkind::STEP_START,
+                Some(&step.id),
+                Some(&step.actor),
+                json!({"action": format!("{:?}", step.action), "number": i + 1, "of": total}),
+            )?;
+            if let Err(e) = self.step(step) {
+                let _ = self.transcript.append(
+                    tkind::ERROR,
+                    Some(&step.id),
+                    Some(&step.actor),
+                    json!({"error": e.to_string()}),
+                );
+                return Err(e);
+            }
+            crash_point("before-commit", &step.id);
+            self.state.completed.push(step.id.clone());
+            self.save_state()?;
+            self.transcript.append(
+                tkind::STEP_DONE,
+                Some(&step.id),
+                Some(&step.actor),
+                json!({}),
+            )?;
+            crash_point("after-commit", &step.id);
+        }
+        let out = self.state.bindings.out.clone();
+        let sealed = self.transcript.seal(None)?;
+        let hash = sealed.final_hash.to_hex();
+        // The sealed transcript and its report travel with the export.
+        if out.exists() {
+            let bytes = std::fs::read(&sealed.path).map_err(|e| io_err(&sealed.path, e))?;
+            write_same(&out.join("transcript.jsonl"), &bytes)?;
+            let report = super::transcript::render_markdown(&sealed.path)?;
+            write_same(&out.join("transcript.md"), report.as_bytes())?;
+        }
+        self.ui.finish(&hash, &witness_words(&sealed.final_hash));
+        Ok(hash)
+    }
+
+    fn step(&mut self, step: &Step) -> Result<()> {
+        match step.action {
+            Action::Confirm => {
+                let text = step.text.as_deref().unwrap_or_default();
+                if !self.ui.confirm(&step.id, text).map_err(ui_err)? {
+                    return Err(usage(format!(
+                        "step {}: not confirmed: {text:?}; nothing was signed (resume with --resume once resolved)",
+                        step.id
+                    )));
+                }
+                self.transcript.append(
+                    tkind::CONFIRMATION,
+                    Some(&step.id),
+                    Some(&step.actor),
+                    json!({"statement": text, "answer": "yes"}),
+                )?;
+            }
+            Action::CheckAirGap => self.check_air_gap(step)?,
+            Action::ListTokens => self.list_tokens(step)?,
+            Action::GenerateKey => self.generate(step)?,
+            Action::BuildRoot => self.build_root(step)?,
+            Action::Review => self.review(step)?,
+            Action::Sign => self.sign(step)?,
+            Action::Verify => self.verify(step)?,
+            Action::Export => self.export(step)?,
+        }
+        Ok(())
+    }
+
+    fn check_air_gap(&mut self, step: &Step) -> Result<()> {
+        let report = airgap::check_this_machine();
+        let text = report.to_string();
+        for line in text.lines() {
+            self.ui.say(line);
+        }
+        if report.is_air_gapped() {
+            self.transcript.append(
+                tkind::AIR_GAP,
+                Some(&step.id),
+                Some(&step.actor),
+                json!({"air_gapped": true}),
+            )?;
+            return Ok(());
+        }
+        if self.state.bindings.allow_network {
+            self.ui.say(
+                "--allow-network: continuing on a networked machine (recorded in the transcript)",
+            );
+            self.transcript.append(
+                tkind::NETWORK_OVERRIDE,
+                Some(&step.id),
+                Some(&step.actor),
+                json!({"findings": text.lines().collect::<Vec<_>>()}),
+            )?;
+            return Ok(());
+        }
+        Err(usage(format!(
+            "this machine is not air-gapped:\n{}unplug every network cable, disable wireless, and run the ceremony again \
+             (--allow-network exists for rehearsals only)",
+            text
+        )))
+    }
+
+    fn list_tokens(&mut self, step: &Step) -> Result<()> {
+        let names: Vec<String> = self.script.keys.keys().cloned().collect();
+        for name in names {
+            let spec = self.script.keys[&name].clone();
+            let line = match (
+                self.state.bindings.tokens.get(&name),
+                self.state.bindings.keyfiles.get(&name),
+            ) {
+                (Some(t), _) => {
+                    let have = if spec.generate {
+                        "key to be generated"
+                    } else {
+                        "holds the key"
+                    };
+                    format!("{name} ({}): {t} — {have}", spec.role)
+                }
+                (None, Some(f)) => {
+                    format!("{name} ({}): public key from {}", spec.role, f.display())
+                }
+                (None, None) => format!("{name} ({}): from the current root", spec.role),
+            };
+            self.ui.say(&line);
+        }
+        self.transcript.append(
+            tkind::TOKEN,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"bindings": self.state.bindings.tokens, "keyfiles": self.state.bindings.keyfiles.iter().map(|(k, v)| (k.clone(), v.display().to_string())).collect::<BTreeMap<_, _>>()}),
+        )?;
+        Ok(())
+    }
+
+    fn secret(
+        &mut self,
+        step: &str,
+        token: &str,
+        kind: SecretKind,
+        confirm: bool,
+    ) -> Result<crate::secret::Secret> {
+        self.ui
+            .secret(
+                step,
+                &SecretRequest {
+                    token: token.to_owned(),
+                    kind,
+                    status: None,
+                    test_token: false,
+                    confirm,
+                },
+            )
+            .map_err(ui_err)
+    }
+
+    fn generate(&mut self, step: &Step) -> Result<()> {
+        let name = step.key.clone().expect("validated");
+        let spec = self.script.keys[&name].clone();
+        let alg = Algorithm::parse(spec.algorithm.as_deref().expect("validated"))
+            .map_err(|e| usage(e.to_string()))?;
+        let reference = self.state.bindings.tokens[&name].clone();
+        if let Some(done) = self.state.keys.get(&name) {
+            self.ui
+                .say(&format!("{name}: already generated on {}", done.token));
+            return Ok(());
+        }
+        let (public, evidence, adopted) = match TokenRef::parse(&reference)? {
+            TokenRef::Soft(path) => {
+                if path.exists() && self.transcript_started(&step.id) {
+                    // Interrupted after generation, before the step was recorded:
+                    // never make a second key; adopt the one this step made.
+                    (
+                        SoftToken::read_public(&path)?,
+                        json!({"kind": "software key file"}),
+                        true,
+                    )
+                } else {
+                    self.ui.say(
+                        "software key: for rehearsals and tests only, never a production root",
+                    );
+                    let pass = self.secret(&step.id, &reference, SecretKind::Passphrase, true)?;
+                    let public = SoftToken::generate(&path, alg, &pass)?;
+                    (
+                        public,
+                        json!({"kind": "software key file", "mode": "0600"}),
+                        false,
+                    )
+                }
+            }
+            TokenRef::Pkcs11(uri) => {
+                let module = crate::commands::tokens::module_for(Some(&uri))?;
+                match module.read_public_key(&uri) {
+                    Ok(public) if self.transcript_started(&step.id) => {
+                        (public, json!({"kind": "pkcs11"}), true)
+                    }
+                    _ => {
+                        let mut prompt = UiPin {
+                            ui: &mut *self.ui,
+                            step: step.id.clone(),
+                        };
+                        let ev = module.generate(&uri, alg, &mut prompt)?;
+                        let evidence = json!({
+                            "kind": "pkcs11",
+                            "uri": ev.uri.to_string(),
+                            "token_label": ev.token_label,
+                            "token_serial": ev.token_serial,
+                            "token_manufacturer": ev.token_manufacturer,
+                            "token_model": ev.token_model,
+                            "ec_params": ev.ec_params,
+                            "local": ev.local,
+                            "always_sensitive": ev.always_sensitive,
+                            "never_extractable": ev.never_extractable,
+                            "sensitive": ev.sensitive,
+                            "extractable": ev.extractable,
+                            "self_test_verified": ev.self_test_verified,
+                        });
+                        (ev.public.clone(), evidence, false)
+                    }
+                }
+            }
+        };
+        if public.algorithm() != alg {
+            return Err(usage(format!(
+                "{reference} holds a {} key, the script asks for {alg}",
+                public.algorithm()
+            )));
+        }
+        let keyid = key_id(&tuf_key(&public), Flavour::Tuf);
+        self.ui.say(&format!(
+            "{name}: {alg} key {} on {reference}{}",
+            short(&keyid),
+            if adopted {
+                " (generated before the interruption)"
+            } else {
+                ""
+            }
+        ));
+        self.transcript.append(
+            tkind::KEY_GENERATED,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"key": name, "token": reference, "algorithm": alg.name(), "public": hex::encode(public.as_bytes()),
+                   "tuf_keyid": keyid, "evidence": evidence, "adopted_after_interruption": adopted}),
+        )?;
+        self.state.keys.insert(
+            name,
+            KeyRecord {
+                token: reference,
+                algorithm: alg.name().into(),
+                public: hex::encode(public.as_bytes()),
+            },
+        );
+        self.save_state()?;
+        Ok(())
+    }
+
+    /// Did an earlier (interrupted) attempt start this step?
+    fn transcript_started(&self, step: &str) -> bool {
+        super::transcript::verify_file(&self.work.transcript())
+            .map(|r| {
+                r.entries
+                    .iter()
+                    .filter(|e| e.kind == tkind::STEP_START && e.step.as_deref() == Some(step))
+                    .count()
+                    > 1
+            })
+            .unwrap_or(false)
+    }
+
+    /// The public key of a script key, wherever it comes from.
+    fn public_of(&self, name: &str) -> Result<PublicKey> {
+        if let Some(rec) = self.state.keys.get(name) {
+            let raw = hex::decode(&rec.public)
+                .map_err(|_| Error::Internal("state: public key not hex".into()))?;
+            let alg =
+                Algorithm::parse(&rec.algorithm).map_err(|e| Error::Internal(e.to_string()))?;
+            return match alg {
+                Algorithm::Ed25519 => PublicKey::ed25519(&raw),
+                Algorithm::EcdsaP256 => PublicKey::p256_sec1(&raw),
+            }
+            .map_err(|e| Error::Internal(e.to_string()));
+        }
+        if let Some(t) = self.state.bindings.tokens.get(name) {
+            return crate::commands::token_public_key(t);
+        }
+        Err(usage(format!(
+            "key {name} has no token bound (--token {name}=REF)"
+        )))
+    }
+
+    fn key_object(&mut self, name: &str, role: &str, step: &str) -> Result<Key> {
+        if let Some(path) = self.state.bindings.keyfiles.get(name) {
+            return read_keyfile(path, self.flavour);
+        }
+        let public = self.public_of(name)?;
+        Ok(match (self.flavour, role) {
+            (Flavour::Tuf, _) => tuf_key(&public),
+            (Flavour::Notary, "root") => {
+                let reference = self.state.bindings.tokens[name].clone();
+                let mut signer = self.open_signer(step, &reference)?;
+                let now = Utc::now();
+                let cert = build_root_certificate(
+                    &self.script.parameters.repository,
+                    signer.as_mut(),
+                    now,
+                    now + chrono::Duration::days(3650),
+                )?;
+                notary_x509_key(&cert.pem)
+            }
+            (Flavour::Notary, _) => notary_key(&public),
+        })
+    }
+
+    fn open_signer(&mut self, step: &str, reference: &str) -> Result<Box<dyn Signer>> {
+        match TokenRef::parse(reference)? {
+            TokenRef::Soft(path) => {
+                let pass = self.secret(step, reference, SecretKind::Passphrase, false)?;
+                Ok(Box::new(SoftToken::open(&path, &pass)?))
+            }
+            TokenRef::Pkcs11(uri) => {
+                let module = crate::commands::tokens::module_for(Some(&uri))?;
+                let mut prompt = UiPin {
+                    ui: &mut *self.ui,
+                    step: step.to_owned(),
+                };
+                Ok(Box::new(module.open_signer(&uri, &mut prompt)?))
+            }
+        }
+    }
+
+    fn build_root(&mut self, step: &Step) -> Result<()> {
+        let draft_path = self.work.draft();
+        if draft_path.exists() {
+            // Built before an interruption: the content is fixed, never rebuilt.
+            let doc = crate::commands::read_root(&draft_path)?;
+            self.ui.say(&format!(
+                "root version {} was built before the interruption; continuing with it",
+                doc.version()
+            ));
+            return Ok(());
+        }
+        let params = self.script.parameters.clone();
+        let expires =
+            format_expires(Utc::now() + chrono::Duration::days(params.expires_days as i64));
+        let kind = self.script.kind;
+        let mut root = match self.current.last() {
+            Some(cur) => {
+                let mut r = cur.root().clone();
+                r.version += 1;
+                r
+            }
+            None => Root {
+                type_name: self.flavour.type_name("root"),
+                spec_version: (self.flavour == Flavour::Tuf).then(|| SPEC_VERSION.to_owned()),
+                consistent_snapshot: Some(false),
+                version: 1,
+                expires: String::new(),
+                keys: BTreeMap::new(),
+                roles: BTreeMap::new(),
+                unknown: Map::new(),
+            },
+        };
+        root.expires = expires;
+        let names: Vec<(String, String, bool)> = self
+            .script
+            .keys
+            .iter()
+            .map(|(n, k)| (n.clone(), k.role.clone(), k.generate))
+            .collect();
+        let add = |root: &mut Root, role: &str, id: String, key: Key| {
+            root.keys.insert(id.clone(), key);
+            let entry = root
+                .roles
+                .entry(role.to_owned())
+                .or_insert_with(|| RoleKeys {
+                    keyids: Vec::new(),
+                    threshold: 1,
+                    unknown: Map::new(),
+                });
+            if !entry.keyids.contains(&id) {
+                entry.keyids.push(id);
+            }
+        };
+        match kind {
+            Kind::RootInit => {
+                for (name, role, _) in &names {
+                    let key = self.key_object(name, role, &step.id)?;
+                    let id = key_id(&key, self.flavour);
+                    add(&mut root, role, id, key);
+                }
+            }
+            Kind::RootRotate => {
+                for given in self.state.bindings.revoke.clone() {
+                    let matches: Vec<String> = root.roles["root"]
+                        .keyids
+                        .iter()
+                        .filter(|id| given.len() >= 8 && id.starts_with(given.as_str()))
+                        .cloned()
+                        .collect();
+                    let [id] = matches.as_slice() else {
+                        return Err(usage(format!(
+                            "--revoke {given}: the current root's root role lists no such key (or the prefix is ambiguous)"
+                        )));
+                    };
+                    remove_key(&mut root, "root", id);
+                    self.ui.say(&format!("root key {} goes", short(id)));
+                }
+                for (name, role, generate) in &names {
+                    match role.as_str() {
+                        "outgoing-root" => {
+                            let public = self.public_of(name)?;
+                            let id =
+                                find_root_keyid(&root, &public, self.flavour).ok_or_else(|| {
+                                    usage(format!(
+                                        "outgoing key {name} is not a root key of the current root"
+                                    ))
+                                })?;
+                            remove_key(&mut root, "root", &id);
+                        }
+                        "root" if *generate => {
+                            let key = self.key_object(name, role, &step.id)?;
+                            let id = key_id(&key, self.flavour);
+                            add(&mut root, "root", id, key);
+                        }
+                        "root" => {
+                            let public = self.public_of(name)?;
+                            find_root_keyid(&root, &public, self.flavour).ok_or_else(|| {
+                                usage(format!(
+                                    "key {name} stays a root key but is not one in the current root"
+                                ))
+                            })?;
+                        }
+                        _ => {
+                            let key = self.key_object(name, role, &step.id)?;
+                            let id = key_id(&key, self.flavour);
+                            replace_role_keys(&mut root, role);
+                            add(&mut root, role, id, key);
+                        }
+                    }
+                }
+            }
+            Kind::RevokeTaggingKey => {
+                let mut replacement = None;
+                for (name, role, _) in &names {
+                    if role == "targets" {
+                        let key = self.key_object(name, role, &step.id)?;
+                        replacement = Some((key_id(&key, self.flavour), key));
+                    }
+                }
+                let (new_id, new_key) = replacement.ok_or_else(|| {
+                    usage("revoke-tagging-key needs a key with role targets (the replacement)")
+                })?;
+                if root.roles["targets"].keyids.contains(&new_id) {
+                    return Err(usage(format!(
+                        "the replacement targets key {} is already listed in the current root",
+                        short(&new_id)
+                    )));
+                }
+                let revoke = self.state.bindings.revoke.clone();
+                if revoke.is_empty() {
+                    return Err(usage(
+                        "name the compromised targets key with --revoke KEYID",
+                    ));
+                }
+                for given in &revoke {
+                    let matches: Vec<String> = root.roles["targets"]
+                        .keyids
+                        .iter()
+                        .filter(|id| id.starts_with(given.as_str()) && given.len() >= 8)
+                        .cloned()
+                        .collect();
+                    let [id] = matches.as_slice() else {
+                        return Err(usage(format!(
+                            "--revoke {given}: the current root's targets role lists no such key (or the prefix is ambiguous)"
+                        )));
+                    };
+                    remove_key(&mut root, "targets", id);
+                    self.ui.say(&format!("targets key {} goes", short(id)));
+                }
+                self.ui
+                    .say(&format!("targets key {} comes", short(&new_id)));
+                add(&mut root, "targets", new_id, new_key);
+            }
+            Kind::RefreshExpiry => {}
+        }
+        if let Some(t) = params.root_threshold {
+            root.roles.get_mut("root").expect("root role").threshold = t;
+        }
+        let doc = RootDocument::draft(root, "new.root.json")?;
+        doc.validate()?;
+        fsio::write_new(&draft_path, &doc.to_json()?, 0o644)?;
+        self.transcript.append(
+            tkind::ROOT_BUILT,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"version": doc.version(), "expires": doc.root().expires, "sha256_of_signed": hex::encode(Sha256::digest(doc.canonical_signed()?)),
+                   "roles": doc.root().roles.iter().map(|(r, k)| (r.clone(), json!({"keyids": k.keyids, "threshold": k.threshold}))).collect::<BTreeMap<_, _>>()}),
+        )?;
+        self.ui.say(&format!(
+            "built root version {}, expires {}",
+            doc.version(),
+            doc.root().expires
+        ));
+        Ok(())
+    }
+
+    fn draft(&self) -> Result<RootDocument> {
+        crate::commands::read_root(&self.work.draft())
+    }
+
+    fn review(&mut self, step: &Step) -> Result<()> {
+        let doc = self.draft()?;
+        let text = summary(&doc, self.current.last());
+        self.ui.read_aloud(&text);
+        let prompt = "The administrator has read this aloud and everyone present agrees it is what we intend to sign";
+        if !self.ui.confirm(&step.id, prompt).map_err(ui_err)? {
+            return Err(usage(format!(
+                "step {}: the summary was not agreed; nothing was signed",
+                step.id
+            )));
+        }
+        self.transcript.append(
+            tkind::CONFIRMATION,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"statement": prompt, "answer": "yes", "summary_sha256": hex::encode(Sha256::digest(text.as_bytes()))}),
+        )?;
+        Ok(())
+    }
+
+    fn sign(&mut self, step: &Step) -> Result<()> {
+        let name = step.key.clone().expect("validated");
+        let reference = self
+            .state
+            .bindings
+            .tokens
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| usage(format!("key {name} has no token bound")))?;
+        let mut doc = self.draft()?;
+        let previous = self.current.last().cloned();
+        let mut signer = self.open_signer(&step.id, &reference)?;
+        let keyid = match sign_root(&mut doc, signer.as_mut(), previous.as_ref()) {
+            Ok(id) => id,
+            Err(SignError::AlreadySigned { keyid, .. }) => {
+                // Signed before an interruption; the signature is on disk.
+                self.ui.say(&format!(
+                    "{name} had already signed before the interruption ({keyid})"
+                ));
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        fsio::replace(&self.work.draft(), &doc.to_json()?, 0o644)?;
+        self.ui.say(&format!(
+            "signed root version {} with {name} ({}) on {}",
+            doc.version(),
+            short(&keyid),
+            signer.describe()
+        ));
+        let own = crate::tuf::verify::check_self(&doc)?;
+        self.ui.progress(
+            own.valid.len(),
+            own.threshold as usize,
+            &format!(
+                "{} signature(s) from the new root's keys; {} required",
+                own.valid.len(),
+                own.threshold
+            ),
+        );
+        self.transcript.append(
+            tkind::SIGNATURE,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"key": name, "keyid": keyid, "token": signer.describe(), "version": doc.version(),
+                   "own_threshold": {"valid": own.valid.len(), "required": own.threshold}}),
+        )?;
+        Ok(())
+    }
+
+    fn verify(&mut self, step: &Step) -> Result<()> {
+        let doc = self.draft()?;
+        let options = ChainOptions {
+            now: Utc::now(),
+            gun: (self.flavour == Flavour::Notary)
+                .then(|| self.script.parameters.repository.clone()),
+        };
+        let report = verify_chain(self.current.last().cloned(), vec![doc.clone()], &options)?;
+        let line = format!(
+            "trustworthy: {} root version {}, expires {}",
+            doc.flavour(),
+            doc.version(),
+            doc.root().expires
+        );
+        self.ui.say(&line);
+        if self.flavour == Flavour::Tuf {
+            self.ui.say("checked: its own root threshold and, for a new version, the previous root's threshold");
+        }
+        self.transcript.append(
+            tkind::VERIFIED,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"result": line, "steps": report.steps.len()}),
+        )?;
+        Ok(())
+    }
+
+    fn export(&mut self, step: &Step) -> Result<()> {
+        let out = self.state.bindings.out.clone();
+        std::fs::create_dir_all(&out).map_err(|e| io_err(&out, e))?;
+        let doc = self.draft()?;
+        // Verified again right before it is written.
+        let options = ChainOptions {
+            now: Utc::now(),
+            gun: (self.flavour == Flavour::Notary)
+                .then(|| self.script.parameters.repository.clone()),
+        };
+        verify_chain(self.current.last().cloned(), vec![doc.clone()], &options)?;
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        for cur in &self.current {
+            files.push((format!("{}.root.json", cur.version()), cur.to_json()?));
+        }
+        let bytes = doc.to_json()?;
+        files.push((format!("{}.root.json", doc.version()), bytes.clone()));
+        files.push(("root.json".into(), bytes));
+        for (name, bytes) in files {
+            let path = out.join(&name);
+            write_same(&path, &bytes)?;
+            self.transcript
+                .record_file(Some(&step.id), Some(&step.actor), &name, &bytes)?;
+            self.ui.say(&format!("wrote {}", path.display()));
+        }
+        Ok(())
+    }
+}
+
+/// Write a new file; if it exists with the same bytes (an export resumed after an
+/// interruption), leave it; if it differs, refuse.
+fn write_same(path: &Path, bytes: &[u8]) -> Result<()> {
+    match std::fs::read(path) {
+        Ok(existing) if existing == bytes => Ok(()),
+        Ok(_) => Err(Error::File(fsio::FileError::Exists {
+            path: path.display().to_string(),
+        })),
+        Err(_) => Ok(fsio::write_new(path, bytes, 0o644)?),
+    }
+}
+
+fn flavour_of(script: &Script) -> Flavour {
+    match script.parameters.flavour {
+        FlavourParam::Tuf => Flavour::Tuf,
+        FlavourParam::Notary => Flavour::Notary,
+    }
+}
+
+fn read_keyfile(path: &Path, flavour: Flavour) -> Result<Key> {
+    let bytes = crate::commands::read_file(path)?;
+    let value = parse_strict(&bytes).map_err(|e| Error::Read {
+        path: path.display().to_string(),
+        reason: format!("not valid JSON: {e}"),
+    })?;
+    let key: Key = serde_json::from_value(value).map_err(|e| Error::Read {
+        path: path.display().to_string(),
+        reason: format!("not a key object: {e}"),
+    })?;
+    decode_key(&key, flavour).map_err(|reason| Error::Read {
+        path: path.display().to_string(),
+        reason,
+    })?;
+    Ok(key)
+}
+
+/// Everything checked before the first step: every key has what it needs, the
+/// current roots verify. Returns the current chain.
+fn check_bindings(script: &Script, b: &Bindings) -> Result<Vec<RootDocument>> {
+    let flavour = flavour_of(script);
+    for (name, spec) in &script.keys {
+        let online = !matches!(spec.role.as_str(), "root" | "outgoing-root");
+        let has_token = b.tokens.contains_key(name);
+        let has_file = b.keyfiles.contains_key(name);
+        if spec.generate && !has_token {
+            return Err(usage(format!(
+                "key {name} is generated in this ceremony: say on which token with --token {name}=REF"
+            )));
+        }
+        if !online && !has_token {
+            return Err(usage(format!(
+                "root key {name} signs in this ceremony: bind its token with --token {name}=REF"
+            )));
+        }
+        if online && !has_token && !has_file {
+            return Err(usage(format!(
+                "online key {name} ({}): give --key {name}=keyfile:PATH or --token {name}=REF",
+                spec.role
+            )));
+        }
+        if let Some(t) = b.tokens.get(name) {
+            TokenRef::parse(t)?;
+            if !spec.generate && online {
+                crate::commands::token_public_key(t)?;
+            }
+        }
+        if let Some(f) = b.keyfiles.get(name) {
+            read_keyfile(f, flavour)?;
+        }
+    }
+    for name in b.tokens.keys().chain(b.keyfiles.keys()) {
+        if !script.keys.contains_key(name) {
+            return Err(usage(format!(
+                "--token/--key {name}: the script declares no key {name:?} (it declares {})",
+                script.keys.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let current = match (&b.current, script.kind.needs_current_root()) {
+        (None, true) => {
+            return Err(usage(format!(
+                "a {} ceremony starts from the current root: give --current DIR",
+                script.kind.name()
+            )));
+        }
+        (Some(_), false) => {
+            return Err(usage(
+                "a root-init ceremony makes a new root; --current is not used",
+            ));
+        }
+        (None, false) => Vec::new(),
+        (Some(path), true) => {
+            let files = if path.is_dir() {
+                crate::commands::verify::root_files_in(path)?
+            } else {
+                vec![path.clone()]
+            };
+            let docs = files
+                .iter()
+                .map(|p| crate::commands::read_root(p))
+                .collect::<Result<Vec<_>>>()?;
+            let options = ChainOptions {
+                now: Utc::now(),
+                gun: (flavour == Flavour::Notary).then(|| script.parameters.repository.clone()),
+            };
+            if let Some(first) = docs.first()
+                && first.flavour() != flavour
+            {
+                return Err(usage(format!(
+                    "{} is {} metadata; the script is for {}",
+                    first.name,
+                    first.flavour(),
+                    flavour
+                )));
+            }
+            // Expired current roots are allowed (refreshing expiry is a reason to be here).
+            let mut lenient = options.clone();
+            lenient.now = docs
+                .last()
+                .and_then(|d| crate::tuf::time::parse_expires(&d.root().expires, flavour).ok())
+                .map(|t| t - chrono::Duration::seconds(1))
+                .unwrap_or(options.now)
+                .min(options.now);
+            verify_chain(None, docs.clone(), &lenient)?;
+            docs
+        }
+    };
+    Ok(current)
+}
+
+fn find_root_keyid(root: &Root, public: &PublicKey, flavour: Flavour) -> Option<String> {
+    root.roles["root"]
+        .keyids
+        .iter()
+        .find(|id| {
+            root.keys
+                .get(*id)
+                .and_then(|k| decode_key(k, flavour).ok())
+                .is_some_and(|d| &d.public == public)
+        })
+        .cloned()
+}
+
+fn remove_key(root: &mut Root, role: &str, id: &str) {
+    if let Some(r) = root.roles.get_mut(role) {
+        r.keyids.retain(|k| k != id);
+    }
+    if !root
+        .roles
+        .values()
+        .any(|r| r.keyids.iter().any(|k| k == id))
+    {
+        root.keys.remove(id);
+    }
+}
+
+fn replace_role_keys(root: &mut Root, role: &str) {
+    let ids: Vec<String> = root
+        .roles
+        .get(role)
+        .map(|r| r.keyids.clone())
+        .unwrap_or_default();
+    for id in ids {
+        remove_key(root, role, &id);
+    }
+}
+
+fn title(step: &Step) -> String {
+    match step.action {
+        Action::Confirm => "confirm".into(),
+        Action::CheckAirGap => "air-gap check".into(),
+        Action::ListTokens => "tokens and keys".into(),
+        Action::GenerateKey => format!("generate key {}", step.key.as_deref().unwrap_or("")),
+        Action::BuildRoot => "build the new root".into(),
+        Action::Review => "read the new root aloud".into(),
+        Action::Sign => format!("sign with key {}", step.key.as_deref().unwrap_or("")),
+        Action::Verify => "verify".into(),
+        Action::Export => "export".into(),
+    }
+}
+
+/// What the administrator reads aloud: version, expiry, every role's keys and
+/// threshold, and what changed against the previous root.
+pub fn summary(new: &RootDocument, previous: Option<&RootDocument>) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let root = new.root();
+    let _ = writeln!(s, "{} root, version {}", new.flavour(), root.version);
+    let _ = writeln!(s, "expires {}", root.expires);
+    for role in TOP_LEVEL_ROLES {
+        let r = &root.roles[role];
+        let ids: Vec<&str> = r.keyids.iter().map(|k| short(k)).collect();
+        let _ = writeln!(
+            s,
+            "{role}: {} of {} key(s): {}",
+            r.threshold,
+            r.keyids.len(),
+            ids.join(" ")
+        );
+    }
+    match previous {
+        None => {
+            let _ = writeln!(s, "a new root: there is no previous version");
+        }
+        Some(prev) => {
+            let _ = writeln!(s, "changes from version {}:", prev.version());
+            let mut any = false;
+            for role in TOP_LEVEL_ROLES {
+                let old: BTreeSet<&String> = prev.root().roles[role].keyids.iter().collect();
+                let newk: BTreeSet<&String> = root.roles[role].keyids.iter().collect();
+                for k in newk.difference(&old) {
+                    let _ = writeln!(s, "  {role}: key {} ADDED", short(k));
+                    any = true;
+                }
+                for k in old.difference(&newk) {
+                    let _ = writeln!(s, "  {role}: key {} REMOVED", short(k));
+                    any = true;
+                }
+                let (ot, nt) = (
+                    prev.root().roles[role].threshold,
+                    root.roles[role].threshold,
+                );
+                if ot != nt {
+                    let _ = writeln!(s, "  {role}: threshold {ot} -> {nt}");
+                    any = true;
+                }
+            }
+            if prev.root().expires != root.expires {
+                let _ = writeln!(s, "  expiry {} -> {}", prev.root().expires, root.expires);
+            }
+            if !any {
+                let _ = writeln!(s, "  no key or threshold changes");
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "no key is backed up: root keys were generated on their tokens and never leave them"
+    );
+    s
+}
+
+/// Asks the operator UI for PKCS#11 PINs.
+struct UiPin<'u> {
+    ui: &'u mut dyn OperatorUi,
+    step: String,
+}
+
+impl crate::tokens::pkcs11::PinPrompt for UiPin<'_> {
+    fn notice(&mut self, message: &str) {
+        self.ui.say(message);
+    }
+
+    fn confirm_final_try(
+        &mut self,
+        token: &str,
+    ) -> std::result::Result<bool, crate::tokens::TokenError> {
+        self.ui
+            .confirm(
+                &format!("{}-final-pin-try", self.step),
+                &format!("{token}: this is the FINAL PIN try; a wrong PIN locks the token. Go on?"),
+            )
+            .map_err(|e| crate::tokens::TokenError::Refused {
+                token: token.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    fn user_pin(
+        &mut self,
+        token: &str,
+    ) -> std::result::Result<crate::secret::Secret, crate::tokens::TokenError> {
+        let test_token = token.contains("SoftHSM") || token.contains("softhsm");
+        self.ui
+            .secret(
+                &self.step,
+                &SecretRequest {
+                    token: token.to_owned(),
+                    kind: SecretKind::Pin,
+                    status: None,
+                    test_token,
+                    confirm: false,
+                },
+            )
+            .map_err(|e| crate::tokens::TokenError::Refused {
+                token: token.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+}

@@ -1,0 +1,356 @@
+//! Ceremony scripts: the ceremonies people run, as data the engine executes.
+//!
+//! A script is TOML (format `ceremony-script/1`, documented in
+//! `docs/script-format.md`). It is validated in full — unknown fields, impossible
+//! thresholds, steps naming unknown people or keys — before the first step runs.
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const FORMAT: &str = "ceremony-script/1";
+
+/// What a ceremony produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A new root (version 1) whose root keys are generated in the ceremony.
+    RootInit,
+    /// The next root version: root keys replaced, cross-signed by the old ones.
+    RootRotate,
+    /// The next root version without a compromised targets (tagging) key, with its
+    /// replacement listed.
+    RevokeTaggingKey,
+    /// The next root version with a later expiry, nothing else changed.
+    RefreshExpiry,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::RootInit => "root-init",
+            Kind::RootRotate => "root-rotate",
+            Kind::RevokeTaggingKey => "revoke-tagging-key",
+            Kind::RefreshExpiry => "refresh-expiry",
+        }
+    }
+
+    /// Does this ceremony start from a current root?
+    pub fn needs_current_root(self) -> bool {
+        !matches!(self, Kind::RootInit)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ParticipantRole {
+    Administrator,
+    Operator,
+    Witness,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Participant {
+    pub id: String,
+    pub role: ParticipantRole,
+    /// How the person is described on screen and in the transcript.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlavourParam {
+    Tuf,
+    Notary,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameters {
+    pub flavour: FlavourParam,
+    /// Repository name (the GUN, for Notary).
+    pub repository: String,
+    /// How long the new root is valid.
+    pub expires_days: u32,
+    /// The root role's threshold in the new root (default: unchanged, or 1 for a
+    /// new root).
+    #[serde(default)]
+    pub root_threshold: Option<u64>,
+}
+
+/// A key the ceremony uses, by a name steps refer to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpec {
+    /// The role whose key this is in the new root (`root`, `targets`, …), or
+    /// `outgoing-root` for a current root key that signs only as the previous root.
+    pub role: String,
+    /// `ed25519` or `ecdsa-p256`, for keys generated in the ceremony.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// Generated on its token during the ceremony (otherwise it must exist).
+    #[serde(default)]
+    pub generate: bool,
+    /// The participant who holds the token.
+    #[serde(default)]
+    pub custodian: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// A person confirms a statement (a witness checks a bag serial).
+    Confirm,
+    /// Stop unless the machine has no network.
+    CheckAirGap,
+    /// Show the tokens and keys the ceremony will use.
+    ListTokens,
+    /// Generate a key on its token.
+    GenerateKey,
+    /// Build the new root (what depends on the ceremony kind).
+    BuildRoot,
+    /// Show the summary and diff to be read aloud; everyone confirms.
+    Review,
+    /// Sign the new root with a key.
+    Sign,
+    /// Verify the new root (and the chain from the current one).
+    Verify,
+    /// Write the export.
+    Export,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: String,
+    pub action: Action,
+    pub actor: String,
+    /// What the actor is asked to confirm (for `confirm`), or extra guidance.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The key this step acts on (`generate-key`, `sign`).
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    pub format: String,
+    pub name: String,
+    pub kind: Kind,
+    pub summary: String,
+    pub parameters: Parameters,
+    pub participants: Vec<Participant>,
+    #[serde(default)]
+    pub keys: BTreeMap<String, KeySpec>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{file}: {reason}")]
+pub struct ScriptError {
+    pub file: String,
+    pub reason: String,
+}
+
+const ROLES: [&str; 5] = ["root", "targets", "snapshot", "timestamp", "outgoing-root"];
+
+impl Script {
+    /// Parse and validate a script. `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Script, ScriptError> {
+        let err = |reason: String| ScriptError {
+            file: file.to_owned(),
+            reason,
+        };
+        let script: Script = toml::from_str(text)
+            .map_err(|e| err(e.message().to_owned() + &location(text, e.span())))?;
+        script.validate().map_err(err)?;
+        Ok(script)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.format != FORMAT {
+            return Err(format!(
+                "format is {:?}; this version reads {FORMAT:?}",
+                self.format
+            ));
+        }
+        let mut people = BTreeSet::new();
+        for p in &self.participants {
+            if !people.insert(p.id.as_str()) {
+                return Err(format!("participant {:?} is listed twice", p.id));
+            }
+        }
+        if !self
+            .participants
+            .iter()
+            .any(|p| p.role == ParticipantRole::Administrator)
+        {
+            return Err("no participant has the role administrator".into());
+        }
+        if self.parameters.expires_days == 0 || self.parameters.expires_days > 3650 * 2 {
+            return Err(format!(
+                "expires_days is {}; it must be between 1 and 7300",
+                self.parameters.expires_days
+            ));
+        }
+        if self.parameters.repository.trim().is_empty() {
+            return Err("parameters.repository is empty".into());
+        }
+        for (name, k) in &self.keys {
+            if !ROLES.contains(&k.role.as_str()) {
+                return Err(format!(
+                    "key {name:?} has role {:?}; roles are {}",
+                    k.role,
+                    ROLES.join(", ")
+                ));
+            }
+            if k.generate {
+                let alg = k
+                    .algorithm
+                    .as_deref()
+                    .ok_or_else(|| format!("key {name:?} is generated but names no algorithm"))?;
+                crate::keys::Algorithm::parse(alg).map_err(|e| format!("key {name:?}: {e}"))?;
+                if self.parameters.flavour == FlavourParam::Notary
+                    && k.role == "root"
+                    && alg != "ecdsa-p256"
+                {
+                    return Err(format!(
+                        "key {name:?}: Notary root keys are ecdsa-p256 (x509 certificates)"
+                    ));
+                }
+            }
+            if let Some(c) = &k.custodian
+                && !people.contains(c.as_str())
+            {
+                return Err(format!(
+                    "key {name:?} names custodian {c:?}, who is not a participant"
+                ));
+            }
+        }
+        let new_root_keys = self.keys.values().filter(|k| k.role == "root").count() as u64;
+        if let Some(t) = self.parameters.root_threshold {
+            if t == 0 {
+                return Err("root_threshold is 0; it must be at least 1".into());
+            }
+            if self.kind == Kind::RootInit && t > new_root_keys {
+                return Err(format!(
+                    "root_threshold is {t} but the script creates only {new_root_keys} root key(s)"
+                ));
+            }
+        }
+        if self.kind == Kind::RootInit {
+            if new_root_keys == 0 {
+                return Err("a root-init ceremony needs at least one key with role root".into());
+            }
+            if let Some(k) = self
+                .keys
+                .iter()
+                .find(|(_, k)| k.role == "root" && !k.generate)
+            {
+                return Err(format!(
+                    "root-init generates every root key, but key {:?} has generate = false",
+                    k.0
+                ));
+            }
+        }
+        let mut ids = BTreeSet::new();
+        let mut generated = BTreeSet::new();
+        let mut built = false;
+        for s in &self.steps {
+            if !ids.insert(s.id.as_str()) {
+                return Err(format!("step id {:?} is used twice", s.id));
+            }
+            if !people.contains(s.actor.as_str()) {
+                return Err(format!(
+                    "step {:?}: actor {:?} is not a participant",
+                    s.id, s.actor
+                ));
+            }
+            let key = |what: &str| -> Result<&KeySpec, String> {
+                let name = s
+                    .key
+                    .as_deref()
+                    .ok_or_else(|| format!("step {:?}: {what} needs key = \"…\"", s.id))?;
+                self.keys.get(name).ok_or_else(|| {
+                    format!("step {:?}: key {name:?} is not declared in [keys]", s.id)
+                })
+            };
+            match s.action {
+                Action::Confirm if s.text.is_none() => {
+                    return Err(format!(
+                        "step {:?}: confirm needs text = \"what is confirmed\"",
+                        s.id
+                    ));
+                }
+                Action::GenerateKey => {
+                    let k = key("generate-key")?;
+                    if !k.generate {
+                        return Err(format!(
+                            "step {:?}: key {:?} is not marked generate = true",
+                            s.id,
+                            s.key.as_deref().unwrap_or("")
+                        ));
+                    }
+                    if built {
+                        return Err(format!(
+                            "step {:?}: keys must be generated before build-root",
+                            s.id
+                        ));
+                    }
+                    generated.insert(s.key.clone().unwrap_or_default());
+                }
+                Action::Sign => {
+                    let k = key("sign")?;
+                    if !matches!(k.role.as_str(), "root" | "outgoing-root") {
+                        return Err(format!(
+                            "step {:?}: only root keys sign a root; {:?} is a {} key",
+                            s.id,
+                            s.key.as_deref().unwrap_or(""),
+                            k.role
+                        ));
+                    }
+                    if !built {
+                        return Err(format!("step {:?}: sign comes after build-root", s.id));
+                    }
+                }
+                Action::BuildRoot => built = true,
+                Action::Review | Action::Verify | Action::Export if !built => {
+                    let name = format!("{:?}", s.action).to_lowercase();
+                    return Err(format!("step {:?}: {name} comes after build-root", s.id));
+                }
+                _ => {}
+            }
+        }
+        if !built {
+            return Err("the script has no build-root step".into());
+        }
+        for (name, k) in &self.keys {
+            if k.generate && !generated.contains(name) {
+                return Err(format!(
+                    "key {name:?} is marked generate = true but no step generates it"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn participant(&self, id: &str) -> &Participant {
+        self.participants
+            .iter()
+            .find(|p| p.id == id)
+            .expect("validated")
+    }
+}
+
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(r) => {
+            let line = text[..r.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}

@@ -1,0 +1,287 @@
+//! The operator UI: how the engine talks to the people in the room. A trait, with
+//! a terminal implementation (dialoguer) and a scripted one that reads answers
+//! from a file, so every ceremony can run unattended in tests and rehearsals.
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    #[error("the operator cancelled at step {0}")]
+    Cancelled(String),
+    #[error("answers file {file}: {reason}")]
+    Answers { file: String, reason: String },
+    #[error("{0}")]
+    Refused(String),
+    #[error("terminal: {0}")]
+    Terminal(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    Passphrase,
+    Pin,
+}
+
+/// What a secret is for, shown to the person asked.
+#[derive(Debug, Clone)]
+pub struct SecretRequest {
+    pub token: String,
+    pub kind: SecretKind,
+    /// PIN state read from the token before asking, e.g. "final try".
+    pub status: Option<String>,
+    /// A hardware test token (SoftHSM): PINs may come from an answers file.
+    pub test_token: bool,
+    /// Ask twice (a new passphrase).
+    pub confirm: bool,
+}
+
+pub trait OperatorUi {
+    /// A header per step: number, title, who acts.
+    fn header(&mut self, step: usize, total: usize, title: &str, actor: &str);
+    /// Plain information.
+    fn say(&mut self, text: &str);
+    /// A yes/no confirmation by the actor of `step`.
+    fn confirm(&mut self, step: &str, prompt: &str) -> Result<bool, UiError>;
+    /// A hidden passphrase or PIN.
+    fn secret(&mut self, step: &str, request: &SecretRequest) -> Result<Secret, UiError>;
+    /// The text the administrator reads aloud before anyone signs.
+    fn read_aloud(&mut self, text: &str);
+    /// Progress of a multi-part step.
+    fn progress(&mut self, done: usize, total: usize, label: &str);
+    /// The final screen: the transcript hash for witnesses to write down.
+    fn finish(&mut self, hash: &str, groups: &str);
+}
+
+/// The terminal: dialoguer prompts, hidden input, colours where supported.
+pub struct TerminalUi {
+    term: console::Term,
+}
+
+impl Default for TerminalUi {
+    fn default() -> Self {
+        TerminalUi {
+            term: console::Term::stderr(),
+        }
+    }
+}
+
+impl OperatorUi for TerminalUi {
+    fn header(&mut self, step: usize, total: usize, title: &str, actor: &str) {
+        let _ = self.term.write_line("");
+        let _ = self.term.write_line(&format!(
+            "{} {}",
+            console::style(format!("── step {step} of {total}:")).bold(),
+            console::style(title).bold()
+        ));
+        let _ = self.term.write_line(&format!("   acting: {actor}"));
+    }
+
+    fn say(&mut self, text: &str) {
+        let _ = self.term.write_line(&format!("   {text}"));
+    }
+
+    fn confirm(&mut self, step: &str, prompt: &str) -> Result<bool, UiError> {
+        dialoguer::Confirm::new()
+            .with_prompt(prompt)
+            .default(false)
+            .interact_on(&self.term)
+            .map_err(|e| UiError::Terminal(format!("step {step}: {e}")))
+    }
+
+    fn secret(&mut self, step: &str, request: &SecretRequest) -> Result<Secret, UiError> {
+        let what = match request.kind {
+            SecretKind::Passphrase => "Passphrase",
+            SecretKind::Pin => "PIN",
+        };
+        if let Some(status) = &request.status {
+            let _ = self
+                .term
+                .write_line(&format!("   {}: {status}", request.token));
+        }
+        let mut p = dialoguer::Password::new().with_prompt(format!("{what} for {}", request.token));
+        if request.confirm {
+            p = p.with_confirmation(format!("Repeat the {what}"), "They differ; try again");
+        }
+        p.interact_on(&self.term)
+            .map(Secret::new)
+            .map_err(|e| UiError::Terminal(format!("step {step}: {e}")))
+    }
+
+    fn read_aloud(&mut self, text: &str) {
+        let _ = self.term.write_line(
+            &console::style("   READ ALOUD ───────────────────────────────")
+                .bold()
+                .to_string(),
+        );
+        for line in text.lines() {
+            let _ = self.term.write_line(&format!("   │ {line}"));
+        }
+        let _ = self
+            .term
+            .write_line("   ───────────────────────────────────────────");
+    }
+
+    fn progress(&mut self, done: usize, total: usize, label: &str) {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total.max(done) as u64),
+            indicatif::ProgressDrawTarget::term(self.term.clone(), 4),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("   {bar:20} {pos}/{len} {msg}")
+                .expect("valid template"),
+        );
+        bar.set_position(done as u64);
+        bar.abandon_with_message(label.to_owned());
+    }
+
+    fn finish(&mut self, hash: &str, groups: &str) {
+        let _ = self.term.write_line("");
+        let _ = self.term.write_line(
+            &console::style("Ceremony complete. Witnesses: write down the transcript hash.")
+                .bold()
+                .to_string(),
+        );
+        let _ = self.term.write_line(&format!("   {groups}"));
+        let _ = self.term.write_line(&format!("   ({hash})"));
+    }
+}
+
+/// An answers file for unattended runs (TOML):
+///
+/// ```toml
+/// [confirm]
+/// default = true          # the answer to every confirmation not named below
+/// review = true           # by step id
+///
+/// [secrets]               # software tokens and hardware *test* tokens only
+/// "soft:keys/root-1.age" = "passphrase"
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answers {
+    #[serde(default)]
+    pub confirm: BTreeMap<String, bool>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+}
+
+impl Answers {
+    pub fn parse(text: &str, file: &str) -> Result<Self, UiError> {
+        toml::from_str(text).map_err(|e| UiError::Answers {
+            file: file.into(),
+            reason: e.message().to_owned(),
+        })
+    }
+
+    /// Answers for a rehearsal: yes to everything, with the given secrets.
+    pub fn rehearsal(secrets: BTreeMap<String, String>) -> Self {
+        let mut confirm = BTreeMap::new();
+        confirm.insert("default".into(), true);
+        Answers { confirm, secrets }
+    }
+}
+
+impl Drop for Answers {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for v in self.secrets.values_mut() {
+            v.zeroize();
+        }
+    }
+}
+
+/// Answers from a file; every screen is written to `out` as plain text.
+pub struct ScriptedUi<W: Write> {
+    answers: Answers,
+    out: W,
+}
+
+impl<W: Write> ScriptedUi<W> {
+    pub fn new(answers: Answers, out: W) -> Self {
+        ScriptedUi { answers, out }
+    }
+}
+
+impl<W: Write> OperatorUi for ScriptedUi<W> {
+    fn header(&mut self, step: usize, total: usize, title: &str, actor: &str) {
+        let _ = writeln!(
+            self.out,
+            "\n── step {step} of {total}: {title}\n   acting: {actor}"
+        );
+    }
+
+    fn say(&mut self, text: &str) {
+        let _ = writeln!(self.out, "   {text}");
+    }
+
+    fn confirm(&mut self, step: &str, prompt: &str) -> Result<bool, UiError> {
+        let answer = self
+            .answers
+            .confirm
+            .get(step)
+            .or_else(|| self.answers.confirm.get("default"))
+            .copied()
+            .ok_or_else(|| UiError::Refused(format!(
+                "step {step} asks {prompt:?} and the answers file has no answer (add `{step} = true` or `default = true` under [confirm])"
+            )))?;
+        let _ = writeln!(
+            self.out,
+            "   {prompt} [scripted: {}]",
+            if answer { "yes" } else { "no" }
+        );
+        Ok(answer)
+    }
+
+    fn secret(&mut self, step: &str, request: &SecretRequest) -> Result<Secret, UiError> {
+        let allowed = request.token.starts_with("soft:") || request.test_token;
+        if !allowed {
+            return Err(UiError::Refused(format!(
+                "step {step}: the answers file may hold secrets only for software and test tokens; \
+                 {} needs its PIN typed at the terminal",
+                request.token
+            )));
+        }
+        if let Some(status) = &request.status {
+            let _ = writeln!(self.out, "   {}: {status}", request.token);
+        }
+        let value = self.answers.secrets.get(&request.token).ok_or_else(|| {
+            UiError::Refused(format!(
+                "step {step}: the answers file has no secret for {}",
+                request.token
+            ))
+        })?;
+        let _ = writeln!(
+            self.out,
+            "   secret for {} [scripted, hidden]",
+            request.token
+        );
+        Ok(Secret::new(value.clone()))
+    }
+
+    fn read_aloud(&mut self, text: &str) {
+        let _ = writeln!(self.out, "   READ ALOUD ───────────────────────────────");
+        for line in text.lines() {
+            let _ = writeln!(self.out, "   │ {line}");
+        }
+        let _ = writeln!(self.out, "   ───────────────────────────────────────────");
+    }
+
+    fn progress(&mut self, done: usize, total: usize, label: &str) {
+        let mark = if done >= total {
+            "threshold met"
+        } else {
+            "below threshold"
+        };
+        let _ = writeln!(self.out, "   {label} ({mark})");
+    }
+
+    fn finish(&mut self, hash: &str, groups: &str) {
+        let _ = writeln!(
+            self.out,
+            "\nCeremony complete. Witnesses: write down the transcript hash.\n   {groups}\n   ({hash})"
+        );
+    }
+}

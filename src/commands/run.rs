@@ -1,0 +1,112 @@
+//! `ceremony run`: the guided ceremony.
+
+use crate::ceremony::engine::{Bindings, Engine};
+use crate::ceremony::ui::{Answers, OperatorUi, ScriptedUi, TerminalUi};
+use crate::cli::RunArgs;
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn pairs(values: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        let (k, val) = v
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("{flag} {v:?} must look like NAME=VALUE")))?;
+        if out.insert(k.to_owned(), val.to_owned()).is_some() {
+            return Err(Error::Usage(format!("{flag}: {k} is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let mut ui: Box<dyn OperatorUi> = match &args.answers {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Read {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let answers = Answers::parse(&text, &path.display().to_string())
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            Box::new(ScriptedUi::new(answers, std::io::stdout()))
+        }
+        None => {
+            if !console::Term::stderr().is_term() {
+                return Err(Error::Usage(
+                    "a ceremony needs people at a terminal; for an unattended rehearsal give --answers FILE".into(),
+                ));
+            }
+            Box::new(TerminalUi::default())
+        }
+    };
+    let engine = if args.resume {
+        Engine::resume(&args.workdir, ui.as_mut())?
+    } else {
+        let script = args.script.clone().expect("clap requires it");
+        let text = std::fs::read_to_string(&script).map_err(|e| Error::Read {
+            path: script.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let text = apply_overrides(
+            &text,
+            &pairs(&args.set, "--set")?,
+            &script.display().to_string(),
+        )?;
+        let mut keyfiles = BTreeMap::new();
+        for (k, v) in pairs(&args.keys, "--key")? {
+            let path = v.strip_prefix("keyfile:").ok_or_else(|| {
+                Error::Usage(format!(
+                    "--key {k}={v}: public keys are given as keyfile:PATH"
+                ))
+            })?;
+            keyfiles.insert(k, PathBuf::from(path));
+        }
+        let bindings = Bindings {
+            tokens: pairs(&args.tokens, "--token")?,
+            keyfiles,
+            current: args.current.clone(),
+            revoke: args.revoke.clone(),
+            out: args.out.clone().expect("clap requires it"),
+            allow_network: args.allow_network,
+        };
+        if bindings.out.exists() {
+            return Err(Error::File(crate::fsio::FileError::Exists {
+                path: bindings.out.display().to_string(),
+            }));
+        }
+        Engine::start(
+            &text,
+            &script.display().to_string(),
+            &args.workdir,
+            bindings,
+            ui.as_mut(),
+        )?
+    };
+    let hash = engine.run()?;
+    println!("transcript hash: {hash}");
+    Ok(())
+}
+
+/// Apply `--set KEY=VALUE` to the script's `[parameters]`. The patched script is
+/// what the run records and resumes with.
+pub fn apply_overrides(text: &str, set: &BTreeMap<String, String>, file: &str) -> Result<String> {
+    if set.is_empty() {
+        return Ok(text.to_owned());
+    }
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| Error::Usage(format!("{file}: {}", e.message())))?;
+    let params = table
+        .get_mut("parameters")
+        .and_then(|p| p.as_table_mut())
+        .ok_or_else(|| Error::Usage(format!("{file}: no [parameters] table to override")))?;
+    for (k, v) in set {
+        let value = match v.parse::<i64>() {
+            Ok(n) => toml::Value::Integer(n),
+            Err(_) => toml::Value::String(v.clone()),
+        };
+        params.insert(k.clone(), value);
+    }
+    Ok(toml::to_string(&table).expect("a table serialises"))
+}
