@@ -1,4 +1,7 @@
 //! The ceremony: scripts, the step engine, the transcript, the air-gap self-check.
 
 pub mod airgap;
+pub mod engine;
+pub mod script;
 pub mod transcript;
+pub mod ui;
