@@ -859,11 +859,16 @@ pub fn verify_file(path: &Path) -> Result<VerifyReport> {
 /// down, and the seal's signer with the expected key: a mismatch is an error.
 pub fn verify_file_with(path: &Path, options: &VerifyOptions) -> Result<VerifyReport> {
     let bytes = std::fs::read(path).map_err(io(path, "read"))?;
-    let mut report = verify_bytes(path, &bytes)?;
+    verify_bytes_with(path, &bytes, options)
+}
+
+/// [`verify_file_with`] of bytes already read from `path`.
+fn verify_bytes_with(path: &Path, bytes: &[u8], options: &VerifyOptions) -> Result<VerifyReport> {
+    let mut report = verify_bytes(path, bytes)?;
     let name = path.display().to_string();
     if let Some(expected) = &options.expect_hash {
         if *expected != report.final_hash {
-            let detail = match hashes(&bytes).iter().position(|h| h == expected) {
+            let detail = match hashes(bytes).iter().position(|h| h == expected) {
                 Some(seq) => format!(
                     "the witnessed hash is that of entry {seq}; entries {}..={} were added after it",
                     seq + 1,
@@ -1142,7 +1147,7 @@ pub fn render_markdown_with(
     options: &VerifyOptions,
 ) -> Result<(String, Result<VerifyReport>)> {
     let bytes = std::fs::read(path).map_err(io(path, "read"))?;
-    let verdict = verify_file_with(path, options);
+    let verdict = verify_bytes_with(path, &bytes, options);
     let entries: Vec<Entry> = match &verdict {
         Ok(report) => report.entries.clone(),
         // Show what can be read, clearly marked as unverified.
@@ -1202,6 +1207,12 @@ pub fn render_markdown_with(
                 )),
                 None if report.sealed => out.push_str("- Seal signature: none (unsigned seal)\n"),
                 None => {}
+            }
+            if let Some(keyid) = &options.expect_keyid {
+                out.push_str(&format!(
+                    "- Seal signed by the expected key `{}`: yes\n",
+                    md_cell(keyid)
+                ));
             }
             match report.expected_hash_matched {
                 Some(true) => out.push_str("- Final hash matches the witnessed hash: yes\n"),
