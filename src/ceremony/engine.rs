@@ -131,6 +131,8 @@ pub struct Engine<'a> {
     ui: &'a mut dyn OperatorUi,
     flavour: Flavour,
     current: Vec<RootDocument>,
+    /// The last root key that signed in this process: it signs the transcript seal.
+    seal_signer: Option<Box<dyn Signer>>,
 }
 
 impl<'a> Engine<'a> {
@@ -199,6 +201,7 @@ impl<'a> Engine<'a> {
             ui,
             flavour,
             current,
+            seal_signer: None,
         };
         engine.save_state()?;
         Ok(engine)
@@ -250,6 +253,7 @@ impl<'a> Engine<'a> {
             ui,
             flavour,
             current,
+            seal_signer: None,
         })
     }
 
@@ -285,7 +289,7 @@ impl<'a> Engine<'a> {
                     tkind::ERROR,
                     Some(&step.id),
                     Some(&step.actor),
-                    json!({"error": e.to_string()}),
+                    json!({"error": super::transcript::one_line(&e.to_string())}),
                 );
                 return Err(e);
             }
@@ -301,7 +305,18 @@ impl<'a> Engine<'a> {
             crash_point("after-commit", &step.id);
         }
         let out = self.state.bindings.out.clone();
-        let sealed = self.transcript.seal(None)?;
+        let mut seal_signer = self.seal_signer.take();
+        if let Some(signer) = &seal_signer {
+            self.ui.say(&format!(
+                "sealing the transcript with {}",
+                signer.describe()
+            ));
+        }
+        let signer: Option<&mut dyn Signer> = match seal_signer.as_mut() {
+            Some(s) => Some(s.as_mut()),
+            None => None,
+        };
+        let sealed = self.transcript.seal(signer)?;
         let hash = sealed.final_hash.to_hex();
         // The sealed transcript and its report travel with the export.
         if out.exists() {
@@ -328,7 +343,7 @@ impl<'a> Engine<'a> {
                     tkind::CONFIRMATION,
                     Some(&step.id),
                     Some(&step.actor),
-                    json!({"statement": text, "answer": "yes"}),
+                    json!({"statement": super::transcript::one_line(text), "answer": "yes"}),
                 )?;
             }
             Action::CheckAirGap => self.check_air_gap(step)?,
@@ -588,7 +603,36 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// Open a token's key for signing. A wrong passphrase or PIN typed at the
+    /// terminal is recorded and asked again (up to three attempts; the token's own
+    /// PIN flags still guard its last try); an answers file gets one attempt.
     fn open_signer(&mut self, step: &str, reference: &str) -> Result<Box<dyn Signer>> {
+        let attempts = if self.ui.interactive() { 3 } else { 1 };
+        let mut attempt = 1;
+        loop {
+            let result = self.open_signer_once(step, reference);
+            match result {
+                Err(Error::Token(
+                    e @ (crate::tokens::TokenError::WrongPassphrase { .. }
+                    | crate::tokens::TokenError::WrongPin { .. }),
+                )) if attempt < attempts => {
+                    self.ui.say(&format!(
+                        "{e}; try again ({attempt} of {attempts} attempts used)"
+                    ));
+                    self.transcript.append(
+                        tkind::RETRY,
+                        Some(step),
+                        None,
+                        json!({"token": reference, "error": super::transcript::one_line(&e.to_string()), "attempt": attempt}),
+                    )?;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_signer_once(&mut self, step: &str, reference: &str) -> Result<Box<dyn Signer>> {
         match TokenRef::parse(reference)? {
             TokenRef::Soft(path) => {
                 let pass = self.secret(step, reference, SecretKind::Passphrase, false)?;
@@ -852,6 +896,7 @@ impl<'a> Engine<'a> {
             json!({"key": name, "keyid": keyid, "token": signer.describe(), "version": doc.version(),
                    "own_threshold": {"valid": own.valid.len(), "required": own.threshold}}),
         )?;
+        self.seal_signer = Some(signer);
         Ok(())
     }
 

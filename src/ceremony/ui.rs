@@ -39,6 +39,8 @@ pub struct SecretRequest {
 }
 
 pub trait OperatorUi {
+    /// Is a person answering (so a mistyped secret can be asked again)?
+    fn interactive(&self) -> bool;
     /// A header per step: number, title, who acts.
     fn header(&mut self, step: usize, total: usize, title: &str, actor: &str);
     /// Plain information.
@@ -69,6 +71,10 @@ impl Default for TerminalUi {
 }
 
 impl OperatorUi for TerminalUi {
+    fn interactive(&self) -> bool {
+        true
+    }
+
     fn header(&mut self, step: usize, total: usize, title: &str, actor: &str) {
         let _ = self.term.write_line("");
         let _ = self.term.write_line(&format!(
@@ -206,6 +212,10 @@ impl<W: Write> ScriptedUi<W> {
 }
 
 impl<W: Write> OperatorUi for ScriptedUi<W> {
+    fn interactive(&self) -> bool {
+        false
+    }
+
     fn header(&mut self, step: usize, total: usize, title: &str, actor: &str) {
         let _ = writeln!(
             self.out,
@@ -218,11 +228,17 @@ impl<W: Write> OperatorUi for ScriptedUi<W> {
     }
 
     fn confirm(&mut self, step: &str, prompt: &str) -> Result<bool, UiError> {
+        // The final PIN try of a token is never confirmed by a default answer.
+        let default = if step.ends_with("-final-pin-try") {
+            None
+        } else {
+            self.answers.confirm.get("default")
+        };
         let answer = self
             .answers
             .confirm
             .get(step)
-            .or_else(|| self.answers.confirm.get("default"))
+            .or(default)
             .copied()
             .ok_or_else(|| UiError::Refused(format!(
                 "step {step} asks {prompt:?} and the answers file has no answer (add `{step} = true` or `default = true` under [confirm])"
