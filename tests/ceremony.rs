@@ -542,10 +542,27 @@ fn a_refused_confirmation_stops_before_signing_and_resume_continues() {
     assert!(t.contains("\"kind\":\"interruption\""));
 }
 
-/// Crash the process at every step of root-init (after the step's effects are on
+/// Software tokens: crash inside root-init at a few points (key generation, a
+/// signature, the export), resume, and check the outcome (the SoftHSM test below
+/// covers every step).
+#[test]
+fn resume_after_a_crash_on_software_tokens() {
+    let points = [
+        "before-commit:generate-root-2",
+        "after-commit:sign-root-1",
+        "before-commit:export",
+    ];
+    std::thread::scope(|scope| {
+        for point in points {
+            scope.spawn(move || crash_and_resume(point));
+        }
+    });
+}
+
+/// Crash root-init at every step on SoftHSM tokens (after the step's effects are on
 /// disk but before its completion is recorded, and right after), resume, and check
-/// the result is what an uninterrupted run gives: one key per slot, one root, every
-/// judge satisfied, the transcript intact with the interruption recorded.
+/// the result is what an uninterrupted run gives: one key per token, one root,
+/// every judge satisfied, the transcript intact with the interruption recorded.
 #[test]
 fn resume_after_a_crash_at_every_step_of_root_init() {
     let script = fs::read_to_string(scripts().join("root-init.toml")).unwrap();
@@ -557,66 +574,80 @@ fn resume_after_a_crash_at_every_step_of_root_init() {
         .map(|st| st["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(steps.len(), 14);
-    let points: Vec<String> = steps
+    for point in steps
         .iter()
-        .map(|st| format!("before-commit:{st}"))
-        .chain(
-            [
-                "after-commit:generate-root-2",
-                "after-commit:sign-root-1",
-                "after-commit:export",
-            ]
-            .map(String::from),
-        )
-        .collect();
-    std::thread::scope(|scope| {
-        let chunks: Vec<Vec<String>> = points
-            .chunks(points.len().div_ceil(2))
-            .map(|c| c.to_vec())
-            .collect();
-        for chunk in chunks {
-            scope.spawn(move || {
-                for point in chunk {
-                    crash_and_resume(&point);
-                }
-            });
+        .flat_map(|st| [format!("before-commit:{st}"), format!("after-commit:{st}")])
+    {
+        let mut room = Room::new();
+        let hsm = SoftHsm::new();
+        let mut pins = Vec::new();
+        for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
+            let pin = format!("{}{}", 612_007 + i * 17, "1");
+            hsm.init(label, &pin);
+            pins.push((format!("pkcs11:token={label};object=ceremony-root"), pin));
         }
-    });
+        let answers = hsm_answers(&room, &pins, "answers.toml");
+        let work = room.path("init");
+        let export = room.path("export");
+        let mut args = vec![
+            p(&scripts().join("root-init.toml")).to_owned(),
+            s("--workdir"),
+            p(&work).to_owned(),
+            s("--out"),
+            p(&export).to_owned(),
+            s("--allow-network"),
+            s("--answers"),
+            p(&answers).to_owned(),
+        ];
+        for (i, (uri, _)) in pins.iter().enumerate() {
+            args.push(s("--token"));
+            args.push(format!("root-{}={uri}", i + 1));
+        }
+        for role in ["targets", "snapshot", "timestamp"] {
+            args.push(s("--key"));
+            args.push(format!("{role}=keyfile:{}", p(&room.keyfile(role, "tuf"))));
+        }
+        let o = ceremony()
+            .arg("run")
+            .args(&args)
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .env("CEREMONY_TEST_CRASH", &point)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(99), "{point}: {}", stderr(&o));
+        let o = ceremony()
+            .args([
+                "run",
+                "--resume",
+                "--workdir",
+                p(&work),
+                "--answers",
+                p(&answers),
+            ])
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .output()
+            .unwrap();
+        succeed(&o);
+        // One key per token: no slot got a second key.
+        let listing = ceremony()
+            .arg("tokens")
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .output()
+            .unwrap();
+        let listing = stdout(&listing);
+        assert_eq!(
+            listing.matches("object=ceremony-root").count(),
+            3,
+            "{point}: {listing}"
+        );
+        check_root_init_export(&export, &point);
+    }
 }
 
-fn crash_and_resume(point: &str) {
-    let mut room = Room::new();
-    let args = root_init_args(&mut room, "init", "export", "tuf");
-    let o = ceremony_run(&args, Some(point));
-    assert_eq!(o.status.code(), Some(99), "{point}: {}", stderr(&o));
-    let answers = room.answers("init-answers.toml", "");
-    let o = run(&[
-        "run",
-        "--resume",
-        "--workdir",
-        p(&room.path("init")),
-        "--answers",
-        p(&answers),
-    ]);
-    if point == "after-commit:export" {
-        // Everything but the seal was done; resuming seals.
-        succeed(&o);
-    } else {
-        succeed(&o);
-    }
-    let export = room.path("export");
-    // Exactly three key files: no second key for any slot.
-    let keys = fs::read_dir(room.dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".age")
-        })
-        .count();
-    assert_eq!(keys, 3, "{point}: generated {keys} keys");
+fn check_root_init_export(export: &Path, point: &str) {
     let root: serde_json::Value =
         serde_json::from_slice(&fs::read(export.join("root.json")).unwrap()).unwrap();
     assert_eq!(root["signed"]["version"], 1, "{point}");
@@ -647,4 +678,391 @@ fn crash_and_resume(point: &str) {
         fs::read(export.join("root.json")).unwrap(),
         fs::read(export.join("1.root.json")).unwrap()
     );
+}
+
+fn crash_and_resume(point: &str) {
+    let mut room = Room::new();
+    let args = root_init_args(&mut room, "init", "export", "tuf");
+    let o = ceremony_run(&args, Some(point));
+    assert_eq!(o.status.code(), Some(99), "{point}: {}", stderr(&o));
+    let answers = room.answers("init-answers.toml", "");
+    let o = run(&[
+        "run",
+        "--resume",
+        "--workdir",
+        p(&room.path("init")),
+        "--answers",
+        p(&answers),
+    ]);
+    succeed(&o);
+    let export = room.path("export");
+    // Exactly three key files: no second key for any slot.
+    let keys = fs::read_dir(room.dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".age")
+        })
+        .count();
+    assert_eq!(keys, 3, "{point}: generated {keys} keys");
+    check_root_init_export(&export, point);
+}
+
+const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A private SoftHSM2 configuration with its own token directory.
+struct SoftHsm {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+}
+
+impl SoftHsm {
+    fn new() -> SoftHsm {
+        assert!(
+            Path::new(SOFTHSM_MODULE).is_file(),
+            "SoftHSM2 is not installed: run scripts/test-all, which installs it"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        fs::create_dir(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        SoftHsm { dir, conf }
+    }
+
+    /// A fresh token (SoftHSM's tool takes the test PINs as arguments; these are
+    /// fixtures for disposable test tokens, not how `ceremony` takes PINs).
+    fn init(&self, label: &str, pin: &str) {
+        let o = std::process::Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--so-pin",
+                "so-pin-fixture-0000",
+                "--pin",
+                pin,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    fn run(&self, args: &[String]) -> Output {
+        let _ = &self.dir;
+        ceremony()
+            .arg("run")
+            .args(args)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .output()
+            .unwrap()
+    }
+}
+
+#[test]
+fn root_init_and_revocation_on_softhsm_tokens() {
+    let hsm = SoftHsm::new();
+    let mut room = Room::new();
+    let mut pins = Vec::new();
+    for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
+        let pin = format!("{}{}", 482_913 + i * 1117, "7");
+        hsm.init(label, &pin);
+        pins.push((format!("pkcs11:token={label};object=ceremony-root"), pin));
+    }
+    let write_answers = |room: &Room, name: &str| {
+        let mut text = String::from("[confirm]\ndefault = true\n[secrets]\n");
+        for (k, v) in &pins {
+            text.push_str(&format!("{k:?} = {v:?}\n"));
+        }
+        let path = room.path(name);
+        fs::write(&path, text).unwrap();
+        path
+    };
+    let mut args = vec![
+        p(&scripts().join("root-init.toml")).to_owned(),
+        s("--workdir"),
+        p(&room.path("init")).to_owned(),
+        s("--out"),
+        p(&room.path("export-1")).to_owned(),
+        s("--allow-network"),
+    ];
+    for (i, (uri, _)) in pins.iter().enumerate() {
+        args.push(s("--token"));
+        args.push(format!("root-{}={uri}", i + 1));
+    }
+    for role in ["targets", "snapshot", "timestamp"] {
+        args.push(s("--key"));
+        args.push(format!("{role}=keyfile:{}", p(&room.keyfile(role, "tuf"))));
+    }
+    args.push(s("--answers"));
+    args.push(p(&write_answers(&room, "a1.toml")).to_owned());
+    let out = succeed(&hsm.run(&args));
+    assert!(out.contains("sealing the transcript with"), "{out}");
+    let e1 = room.path("export-1");
+    let (accepted, msg) = python_tuf(&[&e1.join("1.root.json")]);
+    assert!(accepted, "{msg}");
+    // The transcript holds the generation evidence from the token.
+    let t = fs::read_to_string(e1.join("transcript.jsonl")).unwrap();
+    assert_eq!(
+        t.matches("\"never_extractable\":true").count(),
+        3,
+        "evidence for three keys"
+    );
+    assert!(t.contains("\"token_manufacturer\":\"SoftHSM project\""));
+    let v = ok(&["transcript", "verify", p(&e1.join("transcript.jsonl"))]);
+    assert!(v.contains("signed"), "{v}");
+    // Revoke the tagging key, signing on two of the tokens.
+    let old_targets = {
+        let v: serde_json::Value =
+            serde_json::from_slice(&fs::read(e1.join("root.json")).unwrap()).unwrap();
+        v["signed"]["roles"]["targets"]["keyids"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut args = vec![
+        p(&scripts().join("revoke-tagging-key.toml")).to_owned(),
+        s("--workdir"),
+        p(&room.path("revoke")).to_owned(),
+        s("--out"),
+        p(&room.path("export-2")).to_owned(),
+        s("--current"),
+        p(&e1).to_owned(),
+        s("--revoke"),
+        old_targets[..10].to_owned(),
+        s("--key"),
+        format!("targets-new=keyfile:{}", p(&room.keyfile("root-p1", "tuf"))),
+        s("--token"),
+        format!("root-1={}", pins[0].0),
+        s("--token"),
+        format!("root-2={}", pins[2].0),
+        s("--allow-network"),
+        s("--answers"),
+        p(&write_answers(&room, "a2.toml")).to_owned(),
+    ];
+    let _ = &mut args;
+    succeed(&hsm.run(&args));
+    let e2 = room.path("export-2");
+    let (accepted, msg) = python_tuf(&[&e2.join("1.root.json"), &e2.join("2.root.json")]);
+    assert!(accepted, "{msg}");
+    // No PIN anywhere in what the ceremony wrote.
+    let mut everything = String::new();
+    for e in [&e1, &e2] {
+        for f in fs::read_dir(e).unwrap() {
+            everything.push_str(&fs::read_to_string(f.unwrap().path()).unwrap());
+        }
+    }
+    everything.push_str(&out);
+    for (_, pin) in &pins {
+        assert!(!everything.contains(pin.as_str()), "a PIN leaked");
+    }
+}
+
+#[test]
+fn an_answers_file_cannot_hold_the_pin_of_a_real_token() {
+    // The scripted UI refuses secrets for tokens that are not software or test
+    // tokens; the engine marks only SoftHSM tokens as test tokens.
+    use ceremony::ceremony::ui::{Answers, OperatorUi, ScriptedUi, SecretKind, SecretRequest};
+    let answers = Answers::parse(
+        "[confirm]\ndefault = true\n[secrets]\n\"pkcs11:token=prod;object=root\" = \"123456\"\n",
+        "answers.toml",
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut ui = ScriptedUi::new(answers, &mut out);
+    let err = ui
+        .secret(
+            "sign-root-1",
+            &SecretRequest {
+                token: "pkcs11:token=prod;object=root".into(),
+                kind: SecretKind::Pin,
+                status: None,
+                test_token: false,
+                confirm: false,
+            },
+        )
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("needs its PIN typed at the terminal"),
+        "{err}"
+    );
+    // And the final PIN try is never confirmed by a default answer.
+    let err = ui
+        .confirm("sign-root-1-final-pin-try", "final try?")
+        .unwrap_err();
+    assert!(err.to_string().contains("has no answer"), "{err}");
+    drop(ui);
+    assert!(!String::from_utf8(out).unwrap().contains("123456"));
+}
+
+/// root-init on three SoftHSM tokens; returns the HSM, the room, the token URIs
+/// with their PINs, and the export directory.
+fn softhsm_root(room: &mut Room) -> (SoftHsm, Vec<(String, String)>, PathBuf) {
+    let hsm = SoftHsm::new();
+    let mut pins = Vec::new();
+    for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
+        let pin = format!("{}{}", 731_205 + i * 311, "3");
+        hsm.init(label, &pin);
+        pins.push((format!("pkcs11:token={label};object=ceremony-root"), pin));
+    }
+    let answers = hsm_answers(room, &pins, "init-answers.toml");
+    let mut args = vec![
+        p(&scripts().join("root-init.toml")).to_owned(),
+        s("--workdir"),
+        p(&room.path("init")).to_owned(),
+        s("--out"),
+        p(&room.path("export-1")).to_owned(),
+        s("--allow-network"),
+        s("--answers"),
+        p(&answers).to_owned(),
+    ];
+    for (i, (uri, _)) in pins.iter().enumerate() {
+        args.push(s("--token"));
+        args.push(format!("root-{}={uri}", i + 1));
+    }
+    for role in ["targets", "snapshot", "timestamp"] {
+        args.push(s("--key"));
+        args.push(format!("{role}=keyfile:{}", p(&room.keyfile(role, "tuf"))));
+    }
+    succeed(&hsm.run(&args));
+    let e1 = room.path("export-1");
+    (hsm, pins, e1)
+}
+
+fn hsm_answers(room: &Room, pins: &[(String, String)], name: &str) -> PathBuf {
+    let mut text = String::from("[confirm]\ndefault = true\n[secrets]\n");
+    for (k, v) in pins {
+        text.push_str(&format!("{k:?} = {v:?}\n"));
+    }
+    let path = room.path(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// Crash the responder's revoke-tagging-key ceremony at every step (before and
+/// after each step's completion is recorded), resume, and check the outcome is
+/// the uninterrupted one: one root version 2 without the leaked key, with the
+/// replacement, signed once by each root token, accepted by python-tuf, and a
+/// sealed transcript that records the interruption.
+#[test]
+fn resume_after_a_crash_at_every_step_of_revoke_tagging_key() {
+    let script = fs::read_to_string(scripts().join("revoke-tagging-key.toml")).unwrap();
+    let table: toml::Table = script.parse().unwrap();
+    let steps: Vec<String> = table["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut room = Room::new();
+    let (hsm, pins, e1) = softhsm_root(&mut room);
+    let old_targets = {
+        let v: serde_json::Value =
+            serde_json::from_slice(&fs::read(e1.join("root.json")).unwrap()).unwrap();
+        v["signed"]["roles"]["targets"]["keyids"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let replacement = room.keyfile("root-p1", "tuf");
+    let answers = hsm_answers(&room, &pins, "revoke-answers.toml");
+    let mut reference: Option<serde_json::Value> = None;
+    for (n, point) in steps
+        .iter()
+        .flat_map(|st| [format!("before-commit:{st}"), format!("after-commit:{st}")])
+        .enumerate()
+    {
+        let work = room.path(&format!("revoke-{n}"));
+        let out = room.path(&format!("revoked-{n}"));
+        let args = vec![
+            p(&scripts().join("revoke-tagging-key.toml")).to_owned(),
+            s("--workdir"),
+            p(&work).to_owned(),
+            s("--out"),
+            p(&out).to_owned(),
+            s("--current"),
+            p(&e1).to_owned(),
+            s("--revoke"),
+            old_targets.clone(),
+            s("--key"),
+            format!("targets-new=keyfile:{}", p(&replacement)),
+            s("--token"),
+            format!("root-1={}", pins[0].0),
+            s("--token"),
+            format!("root-2={}", pins[1].0),
+            s("--allow-network"),
+            s("--answers"),
+            p(&answers).to_owned(),
+        ];
+        let mut cmd = ceremony();
+        cmd.arg("run")
+            .args(&args)
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .env("CEREMONY_TEST_CRASH", &point);
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(99), "{point}: {}", stderr(&o));
+        let o = ceremony()
+            .args([
+                "run",
+                "--resume",
+                "--workdir",
+                p(&work),
+                "--answers",
+                p(&answers),
+            ])
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .output()
+            .unwrap();
+        succeed(&o);
+        let root: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join("2.root.json")).unwrap()).unwrap();
+        let targets = root["signed"]["roles"]["targets"]["keyids"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(targets.len(), 1, "{point}");
+        assert_ne!(
+            targets[0].as_str().unwrap(),
+            old_targets,
+            "{point}: the leaked key is gone"
+        );
+        assert_eq!(
+            root["signatures"].as_array().unwrap().len(),
+            2,
+            "{point}: one signature per token"
+        );
+        // Equal to every other run, modulo expiry (ECDSA signatures are randomised).
+        let mut shape = root["signed"].clone();
+        shape["expires"] = serde_json::json!("");
+        match &reference {
+            None => reference = Some(shape),
+            Some(r) => assert_eq!(r, &shape, "{point}: a different root"),
+        }
+        let (accepted, msg) = python_tuf(&[&out.join("1.root.json"), &out.join("2.root.json")]);
+        assert!(accepted, "{point}: {msg}");
+        let t = ok(&["transcript", "verify", p(&out.join("transcript.jsonl"))]);
+        assert!(t.contains("final hash"), "{point}: {t}");
+        assert!(
+            fs::read_to_string(out.join("transcript.jsonl"))
+                .unwrap()
+                .contains("\"kind\":\"interruption\"")
+        );
+    }
 }

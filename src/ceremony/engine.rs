@@ -486,9 +486,13 @@ impl<'a> Engine<'a> {
                         (public, json!({"kind": "pkcs11"}), true)
                     }
                     _ => {
+                        let test_token =
+                            module.find_token(&uri)?.manufacturer.starts_with("SoftHSM");
                         let mut prompt = UiPin {
                             ui: &mut *self.ui,
                             step: step.id.clone(),
+                            reference: reference.clone(),
+                            test_token,
                         };
                         let ev = module.generate(&uri, alg, &mut prompt)?;
                         let evidence = json!({
@@ -640,9 +644,12 @@ impl<'a> Engine<'a> {
             }
             TokenRef::Pkcs11(uri) => {
                 let module = crate::commands::tokens::module_for(Some(&uri))?;
+                let test_token = module.find_token(&uri)?.manufacturer.starts_with("SoftHSM");
                 let mut prompt = UiPin {
                     ui: &mut *self.ui,
                     step: step.to_owned(),
+                    reference: reference.to_owned(),
+                    test_token,
                 };
                 Ok(Box::new(module.open_signer(&uri, &mut prompt)?))
             }
@@ -1202,6 +1209,10 @@ pub fn summary(new: &RootDocument, previous: Option<&RootDocument>) -> String {
 struct UiPin<'u> {
     ui: &'u mut dyn OperatorUi,
     step: String,
+    /// The token reference as the run names it (answers files key PINs by it).
+    reference: String,
+    /// A SoftHSM token: its PIN may come from an answers file.
+    test_token: bool,
 }
 
 impl crate::tokens::pkcs11::PinPrompt for UiPin<'_> {
@@ -1228,15 +1239,14 @@ impl crate::tokens::pkcs11::PinPrompt for UiPin<'_> {
         &mut self,
         token: &str,
     ) -> std::result::Result<crate::secret::Secret, crate::tokens::TokenError> {
-        let test_token = token.contains("SoftHSM") || token.contains("softhsm");
         self.ui
             .secret(
                 &self.step,
                 &SecretRequest {
-                    token: token.to_owned(),
+                    token: self.reference.clone(),
                     kind: SecretKind::Pin,
-                    status: None,
-                    test_token,
+                    status: Some(token.to_owned()),
+                    test_token: self.test_token,
                     confirm: false,
                 },
             )
