@@ -578,7 +578,7 @@ fn resume_after_a_crash_at_every_step_of_root_init() {
         .iter()
         .flat_map(|st| [format!("before-commit:{st}"), format!("after-commit:{st}")])
     {
-        let mut room = Room::new();
+        let room = Room::new();
         let hsm = SoftHsm::new();
         let mut pins = Vec::new();
         for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
@@ -775,7 +775,7 @@ impl SoftHsm {
 #[test]
 fn root_init_and_revocation_on_softhsm_tokens() {
     let hsm = SoftHsm::new();
-    let mut room = Room::new();
+    let room = Room::new();
     let mut pins = Vec::new();
     for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
         let pin = format!("{}{}", 482_913 + i * 1117, "7");
