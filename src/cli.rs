@@ -83,7 +83,11 @@ pub struct RunArgs {
     /// The current root chain: a directory of N.root.json, or a root file.
     #[arg(long, value_name = "DIR|FILE")]
     pub current: Option<PathBuf>,
-    /// Key ID (or a unique prefix of 8+ hex digits) of a compromised targets key.
+    /// delegation-rotate: the current targets metadata (kept offline).
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Key ID (or a unique prefix of 8+ hex digits) of a key to remove: a
+    /// compromised targets key, a retiring root key, or a delegated role's key.
     #[arg(long, value_name = "KEYID")]
     pub revoke: Vec<String>,
     /// Answers for an unattended run (rehearsals, tests). Secrets in it are accepted

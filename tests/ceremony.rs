@@ -1066,3 +1066,152 @@ fn resume_after_a_crash_at_every_step_of_revoke_tagging_key() {
         );
     }
 }
+
+/// Offline targets: a delegated role's key is replaced in a delegation-rotate
+/// ceremony, signed by the offline targets key; python-tuf accepts the result.
+#[test]
+fn delegation_rotate_replaces_a_delegated_key() {
+    use ceremony::tokens::Signer;
+    use ceremony::tokens::soft::SoftToken;
+    use ceremony::tuf::cjson;
+    use ceremony::tuf::key::{key_id, tuf_key};
+    use ceremony::tuf::metadata::Flavour;
+    let mut room = Room::new();
+    let k = keys();
+    let current = room.path("current");
+    fs::create_dir(&current).unwrap();
+    let root = current.join("1.root.json");
+    create_root(&root, &["root-a"], 1, &next_year());
+    sign(&root, "root-a", None);
+    // Current targets.json: role "releases" delegated to root-c's key, signed by
+    // the fixture's targets key.
+    let pass = ceremony::secret::Secret::from_file(&k.passphrase_file).unwrap();
+    let delegate_old = tuf_key(&SoftToken::read_public(&k.dir.join("root-c.age")).unwrap());
+    let old_id = key_id(&delegate_old, Flavour::Tuf);
+    let signed = serde_json::json!({
+        "_type": "targets",
+        "spec_version": "1.0.31",
+        "version": 1,
+        "expires": format!("{}T00:00:00Z", next_year()),
+        "targets": {"app-1.0.tar.gz": {"length": 3, "hashes": {"sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}}},
+        "delegations": {
+            "keys": {old_id.clone(): delegate_old},
+            "roles": [{"name": "releases", "keyids": [old_id.clone()], "threshold": 1, "terminating": true, "paths": ["releases/*"]}],
+        },
+    });
+    let mut token = SoftToken::open(&k.dir.join("targets.age"), &pass).unwrap();
+    let targets_id = key_id(&tuf_key(token.public_key()), Flavour::Tuf);
+    let sig = ceremony::tuf::sign::sign_message(
+        &cjson::encode(&signed).unwrap(),
+        &mut token,
+        Flavour::Tuf,
+        targets_id,
+    )
+    .unwrap();
+    let targets_file = room.path("targets.json");
+    fs::write(
+        &targets_file,
+        serde_json::to_vec_pretty(&serde_json::json!({"signatures": [sig], "signed": signed}))
+            .unwrap(),
+    )
+    .unwrap();
+    // The ceremony: root-d's key replaces root-c's.
+    let new_key = room.keyfile("root-d", "tuf");
+    let new_id = {
+        let o = run(&["key", "show", "--token", &k.token("root-d")]);
+        stderr(&o)
+            .trim()
+            .strip_prefix("key ID: ")
+            .unwrap()
+            .to_owned()
+    };
+    room.secrets
+        .push((k.token("targets"), PASSPHRASE.to_owned()));
+    let answers = room.answers("answers.toml", "");
+    let out = room.path("export");
+    let o = run(&[
+        "run",
+        p(&scripts().join("delegation-rotate.toml")),
+        "--workdir",
+        p(&room.path("work")),
+        "--out",
+        p(&out),
+        "--current",
+        p(&current),
+        "--targets",
+        p(&targets_file),
+        "--token",
+        &format!("targets={}", k.token("targets")),
+        "--key",
+        &format!("delegate-new=keyfile:{}", p(&new_key)),
+        "--revoke",
+        &old_id[..10],
+        "--allow-network",
+        "--answers",
+        p(&answers),
+    ]);
+    let text = succeed(&o);
+    assert!(
+        text.contains(&format!("releases: key {} REMOVED", &old_id[..8])),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("releases: key {} ADDED", &new_id[..8])),
+        "{text}"
+    );
+    let judge = std::process::Command::new(python())
+        .arg(interop_script("tuf_verify_targets.py"))
+        .arg(&root)
+        .arg(out.join("targets.json"))
+        .arg("releases")
+        .arg(&new_id)
+        .output()
+        .unwrap();
+    assert!(
+        judge.status.success(),
+        "{}",
+        String::from_utf8_lossy(&judge.stdout)
+    );
+    let new: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("2.targets.json")).unwrap()).unwrap();
+    assert_eq!(
+        new["signed"]["targets"], signed["targets"],
+        "the targets listed are unchanged"
+    );
+    ok(&["transcript", "verify", p(&out.join("transcript.jsonl"))]);
+    // A forged current targets file is refused up front, nothing done.
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&fs::read(&targets_file).unwrap()).unwrap();
+    forged["signed"]["delegations"]["roles"][0]["threshold"] = serde_json::json!(1);
+    forged["signed"]["version"] = serde_json::json!(7);
+    let forged_file = room.path("forged-targets.json");
+    fs::write(&forged_file, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let o = run(&[
+        "run",
+        p(&scripts().join("delegation-rotate.toml")),
+        "--workdir",
+        p(&room.path("work2")),
+        "--out",
+        p(&room.path("export2")),
+        "--current",
+        p(&current),
+        "--targets",
+        p(&forged_file),
+        "--token",
+        &format!("targets={}", k.token("targets")),
+        "--key",
+        &format!("delegate-new=keyfile:{}", p(&new_key)),
+        "--revoke",
+        &old_id[..10],
+        "--allow-network",
+        "--answers",
+        p(&answers),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("signed by 0 of the 1 targets key(s) the current root requires"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!room.path("work2").exists());
+}

@@ -19,6 +19,7 @@ use crate::tuf::key::{decode_key, key_id, notary_key, notary_x509_key, tuf_key};
 use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION, TOP_LEVEL_ROLES};
 use crate::tuf::notary::build_root_certificate;
 use crate::tuf::sign::{SignError, sign_root};
+use crate::tuf::targets_doc::TargetsDocument;
 use crate::tuf::time::format_expires;
 use crate::tuf::verify::{ChainOptions, short, verify_chain};
 use chrono::Utc;
@@ -56,6 +57,9 @@ pub struct Bindings {
     pub out: PathBuf,
     /// Recorded when the air-gap check is overridden (rehearsals).
     pub allow_network: bool,
+    /// delegation-rotate: the current (offline) targets metadata.
+    #[serde(default)]
+    pub targets: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,6 +91,9 @@ impl Workdir {
     }
     fn draft(&self) -> PathBuf {
         self.0.join("new.root.json")
+    }
+    fn targets_draft(&self) -> PathBuf {
+        self.0.join("new.targets.json")
     }
 }
 
@@ -133,6 +140,8 @@ pub struct Engine<'a> {
     current: Vec<RootDocument>,
     /// The last root key that signed in this process: it signs the transcript seal.
     seal_signer: Option<Box<dyn Signer>>,
+    /// delegation-rotate: the current targets metadata (verified).
+    current_targets: Option<TargetsDocument>,
 }
 
 impl<'a> Engine<'a> {
@@ -148,7 +157,7 @@ impl<'a> Engine<'a> {
         let script_sha256 = hex::encode(Sha256::digest(script_text.as_bytes()));
         let flavour = flavour_of(&script);
         // Validate everything before anything is done.
-        let current = check_bindings(&script, &bindings)?;
+        let (current, current_targets) = check_bindings(&script, &bindings)?;
         if workdir.exists()
             && std::fs::read_dir(workdir)
                 .map_err(|e| io_err(workdir, e))?
@@ -202,6 +211,7 @@ impl<'a> Engine<'a> {
             flavour,
             current,
             seal_signer: None,
+            current_targets,
         };
         engine.save_state()?;
         Ok(engine)
@@ -236,7 +246,7 @@ impl<'a> Engine<'a> {
         let script = Script::parse(&script_text, &script_path.display().to_string())
             .map_err(|e| usage(e.to_string()))?;
         let flavour = flavour_of(&script);
-        let current = check_bindings(&script, &state.bindings)?;
+        let (current, current_targets) = check_bindings(&script, &state.bindings)?;
         let mut transcript = Transcript::open_for_append(&work.transcript())?;
         transcript.append(
             tkind::INTERRUPTION,
@@ -254,6 +264,7 @@ impl<'a> Engine<'a> {
             flavour,
             current,
             seal_signer: None,
+            current_targets,
         })
     }
 
@@ -350,6 +361,11 @@ impl<'a> Engine<'a> {
             Action::ListTokens => self.list_tokens(step)?,
             Action::GenerateKey => self.generate(step)?,
             Action::BuildRoot => self.build_root(step)?,
+            Action::BuildTargets => self.build_targets(step)?,
+            Action::Review if self.delegating() => self.review_targets(step)?,
+            Action::Sign if self.delegating() => self.sign_targets(step)?,
+            Action::Verify if self.delegating() => self.verify_targets(step)?,
+            Action::Export if self.delegating() => self.export_targets(step)?,
             Action::Review => self.review(step)?,
             Action::Sign => self.sign(step)?,
             Action::Verify => self.verify(step)?,
@@ -810,6 +826,7 @@ impl<'a> Engine<'a> {
                 add(&mut root, "targets", new_id, new_key);
             }
             Kind::RefreshExpiry => {}
+            Kind::DelegationRotate => unreachable!("validated: delegation-rotate builds targets"),
         }
         if let Some(t) = params.root_threshold {
             root.roles.get_mut("root").expect("root role").threshold = t;
@@ -829,6 +846,264 @@ impl<'a> Engine<'a> {
             doc.version(),
             doc.root().expires
         ));
+        Ok(())
+    }
+
+    fn delegating(&self) -> bool {
+        self.script.kind == Kind::DelegationRotate
+    }
+
+    fn targets_draft(&self) -> Result<TargetsDocument> {
+        let path = self.work.targets_draft();
+        let bytes = crate::commands::read_file(&path)?;
+        Ok(TargetsDocument::from_slice(&bytes, "new.targets.json")?)
+    }
+
+    fn build_targets(&mut self, step: &Step) -> Result<()> {
+        let path = self.work.targets_draft();
+        if path.exists() {
+            let doc = self.targets_draft()?;
+            self.ui.say(&format!(
+                "targets version {} was built before the interruption; continuing with it",
+                doc.version()
+            ));
+            return Ok(());
+        }
+        let params = self.script.parameters.clone();
+        let role_name = params.delegation.clone().expect("validated");
+        let mut doc = self.current_targets.clone().expect("checked up front");
+        let mut added = Vec::new();
+        let names: Vec<String> = self
+            .script
+            .keys
+            .iter()
+            .filter(|(_, k)| k.role == "delegation")
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &names {
+            let key = match self.state.bindings.keyfiles.get(name) {
+                Some(path) => read_keyfile(path, self.flavour)?,
+                None => tuf_key(&self.public_of(name)?),
+            };
+            added.push((key_id(&key, self.flavour), key));
+        }
+        let mut removed = Vec::new();
+        {
+            let current = doc
+                .targets()
+                .delegations
+                .as_ref()
+                .expect("checked up front");
+            let role = current
+                .roles
+                .iter()
+                .find(|r| r.name == role_name)
+                .expect("checked");
+            for given in &self.state.bindings.revoke {
+                let matches: Vec<&String> = role
+                    .keyids
+                    .iter()
+                    .filter(|id| given.len() >= 8 && id.starts_with(given.as_str()))
+                    .collect();
+                let [id] = matches.as_slice() else {
+                    return Err(usage(format!(
+                        "--revoke {given}: delegated role {role_name} lists no such key (or the prefix is ambiguous)"
+                    )));
+                };
+                removed.push((*id).clone());
+            }
+            for (id, _) in &added {
+                if role.keyids.contains(id) {
+                    return Err(usage(format!(
+                        "key {} is already a key of delegated role {role_name}",
+                        short(id)
+                    )));
+                }
+            }
+        }
+        let expires =
+            format_expires(Utc::now() + chrono::Duration::days(params.expires_days as i64));
+        let added_for_edit = added.clone();
+        let removed_for_edit = removed.clone();
+        let threshold = params.delegation_threshold;
+        doc.edit(|t| {
+            t.version += 1;
+            t.expires = expires;
+            let d = t.delegations.as_mut().expect("checked");
+            for (id, key) in added_for_edit {
+                d.keys.insert(id.clone(), key);
+                let role = d
+                    .roles
+                    .iter_mut()
+                    .find(|r| r.name == role_name)
+                    .expect("checked");
+                role.keyids.push(id);
+            }
+            for id in &removed_for_edit {
+                let role = d
+                    .roles
+                    .iter_mut()
+                    .find(|r| r.name == role_name)
+                    .expect("checked");
+                role.keyids.retain(|k| k != id);
+                if !d.roles.iter().any(|r| r.keyids.contains(id)) {
+                    d.keys.remove(id);
+                }
+            }
+            if let Some(n) = threshold {
+                d.roles
+                    .iter_mut()
+                    .find(|r| r.name == role_name)
+                    .expect("checked")
+                    .threshold = n;
+            }
+        })?;
+        doc.name = "new.targets.json".into();
+        fsio::write_new(&path, &doc.to_json()?, 0o644)?;
+        self.transcript.append(
+            tkind::ROOT_BUILT,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"metadata": "targets", "version": doc.version(), "expires": doc.targets().expires,
+                   "delegation": params.delegation, "added": added.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>(),
+                   "removed": removed,
+                   "sha256_of_signed": hex::encode(Sha256::digest(doc.canonical_signed()?))}),
+        )?;
+        self.ui.say(&format!(
+            "built targets version {}, expires {}",
+            doc.version(),
+            doc.targets().expires
+        ));
+        Ok(())
+    }
+
+    fn review_targets(&mut self, step: &Step) -> Result<()> {
+        let doc = self.targets_draft()?;
+        let text = targets_summary(&doc, self.current_targets.as_ref().expect("checked"));
+        self.ui.read_aloud(&text);
+        let prompt = "The administrator has read this aloud and everyone present agrees it is what we intend to sign";
+        if !self.ui.confirm(&step.id, prompt).map_err(ui_err)? {
+            return Err(usage(format!(
+                "step {}: the summary was not agreed; nothing was signed",
+                step.id
+            )));
+        }
+        self.transcript.append(
+            tkind::CONFIRMATION,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"statement": prompt, "answer": "yes", "summary_sha256": hex::encode(Sha256::digest(text.as_bytes()))}),
+        )?;
+        Ok(())
+    }
+
+    fn sign_targets(&mut self, step: &Step) -> Result<()> {
+        let name = step.key.clone().expect("validated");
+        let reference = self
+            .state
+            .bindings
+            .tokens
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| usage(format!("key {name} has no token bound")))?;
+        let mut doc = self.targets_draft()?;
+        let root = self.current.last().cloned().expect("checked");
+        let mut signer = self.open_signer(&step.id, &reference)?;
+        let role = &root.root().roles["targets"];
+        let keyid = role
+            .keyids
+            .iter()
+            .find(|id| {
+                root.root()
+                    .keys
+                    .get(*id)
+                    .and_then(|k| decode_key(k, self.flavour).ok())
+                    .is_some_and(|d| &d.public == signer.public_key())
+            })
+            .cloned()
+            .ok_or_else(|| {
+                usage(format!(
+                    "the key on {reference} is not a targets key of the current root"
+                ))
+            })?;
+        if doc.signatures.iter().any(|s| s.keyid == keyid) {
+            self.ui.say(&format!(
+                "{name} had already signed before the interruption"
+            ));
+            return Ok(());
+        }
+        let message = doc.canonical_signed()?;
+        let signature =
+            crate::tuf::sign::sign_message(&message, signer.as_mut(), self.flavour, keyid.clone())?;
+        let decoded = decode_key(&root.root().keys[&keyid], self.flavour).expect("decoded above");
+        crate::tuf::verify::verify_one(&message, &signature, &decoded, self.flavour).map_err(
+            |reason| {
+                Error::Sign(SignError::BadTokenSignature {
+                    token: signer.describe(),
+                    reason,
+                })
+            },
+        )?;
+        doc.signatures.push(signature);
+        fsio::replace(&self.work.targets_draft(), &doc.to_json()?, 0o644)?;
+        self.ui.say(&format!(
+            "signed targets version {} with {name} ({})",
+            doc.version(),
+            short(&keyid)
+        ));
+        self.transcript.append(
+            tkind::SIGNATURE,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"key": name, "keyid": keyid, "token": signer.describe(), "metadata": "targets", "version": doc.version()}),
+        )?;
+        Ok(())
+    }
+
+    fn verify_targets(&mut self, step: &Step) -> Result<()> {
+        let doc = self.targets_draft()?;
+        let root = self.current.last().expect("checked");
+        let check = targets_check(&doc, root)?;
+        if !check.met() {
+            return Err(usage(format!(
+                "new targets version {} has {} valid signature(s) from the root's targets keys, below the threshold of {}",
+                doc.version(),
+                check.valid.len(),
+                check.threshold
+            )));
+        }
+        let line = format!(
+            "trustworthy: targets version {}, signed by {} of {} required targets key(s)",
+            doc.version(),
+            check.valid.len(),
+            check.threshold
+        );
+        self.ui.say(&line);
+        self.transcript.append(
+            tkind::VERIFIED,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"result": line}),
+        )?;
+        Ok(())
+    }
+
+    fn export_targets(&mut self, step: &Step) -> Result<()> {
+        self.verify_targets(step)?;
+        let out = self.state.bindings.out.clone();
+        std::fs::create_dir_all(&out).map_err(|e| io_err(&out, e))?;
+        let doc = self.targets_draft()?;
+        let bytes = doc.to_json()?;
+        for name in [
+            format!("{}.targets.json", doc.version()),
+            "targets.json".to_owned(),
+        ] {
+            let path = out.join(&name);
+            write_same(&path, &bytes)?;
+            self.transcript
+                .record_file(Some(&step.id), Some(&step.actor), &name, &bytes)?;
+            self.ui.say(&format!("wrote {}", path.display()));
+        }
         Ok(())
     }
 
@@ -1001,10 +1276,20 @@ fn read_keyfile(path: &Path, flavour: Flavour) -> Result<Key> {
 
 /// Everything checked before the first step: every key has what it needs, the
 /// current roots verify. Returns the current chain.
-fn check_bindings(script: &Script, b: &Bindings) -> Result<Vec<RootDocument>> {
+fn check_bindings(
+    script: &Script,
+    b: &Bindings,
+) -> Result<(Vec<RootDocument>, Option<TargetsDocument>)> {
     let flavour = flavour_of(script);
+    let delegating = script.kind == Kind::DelegationRotate;
+    if delegating && flavour == Flavour::Notary {
+        return Err(usage(
+            "delegation-rotate supports TUF targets metadata; Notary delegations are not supported yet",
+        ));
+    }
     for (name, spec) in &script.keys {
-        let online = !matches!(spec.role.as_str(), "root" | "outgoing-root");
+        let online = !matches!(spec.role.as_str(), "root" | "outgoing-root")
+            && !(delegating && spec.role == "targets");
         let has_token = b.tokens.contains_key(name);
         let has_file = b.keyfiles.contains_key(name);
         if spec.generate && !has_token {
@@ -1090,7 +1375,61 @@ fn check_bindings(script: &Script, b: &Bindings) -> Result<Vec<RootDocument>> {
             docs
         }
     };
-    Ok(current)
+    let targets = match (&b.targets, delegating) {
+        (None, true) => {
+            return Err(usage(
+                "a delegation-rotate ceremony starts from the current targets metadata: give --targets FILE",
+            ));
+        }
+        (Some(_), false) => return Err(usage("--targets is used only by delegation-rotate")),
+        (None, false) => None,
+        (Some(path), true) => {
+            let bytes = crate::commands::read_file(path)?;
+            let doc = TargetsDocument::from_slice(&bytes, &path.display().to_string())?;
+            let root = current
+                .last()
+                .expect("delegation-rotate has a current root");
+            let check = targets_check(&doc, root)?;
+            if !check.met() {
+                return Err(usage(format!(
+                    "{}: signed by {} of the {} targets key(s) the current root requires; refusing to build on it",
+                    doc.name,
+                    check.valid.len(),
+                    check.threshold
+                )));
+            }
+            let role = script.parameters.delegation.as_deref().unwrap_or_default();
+            if !doc
+                .targets()
+                .delegations
+                .as_ref()
+                .is_some_and(|d| d.roles.iter().any(|r| r.name == role))
+            {
+                return Err(usage(format!(
+                    "{}: delegates no role named {role:?}",
+                    doc.name
+                )));
+            }
+            Some(doc)
+        }
+    };
+    Ok((current, targets))
+}
+
+/// Check targets metadata against the targets role of `root`.
+fn targets_check(
+    doc: &TargetsDocument,
+    root: &RootDocument,
+) -> Result<crate::tuf::verify::RoleCheck> {
+    let role = &root.root().roles["targets"];
+    Ok(crate::tuf::verify::check_role(
+        &doc.canonical_signed()?,
+        &doc.signatures,
+        &root.root().keys,
+        &role.keyids,
+        role.threshold,
+        doc.flavour(),
+    ))
 }
 
 fn find_root_keyid(root: &Root, public: &PublicKey, flavour: Flavour) -> Option<String> {
@@ -1137,6 +1476,7 @@ fn title(step: &Step) -> String {
         Action::ListTokens => "tokens and keys".into(),
         Action::GenerateKey => format!("generate key {}", step.key.as_deref().unwrap_or("")),
         Action::BuildRoot => "build the new root".into(),
+        Action::BuildTargets => "build the new targets metadata".into(),
         Action::Review => "read the new root aloud".into(),
         Action::Sign => format!("sign with key {}", step.key.as_deref().unwrap_or("")),
         Action::Verify => "verify".into(),
@@ -1201,6 +1541,54 @@ pub fn summary(new: &RootDocument, previous: Option<&RootDocument>) -> String {
     let _ = writeln!(
         s,
         "no key is backed up: root keys were generated on their tokens and never leave them"
+    );
+    s
+}
+
+/// What the administrator reads aloud for a delegation change.
+pub fn targets_summary(new: &TargetsDocument, previous: &TargetsDocument) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "targets metadata, version {}", new.version());
+    let _ = writeln!(s, "expires {}", new.targets().expires);
+    let old_roles = previous
+        .targets()
+        .delegations
+        .as_ref()
+        .map(|d| d.roles.clone())
+        .unwrap_or_default();
+    if let Some(d) = &new.targets().delegations {
+        for r in &d.roles {
+            let ids: Vec<&str> = r.keyids.iter().map(|k| short(k)).collect();
+            let _ = writeln!(
+                s,
+                "delegated role {}: {} of {} key(s): {}",
+                r.name,
+                r.threshold,
+                r.keyids.len(),
+                ids.join(" ")
+            );
+            if let Some(old) = old_roles.iter().find(|o| o.name == r.name) {
+                for k in r.keyids.iter().filter(|k| !old.keyids.contains(k)) {
+                    let _ = writeln!(s, "  {}: key {} ADDED", r.name, short(k));
+                }
+                for k in old.keyids.iter().filter(|k| !r.keyids.contains(k)) {
+                    let _ = writeln!(s, "  {}: key {} REMOVED", r.name, short(k));
+                }
+                if old.threshold != r.threshold {
+                    let _ = writeln!(
+                        s,
+                        "  {}: threshold {} -> {}",
+                        r.name, old.threshold, r.threshold
+                    );
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "the targets files listed are unchanged ({} target(s))",
+        new.targets().targets.len()
     );
     s
 }

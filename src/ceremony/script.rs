@@ -22,6 +22,9 @@ pub enum Kind {
     RevokeTaggingKey,
     /// The next root version with a later expiry, nothing else changed.
     RefreshExpiry,
+    /// The next targets version (targets kept offline): a delegated role's keys
+    /// added, removed or replaced, and its threshold set.
+    DelegationRotate,
 }
 
 impl Kind {
@@ -31,6 +34,7 @@ impl Kind {
             Kind::RootRotate => "root-rotate",
             Kind::RevokeTaggingKey => "revoke-tagging-key",
             Kind::RefreshExpiry => "refresh-expiry",
+            Kind::DelegationRotate => "delegation-rotate",
         }
     }
 
@@ -77,6 +81,12 @@ pub struct Parameters {
     /// new root).
     #[serde(default)]
     pub root_threshold: Option<u64>,
+    /// delegation-rotate: the delegated role whose keys change.
+    #[serde(default)]
+    pub delegation: Option<String>,
+    /// delegation-rotate: the delegated role's new threshold (default: unchanged).
+    #[serde(default)]
+    pub delegation_threshold: Option<u64>,
 }
 
 /// A key the ceremony uses, by a name steps refer to.
@@ -110,6 +120,8 @@ pub enum Action {
     GenerateKey,
     /// Build the new root (what depends on the ceremony kind).
     BuildRoot,
+    /// Build the new targets metadata (delegation-rotate).
+    BuildTargets,
     /// Show the summary and diff to be read aloud; everyone confirms.
     Review,
     /// Sign the new root with a key.
@@ -155,7 +167,14 @@ pub struct ScriptError {
     pub reason: String,
 }
 
-const ROLES: [&str; 5] = ["root", "targets", "snapshot", "timestamp", "outgoing-root"];
+const ROLES: [&str; 6] = [
+    "root",
+    "targets",
+    "snapshot",
+    "timestamp",
+    "outgoing-root",
+    "delegation",
+];
 
 impl Script {
     /// Parse and validate a script. `file` names it in errors.
@@ -304,7 +323,16 @@ impl Script {
                 }
                 Action::Sign => {
                     let k = key("sign")?;
-                    if !matches!(k.role.as_str(), "root" | "outgoing-root") {
+                    let signs_targets = self.kind == Kind::DelegationRotate;
+                    if signs_targets && k.role != "targets" {
+                        return Err(format!(
+                            "step {:?}: delegation-rotate signs targets metadata; key {:?} is a {} key",
+                            s.id,
+                            s.key.as_deref().unwrap_or(""),
+                            k.role
+                        ));
+                    }
+                    if !signs_targets && !matches!(k.role.as_str(), "root" | "outgoing-root") {
                         return Err(format!(
                             "step {:?}: only root keys sign a root; {:?} is a {} key",
                             s.id,
@@ -316,7 +344,19 @@ impl Script {
                         return Err(format!("step {:?}: sign comes after build-root", s.id));
                     }
                 }
-                Action::BuildRoot => built = true,
+                Action::BuildRoot if self.kind == Kind::DelegationRotate => {
+                    return Err(format!(
+                        "step {:?}: delegation-rotate builds targets metadata: use build-targets",
+                        s.id
+                    ));
+                }
+                Action::BuildTargets if self.kind != Kind::DelegationRotate => {
+                    return Err(format!(
+                        "step {:?}: build-targets belongs to delegation-rotate ceremonies",
+                        s.id
+                    ));
+                }
+                Action::BuildRoot | Action::BuildTargets => built = true,
                 Action::Review | Action::Verify | Action::Export if !built => {
                     let name = format!("{:?}", s.action).to_lowercase();
                     return Err(format!("step {:?}: {name} comes after build-root", s.id));
@@ -325,7 +365,23 @@ impl Script {
             }
         }
         if !built {
-            return Err("the script has no build-root step".into());
+            return Err("the script has no build-root (or build-targets) step".into());
+        }
+        if self.kind == Kind::DelegationRotate {
+            if self
+                .parameters
+                .delegation
+                .as_deref()
+                .unwrap_or("")
+                .is_empty()
+            {
+                return Err(
+                    "delegation-rotate needs parameters.delegation (the delegated role)".into(),
+                );
+            }
+            if self.parameters.delegation_threshold == Some(0) {
+                return Err("delegation_threshold is 0; it must be at least 1".into());
+            }
         }
         for (name, k) in &self.keys {
             if k.generate && !generated.contains(name) {

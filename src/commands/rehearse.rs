@@ -109,6 +109,7 @@ pub fn run(args: RehearseArgs) -> Result<()> {
         revoke: Vec::new(),
         out: init_out.clone(),
         allow_network: true,
+        targets: None,
     };
     let h1 = Engine::start(
         &init,
@@ -144,6 +145,7 @@ pub fn run(args: RehearseArgs) -> Result<()> {
         revoke: vec![retiring.clone()],
         out: rotate_out.clone(),
         allow_network: true,
+        targets: None,
     };
     let h2 = Engine::start(
         &rotate,

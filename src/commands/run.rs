@@ -69,6 +69,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             revoke: args.revoke.clone(),
             out: args.out.clone().expect("clap requires it"),
             allow_network: args.allow_network,
+            targets: args.targets.clone(),
         };
         if bindings.out.exists() {
             return Err(Error::File(crate::fsio::FileError::Exists {

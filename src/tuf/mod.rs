@@ -8,5 +8,6 @@ pub mod key;
 pub mod metadata;
 pub mod notary;
 pub mod sign;
+pub mod targets_doc;
 pub mod time;
 pub mod verify;
