@@ -1288,8 +1288,9 @@ fn check_bindings(
         ));
     }
     for (name, spec) in &script.keys {
-        let online = !matches!(spec.role.as_str(), "root" | "outgoing-root")
-            && !(delegating && spec.role == "targets");
+        let signs = matches!(spec.role.as_str(), "root" | "outgoing-root")
+            || (delegating && spec.role == "targets");
+        let online = !signs;
         let has_token = b.tokens.contains_key(name);
         let has_file = b.keyfiles.contains_key(name);
         if spec.generate && !has_token {
