@@ -83,6 +83,10 @@ pub struct RunArgs {
     /// The current root chain: a directory of N.root.json, or a root file.
     #[arg(long, value_name = "DIR|FILE")]
     pub current: Option<PathBuf>,
+    /// The root your key holders already trust, from offline storage (e.g. the
+    /// previous ceremony's export): --current must continue from it.
+    #[arg(long, value_name = "ROOT")]
+    pub trusted: Option<PathBuf>,
     /// delegation-rotate: the current targets metadata (kept offline).
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,

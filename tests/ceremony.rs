@@ -181,6 +181,8 @@ fn every_shipped_script_runs_end_to_end_and_python_tuf_follows_the_chain() {
         p(&room.path("export-2")).to_owned(),
         s("--current"),
         p(&e1).to_owned(),
+        s("--trusted"),
+        p(&e1.join("1.root.json")).to_owned(),
         s("--revoke"),
         retiring[..12].to_owned(),
         s("--allow-network"),
@@ -220,6 +222,8 @@ fn every_shipped_script_runs_end_to_end_and_python_tuf_follows_the_chain() {
         p(&room.path("export-3")).to_owned(),
         s("--current"),
         p(&e2).to_owned(),
+        s("--trusted"),
+        p(&e2.join("1.root.json")).to_owned(),
         s("--revoke"),
         old_targets.clone(),
         s("--key"),
@@ -252,6 +256,8 @@ fn every_shipped_script_runs_end_to_end_and_python_tuf_follows_the_chain() {
         p(&room.path("export-4")).to_owned(),
         s("--current"),
         p(&e3).to_owned(),
+        s("--trusted"),
+        p(&e3.join("1.root.json")).to_owned(),
         s("--allow-network"),
         s("--set"),
         s("expires_days=730"),
@@ -326,6 +332,8 @@ fn notary_flavour_ceremonies_produce_roots_notary_rules_accept() {
         p(&room.path("export-2")).to_owned(),
         s("--current"),
         p(&e1).to_owned(),
+        s("--trusted"),
+        p(&e1.join("1.root.json")).to_owned(),
         s("--revoke"),
         old_targets,
         s("--key"),
@@ -841,6 +849,8 @@ fn root_init_and_revocation_on_softhsm_tokens() {
         p(&room.path("export-2")).to_owned(),
         s("--current"),
         p(&e1).to_owned(),
+        s("--trusted"),
+        p(&e1.join("1.root.json")).to_owned(),
         s("--revoke"),
         old_targets[..10].to_owned(),
         s("--key"),
@@ -997,6 +1007,8 @@ fn resume_after_a_crash_at_every_step_of_revoke_tagging_key() {
             p(&out).to_owned(),
             s("--current"),
             p(&e1).to_owned(),
+            s("--trusted"),
+            p(&e1.join("1.root.json")).to_owned(),
             s("--revoke"),
             old_targets.clone(),
             s("--key"),
@@ -1138,6 +1150,8 @@ fn delegation_rotate_replaces_a_delegated_key() {
         p(&out),
         "--current",
         p(&current),
+        "--trusted",
+        p(&root),
         "--targets",
         p(&targets_file),
         "--token",
@@ -1195,6 +1209,8 @@ fn delegation_rotate_replaces_a_delegated_key() {
         p(&room.path("export2")),
         "--current",
         p(&current),
+        "--trusted",
+        p(&root),
         "--targets",
         p(&forged_file),
         "--token",
@@ -1214,4 +1230,76 @@ fn delegation_rotate_replaces_a_delegated_key() {
         stderr(&o)
     );
     assert!(!room.path("work2").exists());
+}
+
+/// The online side hands over a "current" version 2 that adds an attacker's key
+/// at threshold 1, signed only by that key. Checked against the root the key
+/// holders trust (version 1, 2-of-2), it is refused before anything is done; and a
+/// ceremony that starts from a current root must be given a trusted one.
+#[test]
+fn a_forged_current_root_is_refused_against_the_trusted_one() {
+    let mut room = Room::new();
+    let current = room.path("current");
+    fs::create_dir(&current).unwrap();
+    let v1 = current.join("1.root.json");
+    create_root(&v1, &["root-a", "root-b"], 2, &next_year());
+    sign(&v1, "root-a", None);
+    sign(&v1, "root-b", None);
+    let v2 = current.join("2.root.json");
+    ok(&["root", "bump-version", p(&v1), "--out", p(&v2)]);
+    let k = keys();
+    ok(&[
+        "root",
+        "add-key",
+        p(&v2),
+        "--role",
+        "root",
+        "--key",
+        &k.token("root-c"),
+    ]);
+    ok(&["root", "set-threshold", p(&v2), "--role", "root", "1"]);
+    sign(&v2, "root-c", None);
+    let trusted = room.path("trusted-1.root.json");
+    fs::copy(&v1, &trusted).unwrap();
+    room.secrets
+        .push((k.token("root-a"), PASSPHRASE.to_owned()));
+    room.secrets
+        .push((k.token("root-b"), PASSPHRASE.to_owned()));
+    let answers = room.answers("answers.toml", "");
+    let work = room.path("work");
+    let base = |extra: &[&str]| {
+        let mut a: Vec<String> = vec![
+            p(&scripts().join("refresh-expiry.toml")).to_owned(),
+            s("--workdir"),
+            p(&work).to_owned(),
+            s("--out"),
+            p(&room.path("out")).to_owned(),
+            s("--current"),
+            p(&current).to_owned(),
+            s("--token"),
+            format!("root-1={}", k.token("root-a")),
+            s("--token"),
+            format!("root-2={}", k.token("root-b")),
+            s("--allow-network"),
+            s("--answers"),
+            p(&answers).to_owned(),
+        ];
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let o = ceremony_run(&base(&["--trusted", p(&trusted)]), None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("version 2 has 0 valid signature(s) from the root keys of version 1, below the threshold of 2"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!work.exists());
+    let o = ceremony_run(&base(&[]), None);
+    assert!(
+        stderr(&o).contains("needs --trusted ROOT"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!work.exists());
 }

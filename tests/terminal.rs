@@ -29,6 +29,8 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
         .arg(&out)
         .arg("--current")
         .arg(&current)
+        .arg("--trusted")
+        .arg(&v1)
         .arg("--allow-network")
         .arg("--token")
         .arg(format!("root-1={}", k.token("root-a")))

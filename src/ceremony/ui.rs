@@ -165,7 +165,7 @@ impl OperatorUi for TerminalUi {
 /// [secrets]               # software tokens and hardware *test* tokens only
 /// "soft:keys/root-1.age" = "passphrase"
 /// ```
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Answers {
     #[serde(default)]
@@ -174,11 +174,28 @@ pub struct Answers {
     secrets: BTreeMap<String, String>,
 }
 
+impl std::fmt::Debug for Answers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answers")
+            .field("confirm", &self.confirm)
+            .field("secrets", &format!("<{} redacted>", self.secrets.len()))
+            .finish()
+    }
+}
+
 impl Answers {
+    /// Parse an answers file. Errors never quote the file: it may hold secrets.
     pub fn parse(text: &str, file: &str) -> Result<Self, UiError> {
         toml::from_str(text).map_err(|e| UiError::Answers {
             file: file.into(),
-            reason: e.message().to_owned(),
+            reason: match e.span() {
+                Some(r) => format!(
+                    "not a valid answers file (near line {}); expected [confirm] with true/false \
+                     answers and [secrets] with quoted strings",
+                    text[..r.start.min(text.len())].matches('\n').count() + 1
+                ),
+                None => "not a valid answers file".into(),
+            },
         })
     }
 

@@ -110,6 +110,7 @@ pub fn run(args: RehearseArgs) -> Result<()> {
         out: init_out.clone(),
         allow_network: true,
         targets: None,
+        trusted: None,
     };
     let h1 = Engine::start(
         &init,
@@ -146,6 +147,8 @@ pub fn run(args: RehearseArgs) -> Result<()> {
         out: rotate_out.clone(),
         allow_network: true,
         targets: None,
+        // The root the first ceremony just made is the one the custodians trust.
+        trusted: Some(init_out.join("1.root.json")),
     };
     let h2 = Engine::start(
         &rotate,

@@ -310,6 +310,20 @@ pub fn sign(args: SignArgs) -> Result<()> {
             doc.version().saturating_sub(1)
         )));
     }
+    if let Some(prev) = &previous {
+        // A previous root authorises cross-signatures only if it is itself validly
+        // signed by its own root keys.
+        let own = check_self(prev)?;
+        if !own.met() {
+            return Err(Error::Usage(format!(
+                "--previous {}: it has {} valid signature(s) from its own root keys, below its threshold of {}; \
+                 a previous root must be a verified root (check it with `ceremony verify`)",
+                prev.name,
+                own.valid.len(),
+                own.threshold
+            )));
+        }
+    }
     let mut signer = open_signer(&args.token, &args.secrets)?;
     let keyid = sign_root(&mut doc, signer.as_mut(), previous.as_ref())?;
     // Signing only adds: same content, every earlier signature kept.

@@ -23,10 +23,12 @@ fn pairs(values: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
 pub fn run(args: RunArgs) -> Result<()> {
     let mut ui: Box<dyn OperatorUi> = match &args.answers {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::Read {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                Error::Read {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?);
             let answers = Answers::parse(&text, &path.display().to_string())
                 .map_err(|e| Error::Usage(e.to_string()))?;
             Box::new(ScriptedUi::new(answers, std::io::stdout()))
@@ -70,6 +72,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             out: args.out.clone().expect("clap requires it"),
             allow_network: args.allow_network,
             targets: args.targets.clone(),
+            trusted: args.trusted.clone(),
         };
         if bindings.out.exists() {
             return Err(Error::File(crate::fsio::FileError::Exists {

@@ -2,8 +2,8 @@
 //! repository name (GUN), built so that a token-held key signs its own certificate.
 //!
 //! What Notary checks of a root certificate (trustpinning/certs.go and
-//! tuf/utils/x509.go in the Notary source): CN equals the GUN (or a CN ending in `*`
-//! is a prefix of it), the certificate is not a CA, NotBefore is at most a day
+//! tuf/utils/x509.go in the Notary source): CN equals the GUN (Notary also takes a
+//! CN ending in `*` as a prefix; we require the exact name), the certificate is not a CA, NotBefore is at most a day
 //! ahead, NotAfter has not passed, no SHA-1 signature. We check the same, and also
 //! that the certificate's self-signature verifies, which Notary does not.
 
@@ -126,12 +126,11 @@ impl RootCertificate {
         })
     }
 
-    /// Does this certificate's CN name `gun` (exactly, or as a `prefix*` wildcard)?
+    /// Does this certificate's CN name `gun`? Exactly: a wildcard CN (which some
+    /// Notary code paths accept as a prefix) would bind a root key to every
+    /// repository under the prefix, so `ceremony` refuses it.
     pub fn matches_gun(&self, gun: &str) -> bool {
-        match self.common_name.strip_suffix('*') {
-            Some(prefix) => gun.starts_with(prefix),
-            None => self.common_name == gun,
-        }
+        self.common_name == gun
     }
 
     /// The reasons Notary would refuse this certificate as a root for `gun` at `now`.
