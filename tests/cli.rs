@@ -762,3 +762,19 @@ fn no_secret_appears_in_any_output() {
     }
     assert!(everything.contains("wrong passphrase"));
 }
+
+#[test]
+fn a_directory_is_verified_from_the_trusted_version_on() {
+    let d = tmp();
+    let v1 = signed_v1(d.path());
+    let v2 = signed_v2(d.path(), &v1);
+    let out = ok(&["verify", "--trusted", p(&v2), p(d.path())]);
+    assert!(
+        out.contains("skipped 1 root version(s) older than the trusted version 2"),
+        "{out}"
+    );
+    assert!(out.contains("trustworthy: tuf root version 2"), "{out}");
+    // Named one by one, an older file is a rollback.
+    let err = refused(&["verify", "--trusted", p(&v2), p(&v1)]);
+    assert!(err.contains("rollback refused"), "{err}");
+}

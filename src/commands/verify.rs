@@ -98,11 +98,26 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             paths.push(p.clone());
         }
     }
-    let chain = paths
+    let mut chain = paths
         .iter()
         .map(|p| read_root(p))
         .collect::<Result<Vec<_>>>()?;
     let trusted = args.trusted.as_deref().map(read_root).transpose()?;
+    // A directory is a repository's history: versions before the trusted one are
+    // what the client already walked past. Files named one by one are checked
+    // strictly (an older one is a rollback).
+    if let Some(t) = &trusted
+        && args.files.iter().all(|f| f.is_dir())
+    {
+        let skipped = chain.iter().filter(|d| d.version() < t.version()).count();
+        chain.retain(|d| d.version() >= t.version());
+        if skipped > 0 {
+            println!(
+                "skipped {skipped} root version(s) older than the trusted version {}",
+                t.version()
+            );
+        }
+    }
     let now = match &args.at {
         Some(t) => parse_user_time(t).map_err(Error::Usage)?,
         None => Utc::now(),
