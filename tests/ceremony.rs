@@ -782,44 +782,9 @@ impl SoftHsm {
 
 #[test]
 fn root_init_and_revocation_on_softhsm_tokens() {
-    let hsm = SoftHsm::new();
-    let room = Room::new();
-    let mut pins = Vec::new();
-    for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
-        let pin = format!("{}{}", 482_913 + i * 1117, "7");
-        hsm.init(label, &pin);
-        pins.push((format!("pkcs11:token={label};object=ceremony-root"), pin));
-    }
-    let write_answers = |room: &Room, name: &str| {
-        let mut text = String::from("[confirm]\ndefault = true\n[secrets]\n");
-        for (k, v) in &pins {
-            text.push_str(&format!("{k:?} = {v:?}\n"));
-        }
-        let path = room.path(name);
-        fs::write(&path, text).unwrap();
-        path
-    };
-    let mut args = vec![
-        p(&scripts().join("root-init.toml")).to_owned(),
-        s("--workdir"),
-        p(&room.path("init")).to_owned(),
-        s("--out"),
-        p(&room.path("export-1")).to_owned(),
-        s("--allow-network"),
-    ];
-    for (i, (uri, _)) in pins.iter().enumerate() {
-        args.push(s("--token"));
-        args.push(format!("root-{}={uri}", i + 1));
-    }
-    for role in ["targets", "snapshot", "timestamp"] {
-        args.push(s("--key"));
-        args.push(format!("{role}=keyfile:{}", p(&room.keyfile(role, "tuf"))));
-    }
-    args.push(s("--answers"));
-    args.push(p(&write_answers(&room, "a1.toml")).to_owned());
-    let out = succeed(&hsm.run(&args));
+    let mut room = Room::new();
+    let (hsm, pins, e1, out) = softhsm_root(&mut room);
     assert!(out.contains("sealing the transcript with"), "{out}");
-    let e1 = room.path("export-1");
     let (accepted, msg) = python_tuf(&[&e1.join("1.root.json")]);
     assert!(accepted, "{msg}");
     // The transcript holds the generation evidence from the token.
@@ -861,7 +826,7 @@ fn root_init_and_revocation_on_softhsm_tokens() {
         format!("root-2={}", pins[2].0),
         s("--allow-network"),
         s("--answers"),
-        p(&write_answers(&room, "a2.toml")).to_owned(),
+        p(&hsm_answers(&room, &pins, "a2.toml")).to_owned(),
     ];
     let _ = &mut args;
     succeed(&hsm.run(&args));
@@ -922,7 +887,7 @@ fn an_answers_file_cannot_hold_the_pin_of_a_real_token() {
 
 /// root-init on three SoftHSM tokens; returns the HSM, the room, the token URIs
 /// with their PINs, and the export directory.
-fn softhsm_root(room: &mut Room) -> (SoftHsm, Vec<(String, String)>, PathBuf) {
+fn softhsm_root(room: &mut Room) -> (SoftHsm, Vec<(String, String)>, PathBuf, String) {
     let hsm = SoftHsm::new();
     let mut pins = Vec::new();
     for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
@@ -949,9 +914,9 @@ fn softhsm_root(room: &mut Room) -> (SoftHsm, Vec<(String, String)>, PathBuf) {
         args.push(s("--key"));
         args.push(format!("{role}=keyfile:{}", p(&room.keyfile(role, "tuf"))));
     }
-    succeed(&hsm.run(&args));
+    let out = succeed(&hsm.run(&args));
     let e1 = room.path("export-1");
-    (hsm, pins, e1)
+    (hsm, pins, e1, out)
 }
 
 fn hsm_answers(room: &Room, pins: &[(String, String)], name: &str) -> PathBuf {
@@ -980,7 +945,7 @@ fn resume_after_a_crash_at_every_step_of_revoke_tagging_key() {
         .map(|st| st["id"].as_str().unwrap().to_owned())
         .collect();
     let mut room = Room::new();
-    let (hsm, pins, e1) = softhsm_root(&mut room);
+    let (hsm, pins, e1, _) = softhsm_root(&mut room);
     let old_targets = {
         let v: serde_json::Value =
             serde_json::from_slice(&fs::read(e1.join("root.json")).unwrap()).unwrap();

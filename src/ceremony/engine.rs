@@ -1070,21 +1070,7 @@ impl<'a> Engine<'a> {
     fn review_targets(&mut self, step: &Step) -> Result<()> {
         let doc = self.targets_draft()?;
         let text = targets_summary(&doc, self.current_targets.as_ref().expect("checked"));
-        self.ui.read_aloud(&text);
-        let prompt = "The administrator has read this aloud and everyone present agrees it is what we intend to sign";
-        if !self.ui.confirm(&step.id, prompt).map_err(ui_err)? {
-            return Err(usage(format!(
-                "step {}: the summary was not agreed; nothing was signed",
-                step.id
-            )));
-        }
-        self.transcript.append(
-            tkind::CONFIRMATION,
-            Some(&step.id),
-            Some(&step.actor),
-            json!({"statement": prompt, "answer": "yes", "summary_sha256": hex::encode(Sha256::digest(text.as_bytes()))}),
-        )?;
-        Ok(())
+        self.read_aloud_and_confirm(step, &text)
     }
 
     fn sign_targets(&mut self, step: &Step) -> Result<()> {
@@ -1225,7 +1211,12 @@ impl<'a> Engine<'a> {
     fn review(&mut self, step: &Step) -> Result<()> {
         let doc = self.draft()?;
         let text = summary(&doc, self.current.last());
-        self.ui.read_aloud(&text);
+        self.read_aloud_and_confirm(step, &text)
+    }
+
+    /// Show what will be signed, to be read aloud, and have everyone agree.
+    fn read_aloud_and_confirm(&mut self, step: &Step, text: &str) -> Result<()> {
+        self.ui.read_aloud(text);
         let prompt = "The administrator has read this aloud and everyone present agrees it is what we intend to sign";
         if !self.ui.confirm(&step.id, prompt).map_err(ui_err)? {
             return Err(usage(format!(

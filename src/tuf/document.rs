@@ -2,8 +2,7 @@
 //! (so the bytes that were signed can be recomputed), the typed view of it, and the
 //! signatures.
 
-use super::cjson;
-use super::json::parse_strict;
+use super::envelope;
 use super::key::{decode_key, key_id};
 use super::metadata::{Flavour, MetadataError, Root, Signature, TOP_LEVEL_ROLES};
 use super::time::parse_expires;
@@ -25,59 +24,15 @@ pub struct RootDocument {
 impl RootDocument {
     /// Parse and validate a root document. `name` names it in every error.
     pub fn from_slice(bytes: &[u8], name: &str) -> Result<Self, MetadataError> {
-        let file = name.to_owned();
-        let value = parse_strict(bytes).map_err(|e| MetadataError::Json {
-            file: file.clone(),
-            reason: e.to_string(),
-        })?;
-        let Value::Object(mut envelope) = value else {
-            return Err(MetadataError::Envelope {
-                file,
-                reason: "the top level is not an object".into(),
-            });
-        };
-        let signed = envelope.remove("signed").ok_or(MetadataError::Envelope {
-            file: file.clone(),
-            reason: "no \"signed\" field".into(),
-        })?;
-        let signatures = envelope
-            .remove("signatures")
-            .ok_or(MetadataError::Envelope {
-                file: file.clone(),
-                reason: "no \"signatures\" field".into(),
-            })?;
-        let signatures: Vec<Signature> =
-            serde_json::from_value(signatures).map_err(|e| MetadataError::Malformed {
-                file: file.clone(),
-                what: "signatures".into(),
-                reason: e.to_string(),
-            })?;
-        let type_name = signed
-            .get("_type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let Some(flavour) = Flavour::from_type(&type_name, "root") else {
-            return Err(MetadataError::WrongType {
-                file,
-                found: type_name,
-                role: "root".into(),
-                notary: "Root".into(),
-            });
-        };
-        let root: Root =
-            serde_json::from_value(signed.clone()).map_err(|e| MetadataError::Malformed {
-                file: file.clone(),
-                what: "root".into(),
-                reason: e.to_string(),
-            })?;
+        let env = envelope::parse(bytes, name, "root")?;
+        let root: Root = envelope::typed(env.signed.clone(), name, "root")?;
         let doc = RootDocument {
-            name: file,
-            signed,
+            name: name.to_owned(),
+            signed: env.signed,
             root,
-            flavour,
-            signatures,
-            envelope_unknown: envelope,
+            flavour: env.flavour,
+            signatures: env.signatures,
+            envelope_unknown: env.unknown,
         };
         doc.validate()?;
         Ok(doc)
@@ -135,39 +90,18 @@ impl RootDocument {
 
     /// The exact bytes that signatures cover.
     pub fn canonical_signed(&self) -> Result<Vec<u8>, MetadataError> {
-        cjson::encode(&self.signed).map_err(|e| MetadataError::Canonical {
-            file: self.name.clone(),
-            reason: e.to_string(),
-        })
+        envelope::canonical(&self.signed, &self.name)
     }
 
-    /// The whole document, ready to write. TUF documents are pretty-printed;
-    /// Notary documents are written exactly as Notary re-serialises them
-    /// (`{"signed":<canonical>,"signatures":[...]}`, no whitespace), because the
-    /// Notary server hashes its own re-serialisation when it builds snapshots.
+    /// The whole document, ready to write (see [`envelope::write`]).
     pub fn to_json(&self) -> Result<Vec<u8>, MetadataError> {
-        match self.flavour {
-            Flavour::Tuf => {
-                let mut envelope = self.envelope_unknown.clone();
-                envelope.insert(
-                    "signatures".into(),
-                    serde_json::to_value(&self.signatures).expect("signatures serialise"),
-                );
-                envelope.insert("signed".into(), self.signed.clone());
-                let mut out =
-                    serde_json::to_vec_pretty(&Value::Object(envelope)).expect("serialises");
-                out.push(b'\n');
-                Ok(out)
-            }
-            Flavour::Notary => {
-                let mut out = b"{\"signed\":".to_vec();
-                out.extend(self.canonical_signed()?);
-                out.extend_from_slice(b",\"signatures\":");
-                out.extend(serde_json::to_vec(&self.signatures).expect("signatures serialise"));
-                out.push(b'}');
-                Ok(out)
-            }
-        }
+        envelope::write(
+            self.flavour,
+            &self.signed,
+            &self.signatures,
+            &self.envelope_unknown,
+            &self.name,
+        )
     }
 
     /// Full validation: structure, plus that the expiry parses and that the

@@ -3,6 +3,7 @@
 
 pub mod cjson;
 pub mod document;
+pub mod envelope;
 pub mod json;
 pub mod key;
 pub mod metadata;

@@ -3,9 +3,8 @@
 //! where targets metadata is kept offline and its delegations change in a
 //! ceremony.
 
-use super::cjson;
 use super::document::check_role;
-use super::json::parse_strict;
+use super::envelope;
 use super::key::{decode_key, key_id};
 use super::metadata::{Flavour, MetadataError, Signature, Targets};
 use super::time::parse_expires;
@@ -23,59 +22,15 @@ pub struct TargetsDocument {
 
 impl TargetsDocument {
     pub fn from_slice(bytes: &[u8], name: &str) -> Result<Self, MetadataError> {
-        let file = name.to_owned();
-        let value = parse_strict(bytes).map_err(|e| MetadataError::Json {
-            file: file.clone(),
-            reason: e.to_string(),
-        })?;
-        let Value::Object(mut envelope) = value else {
-            return Err(MetadataError::Envelope {
-                file,
-                reason: "the top level is not an object".into(),
-            });
-        };
-        let signed = envelope.remove("signed").ok_or(MetadataError::Envelope {
-            file: file.clone(),
-            reason: "no \"signed\" field".into(),
-        })?;
-        let signatures = envelope
-            .remove("signatures")
-            .ok_or(MetadataError::Envelope {
-                file: file.clone(),
-                reason: "no \"signatures\" field".into(),
-            })?;
-        let signatures: Vec<Signature> =
-            serde_json::from_value(signatures).map_err(|e| MetadataError::Malformed {
-                file: file.clone(),
-                what: "signatures".into(),
-                reason: e.to_string(),
-            })?;
-        let type_name = signed
-            .get("_type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let Some(flavour) = Flavour::from_type(&type_name, "targets") else {
-            return Err(MetadataError::WrongType {
-                file,
-                found: type_name,
-                role: "targets".into(),
-                notary: "Targets".into(),
-            });
-        };
-        let targets: Targets =
-            serde_json::from_value(signed.clone()).map_err(|e| MetadataError::Malformed {
-                file: file.clone(),
-                what: "targets".into(),
-                reason: e.to_string(),
-            })?;
+        let env = envelope::parse(bytes, name, "targets")?;
+        let targets: Targets = envelope::typed(env.signed.clone(), name, "targets")?;
         let doc = TargetsDocument {
-            name: file,
-            signed,
+            name: name.to_owned(),
+            signed: env.signed,
             targets,
-            flavour,
-            signatures,
-            envelope_unknown: envelope,
+            flavour: env.flavour,
+            signatures: env.signatures,
+            envelope_unknown: env.unknown,
         };
         doc.validate()?;
         Ok(doc)
@@ -111,35 +66,17 @@ impl TargetsDocument {
     }
 
     pub fn canonical_signed(&self) -> Result<Vec<u8>, MetadataError> {
-        cjson::encode(&self.signed).map_err(|e| MetadataError::Canonical {
-            file: self.name.clone(),
-            reason: e.to_string(),
-        })
+        envelope::canonical(&self.signed, &self.name)
     }
 
     pub fn to_json(&self) -> Result<Vec<u8>, MetadataError> {
-        match self.flavour {
-            Flavour::Tuf => {
-                let mut envelope = self.envelope_unknown.clone();
-                envelope.insert(
-                    "signatures".into(),
-                    serde_json::to_value(&self.signatures).expect("signatures serialise"),
-                );
-                envelope.insert("signed".into(), self.signed.clone());
-                let mut out =
-                    serde_json::to_vec_pretty(&Value::Object(envelope)).expect("serialises");
-                out.push(b'\n');
-                Ok(out)
-            }
-            Flavour::Notary => {
-                let mut out = b"{\"signed\":".to_vec();
-                out.extend(self.canonical_signed()?);
-                out.extend_from_slice(b",\"signatures\":");
-                out.extend(serde_json::to_vec(&self.signatures).expect("signatures serialise"));
-                out.push(b'}');
-                Ok(out)
-            }
-        }
+        envelope::write(
+            self.flavour,
+            &self.signed,
+            &self.signatures,
+            &self.envelope_unknown,
+            &self.name,
+        )
     }
 
     /// Structure: version, expiry format, and every delegated role's keys and
