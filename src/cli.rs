@@ -102,7 +102,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub allow_network: bool,
     /// KEY=VALUE: override one of the script's [parameters] (repository, flavour,
-    /// expires_days, root_threshold). Repeatable; recorded with the script.
+    /// expires_days, root_threshold, delegation, delegation_threshold). Repeatable;
+    /// recorded with the script.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
 }

@@ -200,6 +200,24 @@ impl<'a> Engine<'a> {
                 .collect::<Vec<_>>()),
         );
         let mut transcript = Transcript::create(&work.transcript(), &meta)?;
+        if let Some(path) = &bindings.trusted {
+            let bytes = crate::commands::read_file(path)?;
+            transcript.append(
+                tkind::INPUT,
+                None,
+                None,
+                json!({"trusted_root": path.display().to_string(), "sha256": hex::encode(Sha256::digest(&bytes))}),
+            )?;
+        }
+        if let Some(path) = &bindings.targets {
+            let bytes = crate::commands::read_file(path)?;
+            transcript.append(
+                tkind::INPUT,
+                None,
+                None,
+                json!({"current_targets": path.display().to_string(), "sha256": hex::encode(Sha256::digest(&bytes))}),
+            )?;
+        }
         for doc in &current {
             let bytes = doc.to_json()?;
             transcript.append(
@@ -341,27 +359,40 @@ impl<'a> Engine<'a> {
         }
         let out = self.state.bindings.out.clone();
         let mut seal_signer = self.seal_signer.take();
-        if let Some(signer) = &seal_signer {
-            self.ui.say(&format!(
+        match &seal_signer {
+            Some(signer) => self.ui.say(&format!(
                 "sealing the transcript with {}",
                 signer.describe()
-            ));
+            )),
+            None => self.ui.say(
+                "the transcript seal is not signed: no key signed in this session (its hash chain and the witnessed hash still protect it)",
+            ),
         }
         let signer: Option<&mut dyn Signer> = match seal_signer.as_mut() {
             Some(s) => Some(s.as_mut()),
             None => None,
         };
         let sealed = self.transcript.seal(signer)?;
-        let hash = sealed.final_hash.to_hex();
-        // The sealed transcript and its report travel with the export.
-        if out.exists() {
-            let bytes = std::fs::read(&sealed.path).map_err(|e| io_err(&sealed.path, e))?;
-            write_same(&out.join("transcript.jsonl"), &bytes)?;
-            let report = super::transcript::render_markdown(&sealed.path)?;
-            write_same(&out.join("transcript.md"), report.as_bytes())?;
-        }
-        self.ui.finish(&hash, &witness_words(&sealed.final_hash));
-        Ok(hash)
+        crash_point("before-finish", "seal");
+        finish(&sealed.path, &out, &mut *self.ui)
+    }
+
+    /// Finish a run whose transcript was sealed before an interruption: the
+    /// export gets the transcript and its report, and the final hash is shown.
+    pub fn finish_sealed(workdir: &Path, ui: &mut dyn OperatorUi) -> Result<Option<String>> {
+        let work = Workdir(workdir.to_owned());
+        let sealed = match super::transcript::verify_file(&work.transcript()) {
+            Ok(report) if report.sealed => report,
+            _ => return Ok(None),
+        };
+        let state: State = serde_json::from_slice(
+            &std::fs::read(work.state()).map_err(|e| io_err(&work.state(), e))?,
+        )
+        .map_err(|e| usage(format!("{}: unreadable state: {e}", work.state().display())))?;
+        ui.say(
+            "the ceremony was complete and sealed before the interruption; finishing the export",
+        );
+        finish(&sealed.path, &state.bindings.out, ui).map(Some)
     }
 
     fn step(&mut self, step: &Step) -> Result<()> {
@@ -522,8 +553,8 @@ impl<'a> Engine<'a> {
                     let pass = self.secret(&step.id, &reference, SecretKind::Passphrase, true)?;
                     self.state.pending.insert(name.clone(), "soft".into());
                     self.save_state()?;
-                    crash_point("generating", &step.id);
                     let result = SoftToken::generate(&path, alg, &pass);
+                    crash_point("generated", &step.id);
                     self.state.pending.remove(&name);
                     let public = match result {
                         Ok(p) => p,
@@ -570,7 +601,6 @@ impl<'a> Engine<'a> {
                             module.find_token(&uri)?.manufacturer.starts_with("SoftHSM");
                         self.state.pending.insert(name.clone(), hex::encode(&id));
                         self.save_state()?;
-                        crash_point("generating", &step.id);
                         let mut prompt = UiPin {
                             ui: &mut *self.ui,
                             step: step.id.clone(),
@@ -578,6 +608,7 @@ impl<'a> Engine<'a> {
                             test_token,
                         };
                         let result = module.generate(&uri, alg, &mut prompt);
+                        crash_point("generated", &step.id);
                         self.state.pending.remove(&name);
                         let ev = match result {
                             Ok(ev) => ev,
@@ -1106,6 +1137,14 @@ impl<'a> Engine<'a> {
             self.ui.say(&format!(
                 "{name} had already signed before the interruption"
             ));
+            self.transcript.append(
+                tkind::SIGNATURE,
+                Some(&step.id),
+                Some(&step.actor),
+                json!({"key": name, "keyid": keyid, "metadata": "targets", "version": doc.version(),
+                       "recovered_after_interruption": true}),
+            )?;
+            self.seal_signer = Some(signer);
             return Ok(());
         }
         let message = doc.canonical_signed()?;
@@ -1133,6 +1172,7 @@ impl<'a> Engine<'a> {
             Some(&step.actor),
             json!({"key": name, "keyid": keyid, "token": signer.describe(), "metadata": "targets", "version": doc.version()}),
         )?;
+        self.seal_signer = Some(signer);
         Ok(())
     }
 
@@ -1346,6 +1386,23 @@ impl<'a> Engine<'a> {
         }
         Ok(())
     }
+}
+
+/// The sealed transcript and its report travel with the export; the final hash
+/// is shown for the witnesses.
+fn finish(transcript: &Path, out: &Path, ui: &mut dyn OperatorUi) -> Result<String> {
+    let report = super::transcript::verify_file(transcript)?;
+    if out.exists() {
+        let bytes = std::fs::read(transcript).map_err(|e| io_err(transcript, e))?;
+        write_same(&out.join("transcript.jsonl"), &bytes)?;
+        let md = super::transcript::render_markdown(transcript)?;
+        write_same(&out.join("transcript.md"), md.as_bytes())?;
+    }
+    ui.finish(
+        &report.final_hash.to_hex(),
+        &witness_words(&report.final_hash),
+    );
+    Ok(report.final_hash.to_hex())
 }
 
 /// Write a new file; if it exists with the same bytes (an export resumed after an

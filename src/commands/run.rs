@@ -42,6 +42,12 @@ pub fn run(args: RunArgs) -> Result<()> {
             Box::new(TerminalUi::default())
         }
     };
+    if args.resume
+        && let Some(hash) = Engine::finish_sealed(&args.workdir, ui.as_mut())?
+    {
+        println!("transcript hash: {hash}");
+        return Ok(());
+    }
     let engine = if args.resume {
         Engine::resume(&args.workdir, ui.as_mut())?
     } else {
