@@ -87,6 +87,14 @@ pub struct RunArgs {
     /// previous ceremony's export): --current must continue from it.
     #[arg(long, value_name = "ROOT")]
     pub trusted: Option<PathBuf>,
+    /// NAME=RECIPIENT: a backup of key NAME (scripts with backup = true) for a
+    /// custodian: an age X25519 recipient (age1…) or passphrase:CUSTODIAN.
+    /// Repeatable, one per custodian.
+    #[arg(long = "backup", value_name = "NAME=RECIPIENT")]
+    pub backups: Vec<String>,
+    /// Where backups are written: the custodians' media, never the export.
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
     /// delegation-rotate: the current targets metadata (kept offline).
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,

@@ -1276,3 +1276,153 @@ fn a_forged_current_root_is_refused_against_the_trusted_one() {
     );
     assert!(!work.exists());
 }
+
+/// A script that backs up a root key: the key is generated in software, loaded
+/// into its token, written encrypted to each custodian (an age X25519 recipient
+/// and a passphrase), and every backup is opened and checked before the ceremony
+/// goes on. The backups hold the key the root lists, and nothing else is in clear.
+#[test]
+fn backups_are_encrypted_to_each_custodian_and_checked() {
+    use age::secrecy::ExposeSecret;
+    let mut room = Room::new();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/root-init-with-backup.toml");
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let id_text = identity.to_string().expose_secret().to_owned();
+    let mut args = root_init_args(&mut room, "init", "export", "tuf");
+    args[0] = p(&script).to_owned();
+    let backup_pass = "custodian-2 backup passphrase 5511".to_owned();
+    room.secrets
+        .push((format!("backup:root-1:{recipient}"), id_text.clone()));
+    room.secrets.push((
+        "backup:root-1:passphrase:custodian-2".into(),
+        backup_pass.clone(),
+    ));
+    let answers = room.answers("backup-answers.toml", "");
+    let pos = args.iter().position(|a| a == "--answers").unwrap();
+    args[pos + 1] = p(&answers).to_owned();
+    let backups = room.path("custodian-media");
+    // Without a place for the backups: refused before anything is done.
+    let mut without = args.clone();
+    without.extend([s("--backup"), format!("root-1={recipient}")]);
+    let o = ceremony_run(&without, None);
+    assert!(
+        stderr(&o).contains("say where with --backup-dir DIR"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!room.path("init").exists());
+    args.extend([
+        s("--backup"),
+        format!("root-1={recipient}"),
+        s("--backup"),
+        s("root-1=passphrase:custodian-2"),
+        s("--backup-dir"),
+        p(&backups).to_owned(),
+    ]);
+    let out = succeed(&ceremony_run(&args, None));
+    assert!(
+        out.contains("backed up: root-1 (2 encrypted backup(s))"),
+        "{out}"
+    );
+    let export = room.path("export");
+    let (accepted, msg) = python_tuf(&[&export.join("1.root.json")]);
+    assert!(accepted, "{msg}");
+    let t = fs::read_to_string(export.join("transcript.jsonl")).unwrap();
+    assert_eq!(t.matches("\"kind\":\"backup-written\"").count(), 2);
+    assert_eq!(t.matches("\"kind\":\"backup-verified\"").count(), 2);
+    // Each backup opens with its custodian's secret and holds root key 1.
+    let root1 = fs::read_to_string(format!(
+        "{}.pub",
+        room.token("init-root-1").strip_prefix("soft:").unwrap()
+    ))
+    .unwrap();
+    let root1: serde_json::Value = serde_json::from_str(&root1).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (file, plain) in [
+        (
+            "root-1-backup-1.age",
+            age::decrypt(
+                &identity,
+                &fs::read(backups.join("root-1-backup-1.age")).unwrap(),
+            )
+            .unwrap(),
+        ),
+        (
+            "root-1-backup-2.age",
+            age::decrypt(
+                &age::scrypt::Identity::new(age::secrecy::SecretString::from(backup_pass.clone())),
+                &fs::read(backups.join("root-1-backup-2.age")).unwrap(),
+            )
+            .unwrap(),
+        ),
+    ] {
+        let mode = fs::metadata(backups.join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+        let text = String::from_utf8(plain).unwrap();
+        assert!(
+            text.starts_with("ceremony-soft-key v1\nalgorithm ecdsa-p256\nprivate "),
+            "{file}"
+        );
+        let private = text
+            .lines()
+            .nth(2)
+            .unwrap()
+            .strip_prefix("private ")
+            .unwrap()
+            .to_owned();
+        // The private key is nowhere in clear: not in the export, transcript, state or output.
+        let mut everything = out.clone();
+        for f in fs::read_dir(&export).unwrap() {
+            everything.push_str(&fs::read_to_string(f.unwrap().path()).unwrap());
+        }
+        everything.push_str(&fs::read_to_string(room.path("init/state.json")).unwrap());
+        assert!(
+            !everything.contains(&private),
+            "{file}: the private key leaked"
+        );
+        assert!(!everything.contains(&id_text) && !everything.contains(&backup_pass));
+        let _ = &root1;
+    }
+    assert!(root1["public"].as_str().is_some());
+}
+
+#[test]
+fn a_backup_that_does_not_open_stops_the_ceremony() {
+    let mut room = Room::new();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/root-init-with-backup.toml");
+    let identity = age::x25519::Identity::generate();
+    let other = age::x25519::Identity::generate();
+    use age::secrecy::ExposeSecret;
+    let recipient = identity.to_public().to_string();
+    let mut args = root_init_args(&mut room, "init", "export", "tuf");
+    args[0] = p(&script).to_owned();
+    // The custodian brings the wrong identity.
+    room.secrets.push((
+        format!("backup:root-1:{recipient}"),
+        other.to_string().expose_secret().to_owned(),
+    ));
+    let answers = room.answers("bad-answers.toml", "");
+    let pos = args.iter().position(|a| a == "--answers").unwrap();
+    args[pos + 1] = p(&answers).to_owned();
+    args.extend([
+        s("--backup"),
+        format!("root-1={recipient}"),
+        s("--backup-dir"),
+        p(&room.path("media")).to_owned(),
+    ]);
+    let o = ceremony_run(&args, None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the backup does not open with the custodian's identity"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!room.path("export").exists(), "nothing exported");
+}

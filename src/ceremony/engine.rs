@@ -64,6 +64,13 @@ pub struct Bindings {
     /// previous ceremony's export): the current chain must continue from it.
     #[serde(default)]
     pub trusted: Option<PathBuf>,
+    /// Script key name → backup recipients: `age1…` (a custodian's X25519 public
+    /// key) or `passphrase:CUSTODIAN` (a passphrase that custodian types).
+    #[serde(default)]
+    pub backups: BTreeMap<String, Vec<String>>,
+    /// Where backups are written (the custodians' media; never the export).
+    #[serde(default)]
+    pub backup_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -533,6 +540,13 @@ impl<'a> Engine<'a> {
         let pending = self.state.pending.get(&name).cloned();
         let (public, evidence, adopted) = match TokenRef::parse(&reference)? {
             TokenRef::Soft(path) => {
+                if pending.is_some() && path.exists() && spec.backup {
+                    return Err(usage(format!(
+                        "generating {name} with its backups was interrupted; whether every backup was written and checked is unknown. \
+                         Destroy {} and any backup files for {name}, and start the ceremony again with a new --workdir",
+                        path.display()
+                    )));
+                }
                 if pending.is_some() && path.exists() {
                     (
                         SoftToken::read_public(&path)?,
@@ -553,14 +567,18 @@ impl<'a> Engine<'a> {
                     let pass = self.secret(&step.id, &reference, SecretKind::Passphrase, true)?;
                     self.state.pending.insert(name.clone(), "soft".into());
                     self.save_state()?;
-                    let result = SoftToken::generate(&path, alg, &pass);
+                    let result = if spec.backup {
+                        self.generate_with_backups(step, &name, &path, alg, &pass)
+                    } else {
+                        SoftToken::generate(&path, alg, &pass).map_err(Error::from)
+                    };
                     crash_point("generated", &step.id);
                     self.state.pending.remove(&name);
                     let public = match result {
                         Ok(p) => p,
                         Err(e) => {
                             self.save_state()?;
-                            return Err(e.into());
+                            return Err(e);
                         }
                     };
                     (
@@ -671,6 +689,127 @@ impl<'a> Engine<'a> {
         );
         self.save_state()?;
         Ok(())
+    }
+
+    /// Generate a key in software, load it into its software token, write it
+    /// encrypted to every backup recipient, and open each backup to check it
+    /// holds the key. The plaintext key zeroizes when this returns.
+    fn generate_with_backups(
+        &mut self,
+        step: &Step,
+        name: &str,
+        path: &Path,
+        alg: Algorithm,
+        pass: &crate::secret::Secret,
+    ) -> Result<PublicKey> {
+        use crate::tokens::soft::{BackupIdentity, BackupRecipient, GeneratedKey, check_backup};
+        let key = GeneratedKey::generate(alg);
+        let public = key.public();
+        key.load_into_soft_token(path, pass)?;
+        let dir = self
+            .state
+            .bindings
+            .backup_dir
+            .clone()
+            .expect("checked up front");
+        std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        let recipients = self
+            .state
+            .bindings
+            .backups
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        let mut written = Vec::new();
+        for (i, r) in recipients.iter().enumerate() {
+            let (to, who) = match parse_recipient(r).map_err(usage)? {
+                Recipient::X25519(x) => (BackupRecipient::X25519(x), r.clone()),
+                Recipient::Passphrase(label) => {
+                    let secret = self.backup_secret(step, name, r, &label, true)?;
+                    (
+                        BackupRecipient::Passphrase(secret),
+                        format!("a passphrase held by {label}"),
+                    )
+                }
+            };
+            let ciphertext = key.encrypt_backup(&to)?;
+            let file = dir.join(format!("{name}-backup-{}.age", i + 1));
+            fsio::write_new(&file, &ciphertext, 0o600)?;
+            self.ui.say(&format!(
+                "backup {} of {name} written for {who}: {}",
+                i + 1,
+                file.display()
+            ));
+            self.transcript.append(
+                "backup-written",
+                Some(&step.id),
+                Some(&step.actor),
+                json!({"key": name, "recipient": who, "file": file.display().to_string(),
+                       "sha256": hex::encode(Sha256::digest(&ciphertext))}),
+            )?;
+            written.push((file, ciphertext, r.clone()));
+        }
+        drop(key);
+        for (file, ciphertext, r) in written {
+            let identity = match parse_recipient(&r).map_err(usage)? {
+                Recipient::X25519(_) => {
+                    BackupIdentity::X25519(self.backup_secret(step, name, &r, &r, false)?)
+                }
+                Recipient::Passphrase(label) => {
+                    BackupIdentity::Passphrase(self.backup_secret(step, name, &r, &label, false)?)
+                }
+            };
+            check_backup(&ciphertext, &identity, &public, &file.display().to_string())?;
+            self.ui.say(&format!(
+                "backup {} opens and holds the key",
+                file.display()
+            ));
+            self.transcript.append(
+                "backup-verified",
+                Some(&step.id),
+                Some(&step.actor),
+                json!({"key": name, "file": file.display().to_string()}),
+            )?;
+        }
+        Ok(public)
+    }
+
+    /// A custodian's backup passphrase (new: asked twice) or age identity.
+    fn backup_secret(
+        &mut self,
+        step: &Step,
+        name: &str,
+        recipient: &str,
+        custodian: &str,
+        new: bool,
+    ) -> Result<crate::secret::Secret> {
+        let key_token = self.state.bindings.tokens[name].clone();
+        let what = if recipient.starts_with("passphrase:") {
+            if new {
+                format!(
+                    "backup:{name}:{recipient} (custodian {custodian}: choose the backup passphrase)"
+                )
+            } else {
+                format!(
+                    "backup:{name}:{recipient} (custodian {custodian}: type it again to open the backup)"
+                )
+            }
+        } else {
+            format!("backup:{name}:{recipient} (the custodian's age identity, to open the backup)")
+        };
+        self.ui
+            .secret(
+                &step.id,
+                &SecretRequest {
+                    token: format!("backup:{name}:{recipient}"),
+                    kind: SecretKind::Passphrase,
+                    status: Some(what),
+                    // Backups exist only for software-token keys (rehearsals, tests).
+                    test_token: key_token.starts_with("soft:"),
+                    confirm: new,
+                },
+            )
+            .map_err(ui_err)
     }
 
     /// The public key of a script key, wherever it comes from.
@@ -1250,7 +1389,31 @@ impl<'a> Engine<'a> {
 
     fn review(&mut self, step: &Step) -> Result<()> {
         let doc = self.draft()?;
-        let text = summary(&doc, self.current.last());
+        let backed_up: Vec<String> = self
+            .script
+            .keys
+            .iter()
+            .filter(|(_, k)| k.backup)
+            .map(|(n, _)| {
+                let count = self
+                    .state
+                    .bindings
+                    .backups
+                    .get(n)
+                    .map(Vec::len)
+                    .unwrap_or(0);
+                format!("{n} ({count} encrypted backup(s))")
+            })
+            .collect();
+        let backups = if backed_up.is_empty() {
+            "no key is backed up: every key generated here was born on its token and never leaves it".to_owned()
+        } else {
+            format!(
+                "backed up: {}; every other key generated here was born on its token, with no backup",
+                backed_up.join(", ")
+            )
+        };
+        let text = summary(&doc, self.current.last(), &backups);
         self.read_aloud_and_confirm(step, &text)
     }
 
@@ -1417,6 +1580,24 @@ fn write_same(path: &Path, bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// A backup recipient as given on the command line.
+enum Recipient {
+    X25519(Box<age::x25519::Recipient>),
+    Passphrase(String),
+}
+
+fn parse_recipient(r: &str) -> std::result::Result<Recipient, String> {
+    if let Some(label) = r.strip_prefix("passphrase:") {
+        if label.is_empty() {
+            return Err("--backup NAME=passphrase:CUSTODIAN needs the custodian's name".into());
+        }
+        return Ok(Recipient::Passphrase(label.to_owned()));
+    }
+    r.parse::<age::x25519::Recipient>()
+        .map(|x| Recipient::X25519(Box::new(x)))
+        .map_err(|_| format!("backup recipient {r:?} is neither an age X25519 recipient (age1…) nor passphrase:CUSTODIAN"))
+}
+
 fn current_hashes(current: &[RootDocument]) -> Result<Vec<String>> {
     current
         .iter()
@@ -1493,7 +1674,43 @@ fn check_bindings(
             read_keyfile(f, flavour)?;
         }
     }
-    for name in b.tokens.keys().chain(b.keyfiles.keys()) {
+    for (name, spec) in &script.keys {
+        let recipients = b.backups.get(name).map(Vec::as_slice).unwrap_or_default();
+        if !spec.backup {
+            if !recipients.is_empty() {
+                return Err(usage(format!(
+                    "--backup {name}=…: the script does not back up key {name} (it is generated on its token, which never lets it out)"
+                )));
+            }
+            continue;
+        }
+        let token = &b.tokens[name];
+        if !token.starts_with("soft:") {
+            return Err(usage(format!(
+                "key {name} is backed up, so it is generated in software and loaded into its token; \
+                 loading into a PKCS#11 token is not supported yet: bind a soft: token, or generate the key on the token without a backup"
+            )));
+        }
+        if recipients.is_empty() {
+            return Err(usage(format!(
+                "key {name} is backed up: give each custodian's recipient with --backup {name}=age1… or --backup {name}=passphrase:CUSTODIAN"
+            )));
+        }
+        for r in recipients {
+            parse_recipient(r).map_err(usage)?;
+        }
+        if b.backup_dir.is_none() {
+            return Err(usage(
+                "this ceremony writes backups: say where with --backup-dir DIR (the custodians' media, not the export)",
+            ));
+        }
+    }
+    for name in b
+        .tokens
+        .keys()
+        .chain(b.keyfiles.keys())
+        .chain(b.backups.keys())
+    {
         if !script.keys.contains_key(name) {
             return Err(usage(format!(
                 "--token/--key {name}: the script declares no key {name:?} (it declares {})",
@@ -1683,7 +1900,7 @@ fn title(step: &Step) -> String {
 
 /// What the administrator reads aloud: version, expiry, every role's keys and
 /// threshold, and what changed against the previous root.
-pub fn summary(new: &RootDocument, previous: Option<&RootDocument>) -> String {
+pub fn summary(new: &RootDocument, previous: Option<&RootDocument>, backups: &str) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let root = new.root();
@@ -1735,10 +1952,7 @@ pub fn summary(new: &RootDocument, previous: Option<&RootDocument>) -> String {
             }
         }
     }
-    let _ = writeln!(
-        s,
-        "no key is backed up: root keys were generated on their tokens and never leave them"
-    );
+    let _ = writeln!(s, "{backups}");
     s
 }
 

@@ -105,6 +105,12 @@ pub struct KeySpec {
     /// The participant who holds the token.
     #[serde(default)]
     pub custodian: Option<String>,
+    /// Generate the key in software on the air-gapped machine, load it into its
+    /// token, and write it age-encrypted to each backup recipient given at run
+    /// time (`--backup NAME=RECIPIENT`). Each backup is opened and checked before
+    /// the ceremony goes on. Keys generated on their token have no backup.
+    #[serde(default)]
+    pub backup: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -240,6 +246,11 @@ impl Script {
                         "key {name:?}: Notary root keys are ecdsa-p256 (x509 certificates)"
                     ));
                 }
+            }
+            if k.backup && !k.generate {
+                return Err(format!(
+                    "key {name:?} has backup = true but is not generated in this ceremony"
+                ));
             }
             if let Some(c) = &k.custodian
                 && !people.contains(c.as_str())

@@ -111,6 +111,7 @@ pub fn run(args: RehearseArgs) -> Result<()> {
         allow_network: true,
         targets: None,
         trusted: None,
+        ..Default::default()
     };
     let h1 = Engine::start(
         &init,
@@ -149,6 +150,7 @@ pub fn run(args: RehearseArgs) -> Result<()> {
         targets: None,
         // The root the first ceremony just made is the one the custodians trust.
         trusted: Some(init_out.join("1.root.json")),
+        ..Default::default()
     };
     let h2 = Engine::start(
         &rotate,

@@ -79,6 +79,17 @@ pub fn run(args: RunArgs) -> Result<()> {
             allow_network: args.allow_network,
             targets: args.targets.clone(),
             trusted: args.trusted.clone(),
+            backups: {
+                let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for b in &args.backups {
+                    let (k, r) = b.split_once('=').ok_or_else(|| {
+                        Error::Usage(format!("--backup {b:?} must look like NAME=RECIPIENT"))
+                    })?;
+                    m.entry(k.to_owned()).or_default().push(r.to_owned());
+                }
+                m
+            },
+            backup_dir: args.backup_dir.clone(),
         };
         if bindings.out.exists() {
             return Err(Error::File(crate::fsio::FileError::Exists {

@@ -130,6 +130,153 @@ fn age_passphrase(passphrase: &Secret) -> SecretString {
     SecretString::from(passphrase.expose_secret().to_owned())
 }
 
+/// The key file's plaintext (zeroized when dropped).
+fn plaintext(key: &PrivateKey) -> Zeroizing<String> {
+    let secret = key.secret_bytes();
+    let mut plain = Zeroizing::new(String::new());
+    plain.push_str(MAGIC);
+    plain.push_str("\nalgorithm ");
+    plain.push_str(key.algorithm().name());
+    plain.push_str("\nprivate ");
+    plain.push_str(&Zeroizing::new(hex::encode(secret.as_slice())));
+    plain.push('\n');
+    plain
+}
+
+/// Parse a key file's plaintext.
+fn parse_plaintext(plain: &[u8]) -> Option<PrivateKey> {
+    let text = std::str::from_utf8(plain).ok()?;
+    let mut lines = text.lines();
+    if lines.next() != Some(MAGIC) {
+        return None;
+    }
+    let algorithm = lines
+        .next()
+        .and_then(|l| l.strip_prefix("algorithm "))
+        .and_then(|a| Algorithm::parse(a).ok())?;
+    let private_hex = lines.next().and_then(|l| l.strip_prefix("private "))?;
+    let private = Zeroizing::new(hex::decode(private_hex).ok()?);
+    PrivateKey::from_bytes(algorithm, &private)
+}
+
+/// Who can open a backup: an age X25519 recipient (a custodian's public key), or
+/// a passphrase a custodian types.
+pub enum BackupRecipient {
+    X25519(Box<age::x25519::Recipient>),
+    Passphrase(Secret),
+}
+
+impl std::fmt::Debug for BackupRecipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackupRecipient::X25519(r) => write!(f, "X25519({r})"),
+            BackupRecipient::Passphrase(_) => f.write_str("Passphrase(<redacted>)"),
+        }
+    }
+}
+
+/// What opens a backup to check it.
+pub enum BackupIdentity {
+    X25519(Secret),
+    Passphrase(Secret),
+}
+
+/// A key generated in software on the air-gapped machine, for teams that load one
+/// root key into a token and keep encrypted backups with custodians. The private
+/// key zeroizes when this is dropped; it is written only encrypted.
+pub struct GeneratedKey {
+    key: PrivateKey,
+}
+
+impl std::fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GeneratedKey({:?})", self.key.public())
+    }
+}
+
+impl GeneratedKey {
+    pub fn generate(algorithm: Algorithm) -> Self {
+        GeneratedKey {
+            key: PrivateKey::generate(algorithm),
+        }
+    }
+
+    pub fn public(&self) -> PublicKey {
+        self.key.public()
+    }
+
+    /// Load the key into a software token (`path`, encrypted to `passphrase`).
+    pub fn load_into_soft_token(&self, path: &Path, passphrase: &Secret) -> Result<(), TokenError> {
+        for p in [path.to_owned(), public_path(path)] {
+            if p.exists() {
+                return Err(TokenError::Exists {
+                    path: p.display().to_string(),
+                });
+            }
+        }
+        SoftToken::write(path, &self.key, passphrase)
+    }
+
+    /// The key, encrypted to one backup recipient (the format of a key file).
+    pub fn encrypt_backup(&self, to: &BackupRecipient) -> Result<Vec<u8>, TokenError> {
+        let plain = plaintext(&self.key);
+        let err = |e: age::EncryptError| TokenError::Io {
+            token: "backup".into(),
+            op: "encrypt",
+            reason: e.to_string(),
+        };
+        match to {
+            BackupRecipient::X25519(r) => age::encrypt(r.as_ref(), plain.as_bytes()).map_err(err),
+            BackupRecipient::Passphrase(p) => {
+                let r = age::scrypt::Recipient::new(age_passphrase(p));
+                age::encrypt(&r, plain.as_bytes()).map_err(err)
+            }
+        }
+    }
+}
+
+/// Decrypt a backup and check it holds the private half of `expected`.
+pub fn check_backup(
+    ciphertext: &[u8],
+    identity: &BackupIdentity,
+    expected: &PublicKey,
+    name: &str,
+) -> Result<(), TokenError> {
+    let wrong = || TokenError::Malformed {
+        token: name.to_owned(),
+        reason: "the backup does not open with the custodian's identity or passphrase".into(),
+    };
+    let plain = Zeroizing::new(match identity {
+        BackupIdentity::X25519(secret) => {
+            let id: age::x25519::Identity =
+                secret
+                    .expose_secret()
+                    .trim()
+                    .parse()
+                    .map_err(|_| TokenError::Malformed {
+                        token: name.to_owned(),
+                        reason: "that is not an age identity (AGE-SECRET-KEY-1…)".into(),
+                    })?;
+            age::decrypt(&id, ciphertext).map_err(|_| wrong())?
+        }
+        BackupIdentity::Passphrase(p) => {
+            let id = age::scrypt::Identity::new(age_passphrase(p));
+            age::decrypt(&id, ciphertext).map_err(|_| wrong())?
+        }
+    });
+    let key = parse_plaintext(&plain).ok_or_else(|| TokenError::Malformed {
+        token: name.to_owned(),
+        reason: "the backup decrypts, but does not hold a ceremony key".into(),
+    })?;
+    if &key.public() != expected {
+        return Err(TokenError::Malformed {
+            token: name.to_owned(),
+            reason: "the backup holds a different key than the one generated".into(),
+        });
+    }
+    Ok(())
+}
+
 impl SoftToken {
     /// Generate a new key and write it, encrypted to `passphrase`, to `path`
     /// (mode 0600, never over an existing file), and its public half to `path.pub`.
@@ -161,14 +308,7 @@ impl SoftToken {
     /// [`SoftToken::generate`].
     fn write(path: &Path, key: &PrivateKey, passphrase: &Secret) -> Result<(), TokenError> {
         let pub_path = public_path(path);
-        let secret = key.secret_bytes();
-        let mut plain = Zeroizing::new(String::new());
-        plain.push_str(MAGIC);
-        plain.push_str("\nalgorithm ");
-        plain.push_str(key.algorithm().name());
-        plain.push_str("\nprivate ");
-        plain.push_str(&Zeroizing::new(hex::encode(secret.as_slice())));
-        plain.push('\n');
+        let plain = plaintext(key);
         let recipient = age::scrypt::Recipient::new(age_passphrase(passphrase));
         let ciphertext =
             age::encrypt(&recipient, plain.as_bytes()).map_err(|e| TokenError::Io {
@@ -235,26 +375,10 @@ impl SoftToken {
                 reason: format!("not an age-encrypted key file: {other}"),
             },
         })?);
-        let malformed = || TokenError::Malformed {
+        let key = parse_plaintext(&plain).ok_or_else(|| TokenError::Malformed {
             token: name(path),
             reason: "decrypted, but the contents are not a ceremony key".into(),
-        };
-        let text = std::str::from_utf8(&plain).map_err(|_| malformed())?;
-        let mut lines = text.lines();
-        if lines.next() != Some(MAGIC) {
-            return Err(malformed());
-        }
-        let algorithm = lines
-            .next()
-            .and_then(|l| l.strip_prefix("algorithm "))
-            .and_then(|a| Algorithm::parse(a).ok())
-            .ok_or_else(malformed)?;
-        let private_hex = lines
-            .next()
-            .and_then(|l| l.strip_prefix("private "))
-            .ok_or_else(malformed)?;
-        let private = Zeroizing::new(hex::decode(private_hex).map_err(|_| malformed())?);
-        let key = PrivateKey::from_bytes(algorithm, &private).ok_or_else(malformed)?;
+        })?;
         let public = key.public();
         if let Ok(listed) = Self::read_public(path)
             && listed != public
