@@ -404,6 +404,10 @@ fn text(o: &std::process::Output) -> String {
 /// Sign a Notary `targets.json` (no targets) with a software key, through the
 /// library: canonical bytes, sign on the token, verified before use.
 fn notary_targets(key_token: &str, expires: &str) -> Vec<u8> {
+    notary_targets_version(key_token, expires, 1)
+}
+
+fn notary_targets_version(key_token: &str, expires: &str, version: u64) -> Vec<u8> {
     use ceremony::tokens::Signer;
     use ceremony::tokens::soft::SoftToken;
     use ceremony::tuf::key::{key_id, notary_key};
@@ -418,7 +422,7 @@ fn notary_targets(key_token: &str, expires: &str) -> Vec<u8> {
         "delegations": {"keys": {}, "roles": []},
         "expires": expires,
         "targets": {},
-        "version": 1,
+        "version": version,
     });
     let bytes = cjson::encode(&signed).unwrap();
     let sig =
@@ -533,5 +537,185 @@ fn notary_server_and_client_accept_a_root_we_make() {
         cached,
         fs::read(&root).unwrap(),
         "the client caches our exact bytes"
+    );
+}
+
+/// The guided ceremony's Notary roots, judged by the real server and client: a
+/// root-init ceremony's root is accepted and trusted on first use; after the
+/// responder's revoke-tagging-key ceremony, the same client follows the new root.
+#[test]
+fn notary_client_follows_roots_from_the_guided_ceremonies() {
+    let server = NotaryServer::start();
+    let gun = "example.com/ceremony/guided";
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    for role in ["timestamp", "snapshot"] {
+        let o = server.curl(&[
+            "-sf",
+            &server.url(&format!("/v2/{gun}/_trust/tuf/{role}.key")),
+        ]);
+        assert!(o.status.success());
+        fs::write(dir.join(format!("{role}.json")), &o.stdout).unwrap();
+    }
+    let k = keys();
+    for (name, fixture) in [("targets", "targets"), ("targets-new", "root-p2")] {
+        let o = run(&[
+            "key",
+            "show",
+            "--token",
+            &k.token(fixture),
+            "--flavour",
+            "notary",
+        ]);
+        assert!(o.status.success());
+        fs::write(dir.join(format!("{name}.json")), &o.stdout).unwrap();
+    }
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts");
+    let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
+    let tokens: Vec<String> = (1..=3)
+        .map(|i| format!("soft:{}", dir.join(format!("root-{i}.age")).display()))
+        .collect();
+    for (i, t) in tokens.iter().enumerate() {
+        answers.push_str(&format!("{t:?} = \"guided-{i}-passphrase\"\n"));
+    }
+    let answers_file = dir.join("answers.toml");
+    fs::write(&answers_file, answers).unwrap();
+    let e1 = dir.join("export-1");
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        p(&scripts.join("root-init.toml")).into(),
+        "--workdir".into(),
+        p(&dir.join("work-1")).into(),
+        "--out".into(),
+        p(&e1).into(),
+        "--set".into(),
+        "flavour=notary".into(),
+        "--set".into(),
+        format!("repository={gun}"),
+        "--allow-network".into(),
+        "--answers".into(),
+        p(&answers_file).into(),
+    ];
+    for (i, t) in tokens.iter().enumerate() {
+        args.push("--token".into());
+        args.push(format!("root-{}={t}", i + 1));
+    }
+    for role in ["targets", "snapshot", "timestamp"] {
+        args.push("--key".into());
+        args.push(format!(
+            "{role}=keyfile:{}",
+            p(&dir.join(format!("{role}.json")))
+        ));
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&refs);
+    let expires = format!("{}T00:00:00Z", next_year());
+    let upload = |root: &Path, targets: &[u8], name: &str| {
+        let t = dir.join(name);
+        fs::write(&t, targets).unwrap();
+        let o = server.curl(&[
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-F",
+            &format!("files=@{};filename=root", p(root)),
+            "-F",
+            &format!("files=@{};filename=targets", p(&t)),
+            &server.url(&format!("/v2/{gun}/_trust/tuf/")),
+        ]);
+        let body = text(&o);
+        assert!(body.trim_end().ends_with("200"), "upload refused: {body}");
+    };
+    upload(
+        &e1.join("root.json"),
+        &notary_targets_version(&k.token("targets"), &expires, 1),
+        "t1.json",
+    );
+    let client = server.client("guided");
+    let o = client.run(&["list", gun]);
+    assert!(o.status.success(), "notary list failed: {}", text(&o));
+    let cached = client.trust.join(format!("tuf/{gun}/metadata/root.json"));
+    assert_eq!(
+        fs::read(&cached).unwrap(),
+        fs::read(e1.join("1.root.json")).unwrap()
+    );
+    // The tagging key leaks: the responder's ceremony.
+    let old_targets = {
+        let v: Value = serde_json::from_slice(&fs::read(e1.join("root.json")).unwrap()).unwrap();
+        v["signed"]["roles"]["targets"]["keyids"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let e2 = dir.join("export-2");
+    let (script2, work2, trusted, targets_new) = (
+        scripts.join("revoke-tagging-key.toml"),
+        dir.join("work-2"),
+        e1.join("1.root.json"),
+        dir.join("targets-new.json"),
+    );
+    let refs = [
+        "run",
+        p(&script2),
+        "--workdir",
+        p(&work2),
+        "--out",
+        p(&e2),
+        "--set",
+        "flavour=notary",
+        "--set",
+        &format!("repository={gun}"),
+        "--current",
+        p(&e1),
+        "--trusted",
+        p(&trusted),
+        "--revoke",
+        &old_targets,
+        "--key",
+        &format!("targets-new=keyfile:{}", p(&targets_new)),
+        "--token",
+        &format!("root-1={}", tokens[0]),
+        "--token",
+        &format!("root-2={}", tokens[2]),
+        "--allow-network",
+        "--answers",
+        p(&answers_file),
+    ];
+    ok(&refs);
+    upload(
+        &e2.join("root.json"),
+        &notary_targets_version(&k.token("root-p2"), &expires, 2),
+        "t2.json",
+    );
+    let o = client.run(&["list", gun]);
+    assert!(
+        o.status.success(),
+        "notary list after the revocation failed: {}",
+        text(&o)
+    );
+    assert_eq!(
+        fs::read(&cached).unwrap(),
+        fs::read(e2.join("2.root.json")).unwrap(),
+        "the client followed the new root"
+    );
+    // A client that trusted the old root refuses targets signed with the revoked key.
+    let stale = dir.join("stale-targets.json");
+    fs::write(
+        &stale,
+        notary_targets_version(&k.token("targets"), &expires, 3),
+    )
+    .unwrap();
+    let o = server.curl(&[
+        "-s",
+        "-w",
+        "\n%{http_code}",
+        "-F",
+        &format!("files=@{};filename=targets", p(&stale)),
+        &server.url(&format!("/v2/{gun}/_trust/tuf/")),
+    ]);
+    let body = text(&o);
+    assert!(
+        !body.trim_end().ends_with("200"),
+        "the server accepted targets signed with the revoked key: {body}"
     );
 }
