@@ -78,3 +78,106 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
     let (accepted, msg) = python_tuf(&[&v1, &out.join("2.root.json")]);
     assert!(accepted, "{msg}");
 }
+
+/// At a terminal, a key with no `--token` is bound to a connected token the
+/// operator selects (here a SoftHSM token), and PINs are typed at the prompt.
+#[test]
+fn a_person_selects_the_token_and_types_pins() {
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    assert!(
+        Path::new(module).is_file(),
+        "SoftHSM2 is missing: run scripts/test-all"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let tokens = d.path().join("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = d.path().join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let pin = "730155";
+    let o = std::process::Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "vault-a",
+            "--so-pin",
+            "so-fixture-1",
+            "--pin",
+            pin,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let k = keys();
+    let mut key_files = Vec::new();
+    for role in ["targets", "snapshot", "timestamp"] {
+        let o = run(&["key", "show", "--token", &k.token(role)]);
+        let f = d.path().join(format!("{role}.json"));
+        std::fs::write(&f, &o.stdout).unwrap();
+        key_files.push(format!("{role}=keyfile:{}", f.display()));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts/root-init.toml");
+    let out = d.path().join("export");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"));
+    cmd.arg("run")
+        .arg(&script)
+        .arg("--workdir")
+        .arg(d.path().join("work"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--allow-network")
+        .env("SOFTHSM2_CONF", &conf)
+        .env("CEREMONY_PKCS11_MODULE", module);
+    for f in &key_files {
+        cmd.arg("--key").arg(f);
+    }
+    let mut p = Session::spawn(cmd).unwrap();
+    p.set_expect_timeout(Some(Duration::from_secs(60)));
+    p.expect("tamper-evident bag").unwrap();
+    p.send("y").unwrap();
+    p.expect("root-1 (root): token to be selected when it is needed")
+        .unwrap();
+    for n in 1..=3 {
+        p.expect(format!("Which token holds key root-{n}?").as_str())
+            .unwrap();
+        p.expect("vault-a").unwrap();
+        p.send("\r").unwrap();
+        p.expect("PIN for").unwrap();
+        p.send_line(pin).unwrap();
+        p.expect(format!("root-{n}: ecdsa-p256 key").as_str())
+            .unwrap();
+    }
+    p.expect("READ ALOUD").unwrap();
+    p.expect("everyone present agrees").unwrap();
+    p.send("y").unwrap();
+    for n in 1..=3 {
+        p.expect("PIN for").unwrap();
+        p.send_line(pin).unwrap();
+        p.expect(format!("signed root version 1 with root-{n}").as_str())
+            .unwrap();
+    }
+    p.expect("trustworthy: tuf root version 1").unwrap();
+    p.expect("new tamper-evident bag").unwrap();
+    p.send("y").unwrap();
+    p.expect("Witnesses: write down the transcript hash")
+        .unwrap();
+    p.expect("transcript hash: ").unwrap();
+    p.expect(Eof).unwrap();
+    let transcript = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
+    assert_eq!(
+        transcript.matches("\"selected\":\"pkcs11:").count(),
+        3,
+        "selections recorded"
+    );
+    assert!(!transcript.contains(pin));
+    let (accepted, msg) = python_tuf(&[&out.join("1.root.json")]);
+    assert!(accepted, "{msg}");
+}

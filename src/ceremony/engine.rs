@@ -178,7 +178,7 @@ impl<'a> Engine<'a> {
         let script_sha256 = hex::encode(Sha256::digest(script_text.as_bytes()));
         let flavour = flavour_of(&script);
         // Validate everything before anything is done.
-        let (current, current_targets) = check_bindings(&script, &bindings)?;
+        let (current, current_targets) = check_bindings(&script, &bindings, ui.interactive())?;
         if workdir.exists()
             && std::fs::read_dir(workdir)
                 .map_err(|e| io_err(workdir, e))?
@@ -290,7 +290,8 @@ impl<'a> Engine<'a> {
         let script = Script::parse(&script_text, &script_path.display().to_string())
             .map_err(|e| usage(e.to_string()))?;
         let flavour = flavour_of(&script);
-        let (current, current_targets) = check_bindings(&script, &state.bindings)?;
+        let (current, current_targets) =
+            check_bindings(&script, &state.bindings, ui.interactive())?;
         if current_hashes(&current)? != state.current_sha256 {
             return Err(usage(
                 "the current roots changed since the ceremony began; resume only with the same --current files",
@@ -489,6 +490,14 @@ impl<'a> Engine<'a> {
                 (None, Some(f)) => {
                     format!("{name} ({}): public key from {}", spec.role, f.display())
                 }
+                (None, None)
+                    if spec.generate || matches!(spec.role.as_str(), "root" | "outgoing-root") =>
+                {
+                    format!(
+                        "{name} ({}): token to be selected when it is needed",
+                        spec.role
+                    )
+                }
                 (None, None) => format!("{name} ({}): from the current root", spec.role),
             };
             self.ui.say(&line);
@@ -528,12 +537,12 @@ impl<'a> Engine<'a> {
         let spec = self.script.keys[&name].clone();
         let alg = Algorithm::parse(spec.algorithm.as_deref().expect("validated"))
             .map_err(|e| usage(e.to_string()))?;
-        let reference = self.state.bindings.tokens[&name].clone();
         if let Some(done) = self.state.keys.get(&name) {
             self.ui
                 .say(&format!("{name}: already generated on {}", done.token));
             return Ok(());
         }
+        let reference = self.token_ref(&step.id, &name)?;
         // A generation this ceremony started and did not see finish (a crash):
         // adopt only the key it made (the file it created, or the object with the
         // random ID it chose), never anything else found there.
@@ -812,6 +821,76 @@ impl<'a> Engine<'a> {
             .map_err(ui_err)
     }
 
+    /// The token holding (or to hold) script key `name`: the one bound with
+    /// `--token`, or — at a terminal — one the operator selects from the tokens
+    /// connected now (recorded in the transcript and the state).
+    fn token_ref(&mut self, step: &str, name: &str) -> Result<String> {
+        if let Some(t) = self.state.bindings.tokens.get(name) {
+            return Ok(t.clone());
+        }
+        if !self.ui.interactive() {
+            return Err(usage(format!(
+                "key {name} has no token: bind it with --token {name}=REF"
+            )));
+        }
+        let generate = self.script.keys[name].generate;
+        let module = crate::commands::tokens::module_for(None)?;
+        let tokens = module.tokens()?;
+        if tokens.is_empty() {
+            return Err(usage(format!(
+                "no PKCS#11 token is connected for key {name}: connect it and run `ceremony tokens`, or bind one with --token {name}=REF"
+            )));
+        }
+        let labels: Vec<String> = tokens
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} (serial {}, {} {})",
+                    t.label, t.serial, t.manufacturer, t.model
+                )
+            })
+            .collect();
+        let chosen = self
+            .ui
+            .select(step, &format!("Which token holds key {name}?"), &labels)
+            .map_err(ui_err)?;
+        let token = &tokens[chosen];
+        let uri = if generate {
+            token.key_uri(&format!("ceremony-{name}"), &[])
+        } else {
+            let keys = module.public_keys(token)?;
+            if keys.is_empty() {
+                return Err(usage(format!("{} holds no key to sign with", token.name())));
+            }
+            let labels: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{} (id {})", k.label, hex::encode(&k.id)))
+                .collect();
+            let k = self
+                .ui
+                .select(
+                    step,
+                    &format!("Which key on {} is {name}?", token.label),
+                    &labels,
+                )
+                .map_err(ui_err)?;
+            token.key_uri(&keys[k].label, &keys[k].id)
+        };
+        let reference = uri.to_string();
+        self.transcript.append(
+            tkind::TOKEN,
+            Some(step),
+            None,
+            json!({"key": name, "selected": reference, "token_serial": token.serial, "token_model": token.model}),
+        )?;
+        self.state
+            .bindings
+            .tokens
+            .insert(name.to_owned(), reference.clone());
+        self.save_state()?;
+        Ok(reference)
+    }
+
     /// The public key of a script key, wherever it comes from.
     fn public_of(&self, name: &str) -> Result<PublicKey> {
         if let Some(rec) = self.state.keys.get(name) {
@@ -841,7 +920,7 @@ impl<'a> Engine<'a> {
         Ok(match (self.flavour, role) {
             (Flavour::Tuf, _) => tuf_key(&public),
             (Flavour::Notary, "root") => {
-                let reference = self.state.bindings.tokens[name].clone();
+                let reference = self.token_ref(step, name)?;
                 let mut signer = self.open_signer(step, &reference)?;
                 let now = Utc::now();
                 let cert = build_root_certificate(
@@ -1245,15 +1324,12 @@ impl<'a> Engine<'a> {
 
     fn sign_targets(&mut self, step: &Step) -> Result<()> {
         let name = step.key.clone().expect("validated");
-        let reference = self
-            .state
-            .bindings
-            .tokens
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| usage(format!("key {name} has no token bound")))?;
+        let reference = self.token_ref(&step.id, &name)?;
         let mut doc = self.targets_draft()?;
         let root = self.current.last().cloned().expect("checked");
+        // Close the previous signer first: logging out of a PKCS#11 token ends
+        // every session on it, including one opened after it.
+        self.seal_signer = None;
         let mut signer = self.open_signer(&step.id, &reference)?;
         let role = &root.root().roles["targets"];
         let keyid = role
@@ -1438,15 +1514,12 @@ impl<'a> Engine<'a> {
 
     fn sign(&mut self, step: &Step) -> Result<()> {
         let name = step.key.clone().expect("validated");
-        let reference = self
-            .state
-            .bindings
-            .tokens
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| usage(format!("key {name} has no token bound")))?;
+        let reference = self.token_ref(&step.id, &name)?;
         let mut doc = self.draft()?;
         let previous = self.current.last().cloned();
+        // Close the previous signer first: logging out of a PKCS#11 token ends
+        // every session on it, including one opened after it.
+        self.seal_signer = None;
         let mut signer = self.open_signer(&step.id, &reference)?;
         let keyid = match sign_root(&mut doc, signer.as_mut(), previous.as_ref()) {
             Ok(id) => id,
@@ -1634,6 +1707,7 @@ fn read_keyfile(path: &Path, flavour: Flavour) -> Result<Key> {
 fn check_bindings(
     script: &Script,
     b: &Bindings,
+    interactive: bool,
 ) -> Result<(Vec<RootDocument>, Option<TargetsDocument>)> {
     let flavour = flavour_of(script);
     let delegating = script.kind == Kind::DelegationRotate;
@@ -1648,12 +1722,14 @@ fn check_bindings(
         let online = !signs;
         let has_token = b.tokens.contains_key(name);
         let has_file = b.keyfiles.contains_key(name);
-        if spec.generate && !has_token {
+        // At a terminal, the operator may select a connected token when the key
+        // is first needed; unattended runs must bind every token up front.
+        if (spec.generate || spec.backup) && !has_token && (!interactive || spec.backup) {
             return Err(usage(format!(
                 "key {name} is generated in this ceremony: say on which token with --token {name}=REF"
             )));
         }
-        if !online && !has_token {
+        if !online && !has_token && !interactive {
             return Err(usage(format!(
                 "root key {name} signs in this ceremony: bind its token with --token {name}=REF"
             )));

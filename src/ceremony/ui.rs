@@ -47,6 +47,8 @@ pub trait OperatorUi {
     fn say(&mut self, text: &str);
     /// A yes/no confirmation by the actor of `step`.
     fn confirm(&mut self, step: &str, prompt: &str) -> Result<bool, UiError>;
+    /// Choose one of `items` (e.g. a connected token); returns its index.
+    fn select(&mut self, step: &str, prompt: &str, items: &[String]) -> Result<usize, UiError>;
     /// A hidden passphrase or PIN.
     fn secret(&mut self, step: &str, request: &SecretRequest) -> Result<Secret, UiError>;
     /// The text the administrator reads aloud before anyone signs.
@@ -93,6 +95,15 @@ impl OperatorUi for TerminalUi {
         dialoguer::Confirm::new()
             .with_prompt(prompt)
             .default(false)
+            .interact_on(&self.term)
+            .map_err(|e| UiError::Terminal(format!("step {step}: {e}")))
+    }
+
+    fn select(&mut self, step: &str, prompt: &str, items: &[String]) -> Result<usize, UiError> {
+        dialoguer::Select::new()
+            .with_prompt(prompt)
+            .items(items)
+            .default(0)
             .interact_on(&self.term)
             .map_err(|e| UiError::Terminal(format!("step {step}: {e}")))
     }
@@ -266,6 +277,12 @@ impl<W: Write> OperatorUi for ScriptedUi<W> {
             if answer { "yes" } else { "no" }
         );
         Ok(answer)
+    }
+
+    fn select(&mut self, step: &str, prompt: &str, _items: &[String]) -> Result<usize, UiError> {
+        Err(UiError::Refused(format!(
+            "step {step} asks {prompt:?}: an unattended run binds every token with --token NAME=REF"
+        )))
     }
 
     fn secret(&mut self, step: &str, request: &SecretRequest) -> Result<Secret, UiError> {
