@@ -145,11 +145,30 @@ fn a_person_selects_the_token_and_types_pins() {
     p.send("y").unwrap();
     p.expect("root-1 (root): token to be selected when it is needed")
         .unwrap();
+    // The first PIN is mistyped: the step stops (a PIN is never retried for the
+    // operator: each try counts on the token), and the ceremony is resumed.
+    p.expect("Which token holds key root-1?").unwrap();
+    p.expect("vault-a").unwrap();
+    p.send("\r").unwrap();
+    p.expect("PIN for").unwrap();
+    p.send_line("999999").unwrap();
+    p.expect("wrong user PIN").unwrap();
+    p.expect(Eof).unwrap();
+    let mut resume = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"));
+    resume
+        .args(["run", "--resume", "--workdir"])
+        .arg(d.path().join("work"))
+        .env("SOFTHSM2_CONF", &conf)
+        .env("CEREMONY_PKCS11_MODULE", module);
+    let mut p = Session::spawn(resume).unwrap();
+    p.set_expect_timeout(Some(Duration::from_secs(60)));
     for n in 1..=3 {
-        p.expect(format!("Which token holds key root-{n}?").as_str())
-            .unwrap();
-        p.expect("vault-a").unwrap();
-        p.send("\r").unwrap();
+        if n > 1 {
+            p.expect(format!("Which token holds key root-{n}?").as_str())
+                .unwrap();
+            p.expect("vault-a").unwrap();
+            p.send("\r").unwrap();
+        }
         p.expect("PIN for").unwrap();
         p.send_line(pin).unwrap();
         p.expect(format!("root-{n}: ecdsa-p256 key").as_str())
@@ -177,7 +196,12 @@ fn a_person_selects_the_token_and_types_pins() {
         3,
         "selections recorded"
     );
-    assert!(!transcript.contains(pin));
+    assert!(!transcript.contains(pin) && !transcript.contains("999999"));
+    assert!(transcript.contains("\"kind\":\"interruption\""));
+    assert!(
+        transcript.contains("wrong user PIN"),
+        "the wrong PIN is on record"
+    );
     let (accepted, msg) = python_tuf(&[&out.join("1.root.json")]);
     assert!(accepted, "{msg}");
 }
