@@ -205,14 +205,7 @@ fn every_shipped_script_runs_end_to_end_and_python_tuf_follows_the_chain() {
     );
     let e2 = room.path("export-2");
     // 3. revoke-tagging-key: the targets key leaks; a new one replaces it.
-    let old_targets = {
-        let v: serde_json::Value =
-            serde_json::from_slice(&fs::read(e2.join("root.json")).unwrap()).unwrap();
-        v["signed"]["roles"]["targets"]["keyids"][0]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let old_targets = targets_keyid(&e2);
     let new_targets = room.keyfile("root-p2", "tuf");
     let mut a = vec![
         p(&scripts().join("revoke-tagging-key.toml")).to_owned(),
@@ -316,14 +309,7 @@ fn notary_flavour_ceremonies_produce_roots_notary_rules_accept() {
         "{inspect}"
     );
     // Revoke the tagging key.
-    let old_targets = {
-        let v: serde_json::Value =
-            serde_json::from_slice(&fs::read(e1.join("root.json")).unwrap()).unwrap();
-        v["signed"]["roles"]["targets"]["keyids"][0]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let old_targets = targets_keyid(&e1);
     let mut a = vec![
         p(&scripts().join("revoke-tagging-key.toml")).to_owned(),
         s("--workdir"),
@@ -806,14 +792,7 @@ fn root_init_and_revocation_on_softhsm_tokens() {
     let v = ok(&["transcript", "verify", p(&e1.join("transcript.jsonl"))]);
     assert!(v.contains("signed"), "{v}");
     // Revoke the tagging key, signing on two of the tokens.
-    let old_targets = {
-        let v: serde_json::Value =
-            serde_json::from_slice(&fs::read(e1.join("root.json")).unwrap()).unwrap();
-        v["signed"]["roles"]["targets"]["keyids"][0]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let old_targets = targets_keyid(&e1);
     let mut args = vec![
         p(&scripts().join("revoke-tagging-key.toml")).to_owned(),
         s("--workdir"),
@@ -954,14 +933,7 @@ fn resume_after_a_crash_at_every_step_of_revoke_tagging_key() {
         .collect();
     let mut room = Room::new();
     let (hsm, pins, e1, _) = softhsm_root(&mut room);
-    let old_targets = {
-        let v: serde_json::Value =
-            serde_json::from_slice(&fs::read(e1.join("root.json")).unwrap()).unwrap();
-        v["signed"]["roles"]["targets"]["keyids"][0]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let old_targets = targets_keyid(&e1);
     let replacement = room.keyfile("root-p1", "tuf");
     let answers = hsm_answers(&room, &pins, "revoke-answers.toml");
     let mut reference: Option<serde_json::Value> = None;
@@ -1425,4 +1397,14 @@ fn a_backup_that_does_not_open_stops_the_ceremony() {
         stderr(&o)
     );
     assert!(!room.path("export").exists(), "nothing exported");
+}
+
+/// The key ID of the (first) targets key in an export's `root.json`.
+fn targets_keyid(export: &Path) -> String {
+    let v: serde_json::Value =
+        serde_json::from_slice(&fs::read(export.join("root.json")).unwrap()).unwrap();
+    v["signed"]["roles"]["targets"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
