@@ -414,7 +414,9 @@ fn malformed_documents_each_get_a_clear_error() {
         let keys = v["signed"]["keys"].as_object_mut().unwrap();
         let id = keys.keys().next().unwrap().clone();
         let key = keys.remove(&id).unwrap();
-        let forged = format!("{}0", &id[..63]);
+        // Change the last hex digit (to a different one: never the same ID).
+        let last = if id.ends_with('0') { '1' } else { '0' };
+        let forged = format!("{}{last}", &id[..63]);
         keys.insert(forged, key);
     });
     assert!(err.contains("does not match its key"), "{err}");
