@@ -132,9 +132,8 @@ fn root_init_args(room: &mut Room, work: &str, out: &str, flavour: &str) -> Vec<
     a
 }
 
-/// The key ID (in `root.json` of `export`) of the key on soft token `token`.
+/// The TUF key ID of the key on soft token `token`, which `export`'s root lists.
 fn keyid_in(export: &Path, token: &str) -> String {
-    let path = token.strip_prefix("soft:").unwrap();
     let o = run(&["key", "show", "--token", token]);
     assert!(o.status.success());
     let tuf_id = stderr(&o)
@@ -144,15 +143,12 @@ fn keyid_in(export: &Path, token: &str) -> String {
         .to_owned();
     let root: serde_json::Value =
         serde_json::from_slice(&fs::read(export.join("root.json")).unwrap()).unwrap();
-    if root["signed"]["keys"].get(&tuf_id).is_some() {
-        return tuf_id;
-    }
-    // Notary: root keys are certificates; find the one whose public key matches.
-    let pubfile: serde_json::Value =
-        serde_json::from_slice(&fs::read(format!("{path}.pub")).unwrap()).unwrap();
-    let _ = pubfile;
-    let inspect = ok(&["root", "inspect", p(&export.join("root.json"))]);
-    panic!("key {token} not found by TUF key ID in {inspect}");
+    assert!(
+        root["signed"]["keys"].get(&tuf_id).is_some(),
+        "key {token} ({tuf_id}) is not in {}",
+        export.display()
+    );
+    tuf_id
 }
 
 #[test]

@@ -407,18 +407,10 @@ impl<'a> Engine<'a> {
         match step.action {
             Action::Confirm => {
                 let text = step.text.as_deref().unwrap_or_default();
-                if !self.ui.confirm(&step.id, text).map_err(ui_err)? {
-                    return Err(usage(format!(
-                        "step {}: not confirmed: {text:?}; nothing was signed (resume with --resume once resolved)",
-                        step.id
-                    )));
-                }
-                self.transcript.append(
-                    tkind::CONFIRMATION,
-                    Some(&step.id),
-                    Some(&step.actor),
-                    json!({"statement": super::transcript::one_line(text), "answer": "yes"}),
-                )?;
+                let refusal = format!(
+                    "not confirmed: {text:?}; nothing was signed (resume with --resume once resolved)"
+                );
+                self.confirm_recorded(step, text, &refusal, json!({}))?;
             }
             Action::CheckAirGap => self.check_air_gap(step)?,
             Action::ListTokens => self.list_tokens(step)?,
@@ -1392,6 +1384,19 @@ impl<'a> Engine<'a> {
     }
 
     fn verify_targets(&mut self, step: &Step) -> Result<()> {
+        let line = self.check_targets_draft()?;
+        self.ui.say(&line);
+        self.transcript.append(
+            tkind::VERIFIED,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"result": line}),
+        )?;
+        Ok(())
+    }
+
+    /// The draft targets metadata meets the current root's targets threshold.
+    fn check_targets_draft(&self) -> Result<String> {
         let doc = self.targets_draft()?;
         let root = self.current.last().expect("checked");
         let check = targets_check(&doc, root)?;
@@ -1403,24 +1408,17 @@ impl<'a> Engine<'a> {
                 check.threshold
             )));
         }
-        let line = format!(
+        Ok(format!(
             "trustworthy: targets version {}, signed by {} of {} required targets key(s)",
             doc.version(),
             check.valid.len(),
             check.threshold
-        );
-        self.ui.say(&line);
-        self.transcript.append(
-            tkind::VERIFIED,
-            Some(&step.id),
-            Some(&step.actor),
-            json!({"result": line}),
-        )?;
-        Ok(())
+        ))
     }
 
     fn export_targets(&mut self, step: &Step) -> Result<()> {
-        self.verify_targets(step)?;
+        // Verified again right before it is written.
+        self.check_targets_draft()?;
         let out = self.state.bindings.out.clone();
         std::fs::create_dir_all(&out).map_err(|e| io_err(&out, e))?;
         let doc = self.targets_draft()?;
@@ -1496,19 +1494,33 @@ impl<'a> Engine<'a> {
     /// Show what will be signed, to be read aloud, and have everyone agree.
     fn read_aloud_and_confirm(&mut self, step: &Step, text: &str) -> Result<()> {
         self.ui.read_aloud(text);
-        let prompt = "The administrator has read this aloud and everyone present agrees it is what we intend to sign";
-        if !self.ui.confirm(&step.id, prompt).map_err(ui_err)? {
-            return Err(usage(format!(
-                "step {}: the summary was not agreed; nothing was signed",
-                step.id
-            )));
+        self.confirm_recorded(
+            step,
+            "The administrator has read this aloud and everyone present agrees it is what we intend to sign",
+            "the summary was not agreed; nothing was signed",
+            json!({"summary_sha256": hex::encode(Sha256::digest(text.as_bytes()))}),
+        )
+    }
+
+    /// Ask the step's actor to confirm `statement`; a "no" stops the ceremony with
+    /// `refusal`, a "yes" is recorded (with `extra` fields) in the transcript.
+    fn confirm_recorded(
+        &mut self,
+        step: &Step,
+        statement: &str,
+        refusal: &str,
+        extra: serde_json::Value,
+    ) -> Result<()> {
+        if !self.ui.confirm(&step.id, statement).map_err(ui_err)? {
+            return Err(usage(format!("step {}: {refusal}", step.id)));
         }
-        self.transcript.append(
-            tkind::CONFIRMATION,
-            Some(&step.id),
-            Some(&step.actor),
-            json!({"statement": prompt, "answer": "yes", "summary_sha256": hex::encode(Sha256::digest(text.as_bytes()))}),
-        )?;
+        let mut data =
+            json!({"statement": super::transcript::one_line(statement), "answer": "yes"});
+        if let (Some(d), serde_json::Value::Object(e)) = (data.as_object_mut(), extra) {
+            d.extend(e);
+        }
+        self.transcript
+            .append(tkind::CONFIRMATION, Some(&step.id), Some(&step.actor), data)?;
         Ok(())
     }
 

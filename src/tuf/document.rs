@@ -4,7 +4,7 @@
 
 use super::envelope;
 use super::key::{decode_key, key_id};
-use super::metadata::{Flavour, MetadataError, Root, Signature, TOP_LEVEL_ROLES};
+use super::metadata::{Flavour, Key, MetadataError, Root, Signature, TOP_LEVEL_ROLES};
 use super::time::parse_expires;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -115,14 +115,7 @@ impl RootDocument {
     fn validate_structure(&self) -> Result<(), MetadataError> {
         let file = &self.name;
         let root = &self.root;
-        if root.version == 0 {
-            return Err(MetadataError::ZeroVersion { file: file.clone() });
-        }
-        parse_expires(&root.expires, self.flavour).map_err(|format| MetadataError::BadExpires {
-            file: file.clone(),
-            value: root.expires.clone(),
-            format,
-        })?;
+        check_version_and_expiry(file, root.version, &root.expires, self.flavour)?;
         if self.flavour == Flavour::Tuf {
             if root.spec_version.is_none() {
                 return Err(MetadataError::Malformed {
@@ -139,32 +132,7 @@ impl RootDocument {
                 });
             }
         }
-        let mut seen_public: BTreeMap<Vec<u8>, String> = BTreeMap::new();
-        for (keyid, key) in &root.keys {
-            let decoded =
-                decode_key(key, self.flavour).map_err(|reason| MetadataError::BadKey {
-                    file: file.clone(),
-                    keyid: keyid.clone(),
-                    reason,
-                })?;
-            let computed = key_id(key, self.flavour);
-            if &computed != keyid {
-                return Err(MetadataError::KeyIdMismatch {
-                    file: file.clone(),
-                    keyid: keyid.clone(),
-                    computed,
-                });
-            }
-            if let Some(first) =
-                seen_public.insert(decoded.public.as_bytes().to_vec(), keyid.clone())
-            {
-                return Err(MetadataError::DuplicateKey {
-                    file: file.clone(),
-                    first,
-                    second: keyid.clone(),
-                });
-            }
-        }
+        check_keys(file, &root.keys, self.flavour)?;
         for role in TOP_LEVEL_ROLES {
             let Some(r) = root.roles.get(role) else {
                 return Err(MetadataError::MissingRole {
@@ -178,6 +146,57 @@ impl RootDocument {
         }
         Ok(())
     }
+}
+
+/// Version and expiry rules shared by every kind of metadata.
+pub fn check_version_and_expiry(
+    file: &str,
+    version: u64,
+    expires: &str,
+    flavour: Flavour,
+) -> Result<(), MetadataError> {
+    if version == 0 {
+        return Err(MetadataError::ZeroVersion { file: file.into() });
+    }
+    parse_expires(expires, flavour).map_err(|format| MetadataError::BadExpires {
+        file: file.into(),
+        value: expires.into(),
+        format,
+    })?;
+    Ok(())
+}
+
+/// Key rules shared by root keys and delegation keys: every key decodes, its key
+/// ID is the one its content hashes to, and no public key is listed twice.
+pub fn check_keys(
+    file: &str,
+    keys: &BTreeMap<String, Key>,
+    flavour: Flavour,
+) -> Result<(), MetadataError> {
+    let mut seen_public: BTreeMap<Vec<u8>, String> = BTreeMap::new();
+    for (keyid, key) in keys {
+        let decoded = decode_key(key, flavour).map_err(|reason| MetadataError::BadKey {
+            file: file.into(),
+            keyid: keyid.clone(),
+            reason,
+        })?;
+        let computed = key_id(key, flavour);
+        if &computed != keyid {
+            return Err(MetadataError::KeyIdMismatch {
+                file: file.into(),
+                keyid: keyid.clone(),
+                computed,
+            });
+        }
+        if let Some(first) = seen_public.insert(decoded.public.as_bytes().to_vec(), keyid.clone()) {
+            return Err(MetadataError::DuplicateKey {
+                file: file.into(),
+                first,
+                second: keyid.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Threshold and key-list rules shared by top-level and delegated roles.

@@ -3,11 +3,9 @@
 //! where targets metadata is kept offline and its delegations change in a
 //! ceremony.
 
-use super::document::check_role;
+use super::document::{check_keys, check_role, check_version_and_expiry};
 use super::envelope;
-use super::key::{decode_key, key_id};
 use super::metadata::{Flavour, MetadataError, Signature, Targets};
-use super::time::parse_expires;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone)]
@@ -84,30 +82,9 @@ impl TargetsDocument {
     pub fn validate(&self) -> Result<(), MetadataError> {
         let file = &self.name;
         let t = &self.targets;
-        if t.version == 0 {
-            return Err(MetadataError::ZeroVersion { file: file.clone() });
-        }
-        parse_expires(&t.expires, self.flavour).map_err(|format| MetadataError::BadExpires {
-            file: file.clone(),
-            value: t.expires.clone(),
-            format,
-        })?;
+        check_version_and_expiry(file, t.version, &t.expires, self.flavour)?;
         if let Some(d) = &t.delegations {
-            for (keyid, key) in &d.keys {
-                decode_key(key, self.flavour).map_err(|reason| MetadataError::BadKey {
-                    file: file.clone(),
-                    keyid: keyid.clone(),
-                    reason,
-                })?;
-                let computed = key_id(key, self.flavour);
-                if &computed != keyid {
-                    return Err(MetadataError::KeyIdMismatch {
-                        file: file.clone(),
-                        keyid: keyid.clone(),
-                        computed,
-                    });
-                }
-            }
+            check_keys(file, &d.keys, self.flavour)?;
             let mut names = std::collections::BTreeSet::new();
             for role in &d.roles {
                 if !names.insert(role.name.as_str()) {
