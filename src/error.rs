@@ -25,6 +25,8 @@ pub enum Error {
     Certificate(#[from] CertError),
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
+    #[error(transparent)]
+    Bundle(#[from] crate::transfer::bundle::BundleError),
     #[error("{path}: {reason}")]
     Read { path: String, reason: String },
     /// Input the user gave that we refuse, with what to do instead.
@@ -41,6 +43,7 @@ impl Error {
             Error::Token(e) | Error::Sign(SignError::Token(e)) if e.is_device_failure() => 2,
             Error::Sign(SignError::BadTokenSignature { .. }) => 2,
             Error::File(FileError::Io { .. }) => 2,
+            Error::Bundle(crate::transfer::bundle::BundleError::Io { .. }) => 2,
             Error::Internal(_) => 2,
             Error::Transcript(e) if e.is_internal() => 2,
             _ => 1,
@@ -52,6 +55,7 @@ impl Error {
         match self {
             Error::Token(e) | Error::Sign(SignError::Token(e)) if e.hint().is_some() => e.hint(),
             Error::Transcript(e) if e.hint().is_some() => e.hint(),
+            Error::Bundle(e) if e.hint().is_some() => e.hint(),
             Error::File(FileError::Exists { .. }) => {
                 Some("nothing was written; pick a new output path".into())
             }

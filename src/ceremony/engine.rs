@@ -13,6 +13,7 @@ use crate::keys::{Algorithm, PublicKey};
 use crate::tokens::Signer;
 use crate::tokens::reference::TokenRef;
 use crate::tokens::soft::SoftToken;
+use crate::transfer::bundle;
 use crate::tuf::document::RootDocument;
 use crate::tuf::json::parse_strict;
 use crate::tuf::key::{decode_key, key_id, notary_key, notary_x509_key, tuf_key};
@@ -382,7 +383,12 @@ impl<'a> Engine<'a> {
         };
         let sealed = self.transcript.seal(signer)?;
         crash_point("before-finish", "seal");
-        finish(&sealed.path, &out, &mut *self.ui)
+        finish(
+            &sealed.path,
+            &out,
+            (&self.script, self.flavour),
+            &mut *self.ui,
+        )
     }
 
     /// Finish a run whose transcript was sealed before an interruption: the
@@ -400,7 +406,11 @@ impl<'a> Engine<'a> {
         ui.say(
             "the ceremony was complete and sealed before the interruption; finishing the export",
         );
-        finish(&sealed.path, &state.bindings.out, ui).map(Some)
+        let text = std::fs::read_to_string(work.0.join("script.toml"))
+            .map_err(|e| io_err(&work.0.join("script.toml"), e))?;
+        let script = Script::parse(&text, "script.toml").map_err(|e| usage(e.to_string()))?;
+        let flavour = flavour_of(&script);
+        finish(&sealed.path, &state.bindings.out, (&script, flavour), ui).map(Some)
     }
 
     fn step(&mut self, step: &Step) -> Result<()> {
@@ -1420,15 +1430,13 @@ impl<'a> Engine<'a> {
         // Verified again right before it is written.
         self.check_targets_draft()?;
         let out = self.state.bindings.out.clone();
-        std::fs::create_dir_all(&out).map_err(|e| io_err(&out, e))?;
         let doc = self.targets_draft()?;
         let bytes = doc.to_json()?;
         for name in [
             format!("{}.targets.json", doc.version()),
             "targets.json".to_owned(),
         ] {
-            let path = out.join(&name);
-            write_same(&path, &bytes)?;
+            let path = bundle::stage(&out, &name, &bytes)?;
             self.transcript
                 .record_file(Some(&step.id), Some(&step.actor), &name, &bytes)?;
             self.ui.say(&format!("wrote {}", path.display()));
@@ -1609,7 +1617,6 @@ impl<'a> Engine<'a> {
 
     fn export(&mut self, step: &Step) -> Result<()> {
         let out = self.state.bindings.out.clone();
-        std::fs::create_dir_all(&out).map_err(|e| io_err(&out, e))?;
         let doc = self.draft()?;
         // Verified again right before it is written.
         let options = ChainOptions {
@@ -1626,8 +1633,7 @@ impl<'a> Engine<'a> {
         files.push((format!("{}.root.json", doc.version()), bytes.clone()));
         files.push(("root.json".into(), bytes));
         for (name, bytes) in files {
-            let path = out.join(&name);
-            write_same(&path, &bytes)?;
+            let path = bundle::stage(&out, &name, &bytes)?;
             self.transcript
                 .record_file(Some(&step.id), Some(&step.actor), &name, &bytes)?;
             self.ui.say(&format!("wrote {}", path.display()));
@@ -1636,33 +1642,47 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// The sealed transcript and its report travel with the export; the final hash
-/// is shown for the witnesses.
-fn finish(transcript: &Path, out: &Path, ui: &mut dyn OperatorUi) -> Result<String> {
+/// The sealed transcript and its report travel with the export, the manifest is
+/// written over everything, and the bundle moves into place in one rename; the
+/// final hash and the bundle hash are shown for the witnesses.
+fn finish(
+    transcript: &Path,
+    out: &Path,
+    info: (&Script, Flavour),
+    ui: &mut dyn OperatorUi,
+) -> Result<String> {
     let report = super::transcript::verify_file(transcript)?;
-    if out.exists() {
-        let bytes = std::fs::read(transcript).map_err(|e| io_err(transcript, e))?;
-        write_same(&out.join("transcript.jsonl"), &bytes)?;
-        let md = super::transcript::render_markdown(transcript)?;
-        write_same(&out.join("transcript.md"), md.as_bytes())?;
+    let (script, flavour) = info;
+    if bundle::is_staged(out) || out.join(bundle::MANIFEST).is_file() {
+        if bundle::is_staged(out) {
+            let bytes = std::fs::read(transcript).map_err(|e| io_err(transcript, e))?;
+            bundle::stage(out, "transcript.jsonl", &bytes)?;
+            let md = super::transcript::render_markdown(transcript)?;
+            bundle::stage(out, "transcript.md", md.as_bytes())?;
+        }
+        let made = bundle::commit(
+            out,
+            "export",
+            flavour.name(),
+            vec![script.parameters.repository.clone()],
+            Some(bundle::CeremonyInfo {
+                name: script.name.clone(),
+                kind: script.kind.name().into(),
+                transcript_hash: report.final_hash.to_hex(),
+            }),
+        )?;
+        ui.say(&format!(
+            "export bundle {}: {} files, bundle hash {}",
+            out.display(),
+            made.manifest().files.len(),
+            made.hash()
+        ));
     }
     ui.finish(
         &report.final_hash.to_hex(),
         &witness_words(&report.final_hash),
     );
     Ok(report.final_hash.to_hex())
-}
-
-/// Write a new file; if it exists with the same bytes (an export resumed after an
-/// interruption), leave it; if it differs, refuse.
-fn write_same(path: &Path, bytes: &[u8]) -> Result<()> {
-    match std::fs::read(path) {
-        Ok(existing) if existing == bytes => Ok(()),
-        Ok(_) => Err(Error::File(fsio::FileError::Exists {
-            path: path.display().to_string(),
-        })),
-        Err(_) => Ok(fsio::write_new(path, bytes, 0o644)?),
-    }
 }
 
 /// A backup recipient as given on the command line.

@@ -96,6 +96,13 @@ pub fn run(args: RunArgs) -> Result<()> {
                 path: bindings.out.display().to_string(),
             }));
         }
+        let partial = crate::transfer::bundle::staging_dir(&bindings.out);
+        if partial.exists() {
+            return Err(crate::transfer::bundle::BundleError::Partial {
+                path: partial.display().to_string(),
+            }
+            .into());
+        }
         Engine::start(
             &text,
             &script.display().to_string(),

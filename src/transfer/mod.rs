@@ -1,0 +1,3 @@
+//! What crosses the air gap: bundles and their manifests.
+
+pub mod bundle;
