@@ -52,6 +52,119 @@ pub enum Command {
     AirgapCheck(AirgapCheckArgs),
     /// List PKCS#11 modules, their tokens and the public keys on them (no PIN needed).
     Tokens(TokensArgs),
+    /// Online machine: collect what a ceremony needs into a request bundle.
+    Request(RequestArgs),
+    /// Online machine: verify an export bundle and publish it to a TUF repository
+    /// directory or a Notary server.
+    Publish(PublishArgs),
+    /// Check an export or request bundle: its manifest, every file's hash, nothing extra.
+    #[command(name = "bundle-verify")]
+    BundleVerify(BundleVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    # a new Notary repository: a new tagging key in the online key store, the\n  \
+    # timestamp and snapshot keys held by the server\n  \
+    ceremony request --flavour notary --repository example.com/org/app --out /media/usb/request \\\n    \
+      --server https://notary.example.com:4443 --server-ca ca.pem --keystore ~/.ceremony/keys --new-key targets\n  \
+    # the tagging key leaked: a replacement, and the key ID to remove\n  \
+    ceremony request --flavour notary --repository example.com/org/app --out /media/usb/request \\\n    \
+      --server https://notary.example.com:4443 --keystore ~/.ceremony/keys --new-key targets --revoke 3f2a9c01")]
+pub struct RequestArgs {
+    /// Where the request bundle goes (removable media); must not exist yet.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "tuf")]
+    pub flavour: FlavourArg,
+    /// The repository: its GUN for Notary, its name for TUF.
+    #[arg(long, value_name = "NAME")]
+    pub repository: String,
+    /// Notary: the server to fetch the current roots and the server-held keys from.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The CA certificate(s) (PEM) that signed the server's TLS certificate.
+    #[arg(long, value_name = "PEM")]
+    pub server_ca: Option<PathBuf>,
+    /// The current root chain (a directory of N.root.json); for Notary it is
+    /// fetched from --server when not given.
+    #[arg(long, value_name = "DIR")]
+    pub current: Option<PathBuf>,
+    /// The online key store (age-encrypted online keys) for --new-key.
+    #[arg(long, value_name = "DIR")]
+    pub keystore: Option<PathBuf>,
+    /// ROLE: generate a new key for this online role (targets, snapshot,
+    /// timestamp) in the key store. Repeatable.
+    #[arg(long = "new-key", value_name = "ROLE")]
+    pub new_keys: Vec<String>,
+    /// Algorithm of keys made with --new-key.
+    #[arg(long, value_enum, default_value = "ecdsa-p256")]
+    pub algorithm: AlgorithmArg,
+    /// ROLE=keyfile:PATH: an existing public key for an online role. Repeatable.
+    #[arg(long = "key", value_name = "ROLE=keyfile:PATH")]
+    pub keys: Vec<String>,
+    /// Key ID the ceremony is asked to remove (a compromised tagging key). Repeatable.
+    #[arg(long, value_name = "KEYID")]
+    pub revoke: Vec<String>,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    ceremony publish /media/usb/export --tuf-repo /srv/tuf/metadata\n  \
+    ceremony publish /media/usb/export --notary https://notary.example.com:4443 --server-ca ca.pem \\\n    \
+      --repository example.com/org/app --keystore ~/.ceremony/keys --add-target v1.2=app-1.2.tar.gz")]
+pub struct PublishArgs {
+    /// The export bundle from the ceremony.
+    pub bundle: PathBuf,
+    /// The SHA-256 of the bundle's manifest, as read out at the ceremony (or
+    /// scanned from its QR code): the bundle must be that one.
+    #[arg(long, value_name = "HEX")]
+    pub expect_bundle: Option<String>,
+    /// Publish to this TUF repository's metadata directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "notary")]
+    pub tuf_repo: Option<PathBuf>,
+    /// Publish to this Notary server (https only).
+    #[arg(long, value_name = "URL", required_unless_present = "tuf_repo")]
+    pub notary: Option<String>,
+    /// The CA certificate(s) (PEM) that signed the Notary server's TLS certificate.
+    #[arg(long, value_name = "PEM")]
+    pub server_ca: Option<PathBuf>,
+    /// The repository (GUN) you mean to publish: the bundle must be for it.
+    #[arg(long, value_name = "NAME")]
+    pub repository: Option<String>,
+    /// The root the online side trusts, which the bundle's chain must continue
+    /// from. Default: the TUF repository's root.json, or the key store's record
+    /// of the last root published for the repository.
+    #[arg(long, value_name = "ROOT")]
+    pub trusted: Option<PathBuf>,
+    /// Accept the bundle's first root as the repository's first (a new
+    /// repository that has no root anywhere yet). Compare the bundle hash with
+    /// the one read out at the ceremony first.
+    #[arg(long)]
+    pub first_root: bool,
+    /// Notary: the online key store holding the tagging key (and the snapshot
+    /// key where the publisher holds it).
+    #[arg(long, value_name = "DIR")]
+    pub keystore: Option<PathBuf>,
+    /// NAME=PATH: Notary: add (or replace) a target in targets.json. Repeatable.
+    #[arg(long = "add-target", value_name = "NAME=PATH")]
+    pub add_targets: Vec<String>,
+    /// Notary: days until the re-signed targets (and snapshot) expire.
+    #[arg(long, default_value_t = 365, value_name = "DAYS")]
+    pub expires_days: u32,
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleVerifyArgs {
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// Which kind of bundle it must be.
+    #[arg(long, default_value = "export", value_parser = ["export", "request"])]
+    pub kind: String,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +215,10 @@ pub struct RunArgs {
     /// compromised targets key, a retiring root key, or a delegated role's key.
     #[arg(long, value_name = "KEYID")]
     pub revoke: Vec<String>,
+    /// A request bundle from the online side (`ceremony request`): its
+    /// repository, current chain, online keys and key IDs to remove.
+    #[arg(long, value_name = "DIR")]
+    pub request: Option<PathBuf>,
     /// Answers for an unattended run (rehearsals, tests). Secrets in it are accepted
     /// only for software and test tokens.
     #[arg(long, value_name = "FILE")]

@@ -29,6 +29,9 @@ pub enum Error {
     Bundle(#[from] crate::transfer::bundle::BundleError),
     #[error("{path}: {reason}")]
     Read { path: String, reason: String },
+    /// A server we talked to could not be reached or answered nonsense.
+    #[error("{what}: {reason}")]
+    Remote { what: String, reason: String },
     /// Input the user gave that we refuse, with what to do instead.
     #[error("{0}")]
     Usage(String),
@@ -45,6 +48,7 @@ impl Error {
             Error::File(FileError::Io { .. }) => 2,
             Error::Bundle(crate::transfer::bundle::BundleError::Io { .. }) => 2,
             Error::Internal(_) => 2,
+            Error::Remote { .. } => 2,
             Error::Transcript(e) if e.is_internal() => 2,
             _ => 1,
         }

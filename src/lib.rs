@@ -11,6 +11,7 @@ pub mod commands;
 pub mod error;
 pub mod fsio;
 pub mod keys;
+pub mod online;
 pub mod secret;
 pub mod tokens;
 pub mod transfer;

@@ -709,67 +709,6 @@ fn crash_and_resume(point: &str) {
     check_root_init_export(&export, point);
 }
 
-const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-
-/// A private SoftHSM2 configuration with its own token directory.
-struct SoftHsm {
-    dir: tempfile::TempDir,
-    conf: PathBuf,
-}
-
-impl SoftHsm {
-    fn new() -> SoftHsm {
-        assert!(
-            Path::new(SOFTHSM_MODULE).is_file(),
-            "SoftHSM2 is not installed: run scripts/test-all, which installs it"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let tokens = dir.path().join("tokens");
-        fs::create_dir(&tokens).unwrap();
-        let conf = dir.path().join("softhsm2.conf");
-        fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )
-        .unwrap();
-        SoftHsm { dir, conf }
-    }
-
-    /// A fresh token (SoftHSM's tool takes the test PINs as arguments; these are
-    /// fixtures for disposable test tokens, not how `ceremony` takes PINs).
-    fn init(&self, label: &str, pin: &str) {
-        let o = std::process::Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &self.conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                "so-pin-fixture-0000",
-                "--pin",
-                pin,
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
-
-    fn run(&self, args: &[String]) -> Output {
-        let _ = &self.dir;
-        ceremony()
-            .arg("run")
-            .args(args)
-            .env("SOFTHSM2_CONF", &self.conf)
-            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
-            .output()
-            .unwrap()
-    }
-}
-
 #[test]
 fn root_init_and_revocation_on_softhsm_tokens() {
     let mut room = Room::new();

@@ -719,3 +719,374 @@ fn notary_client_follows_roots_from_the_guided_ceremonies() {
         "the server accepted targets signed with the revoked key: {body}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The whole loop across the air gap, judged by the real Notary server and client:
+// request (online) → ceremony on SoftHSM (offline) → publish (online).
+
+struct Loop<'a> {
+    server: &'a NotaryServer,
+    hsm: SoftHsm,
+    dir: PathBuf,
+    gun: String,
+    pins: Vec<(String, String)>,
+    keystore: PathBuf,
+    pass_file: PathBuf,
+}
+
+impl Loop<'_> {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn request(&self, name: &str, extra: &[&str]) -> String {
+        let url = self.server.url("");
+        let ca = self.server.ca();
+        let mut args = vec![
+            "request",
+            "--flavour",
+            "notary",
+            "--repository",
+            &self.gun,
+            "--server",
+            &url,
+            "--server-ca",
+            p(&ca),
+            "--keystore",
+            p(&self.keystore),
+            "--passphrase-file",
+            p(&self.pass_file),
+        ];
+        let out = self.path(name);
+        args.extend(["--out", p(&out)]);
+        args.extend(extra);
+        ok(&args)
+    }
+
+    fn ceremony(
+        &self,
+        script: &str,
+        work: &str,
+        out: &str,
+        request: &str,
+        extra: &[String],
+    ) -> String {
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts");
+        let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
+        for (uri, pin) in &self.pins {
+            answers.push_str(&format!("{uri:?} = {pin:?}\n"));
+        }
+        let answers_file = self.path(&format!("{work}-answers.toml"));
+        fs::write(&answers_file, answers).unwrap();
+        let mut args: Vec<String> = vec![
+            p(&scripts.join(script)).into(),
+            "--workdir".into(),
+            p(&self.path(work)).into(),
+            "--out".into(),
+            p(&self.path(out)).into(),
+            "--request".into(),
+            p(&self.path(request)).into(),
+            "--allow-network".into(),
+            "--answers".into(),
+            p(&answers_file).into(),
+        ];
+        args.extend(extra.iter().cloned());
+        let o = self.hsm.run(&args);
+        assert!(o.status.success(), "ceremony {script} failed: {}", text(&o));
+        text(&o)
+    }
+
+    fn publish(&self, bundle: &str, extra: &[&str]) -> std::process::Output {
+        let url = self.server.url("");
+        let ca = self.server.ca();
+        let b = self.path(bundle);
+        let mut args = vec![
+            "publish",
+            p(&b),
+            "--notary",
+            &url,
+            "--server-ca",
+            p(&ca),
+            "--repository",
+            &self.gun,
+            "--keystore",
+            p(&self.keystore),
+            "--passphrase-file",
+            p(&self.pass_file),
+        ];
+        args.extend(extra);
+        run(&args)
+    }
+}
+
+fn root_keyids(export: &Path, role: &str) -> Vec<String> {
+    let v: Value = serde_json::from_slice(&fs::read(export.join("root.json")).unwrap()).unwrap();
+    v["signed"]["roles"][role]["keyids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn request_ceremony_publish_with_the_real_notary_server_and_client() {
+    let server = NotaryServer::start();
+    let d = tempfile::tempdir().unwrap();
+    let hsm = SoftHsm::new();
+    let mut pins = Vec::new();
+    for (i, label) in ["root-1", "root-2", "root-3", "root-4"].iter().enumerate() {
+        let pin = format!("{}{}", 582_113 + i * 577, "9");
+        hsm.init(label, &pin);
+        pins.push((format!("pkcs11:token={label};object=root-key"), pin));
+    }
+    let pass_file = d.path().join("online-passphrase");
+    fs::write(&pass_file, "online key store fixture passphrase 51d2\n").unwrap();
+    let l = Loop {
+        server: &server,
+        hsm,
+        dir: d.path().to_owned(),
+        gun: "example.com/ceremony/loop".into(),
+        pins,
+        keystore: d.path().join("keystore"),
+        pass_file,
+    };
+    let tokens = |names: &[(&str, usize)]| -> Vec<String> {
+        names
+            .iter()
+            .flat_map(|(k, i)| ["--token".to_owned(), format!("{k}={}", l.pins[*i].0)])
+            .collect()
+    };
+
+    // 1. A new repository: a tagging key in the online key store, the timestamp and
+    //    snapshot keys held by the server.
+    let out = l.request("request-1", &["--new-key", "targets"]);
+    assert!(out.contains("current root chain: none"), "{out}");
+    assert!(out.contains("timestamp: held by the server"), "{out}");
+    l.ceremony(
+        "root-init.toml",
+        "work-1",
+        "export-1",
+        "request-1",
+        &tokens(&[("root-1", 0), ("root-2", 1), ("root-3", 2)]),
+    );
+    let e1 = l.path("export-1");
+    let manifest_hash = {
+        let o = ok(&["bundle-verify", p(&e1)]);
+        o.lines()
+            .find_map(|line| line.strip_prefix("bundle hash: "))
+            .unwrap()
+            .to_owned()
+    };
+    // The first publish must be told that this is a new repository.
+    let o = l.publish("export-1", &[]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--first-root"), "{}", text(&o));
+    let artifact = l.path("app-1.0.tar");
+    fs::write(&artifact, b"release 1.0 of the app").unwrap();
+    let o = l.publish(
+        "export-1",
+        &[
+            "--first-root",
+            "--expect-bundle",
+            &manifest_hash,
+            "--add-target",
+            &format!("v1.0={}", p(&artifact)),
+        ],
+    );
+    assert!(o.status.success(), "publish failed: {}", text(&o));
+    let client = server.client("loop");
+    let o = client.run(&["list", &l.gun]);
+    assert!(o.status.success(), "notary list failed: {}", text(&o));
+    assert!(text(&o).contains("v1.0"), "{}", text(&o));
+    let cached = client
+        .trust
+        .join(format!("tuf/{}/metadata/root.json", l.gun));
+    assert_eq!(
+        fs::read(&cached).unwrap(),
+        fs::read(e1.join("1.root.json")).unwrap()
+    );
+
+    // 2. The tagging key leaks: a replacement in the key store, the old key named.
+    let old_targets = root_keyids(&e1, "targets")[0].clone();
+    let out = l.request(
+        "request-2",
+        &["--new-key", "targets", "--revoke", &old_targets],
+    );
+    assert!(out.contains("current root chain: versions 1 to 1"), "{out}");
+    l.ceremony(
+        "revoke-tagging-key.toml",
+        "work-2",
+        "export-2",
+        "request-2",
+        &[
+            &[
+                "--trusted".to_owned(),
+                p(&e1.join("1.root.json")).to_owned(),
+            ][..],
+            &tokens(&[("root-1", 0), ("root-2", 2)]),
+        ]
+        .concat(),
+    );
+    let e2 = l.path("export-2");
+    assert!(!root_keyids(&e2, "targets").contains(&old_targets));
+    let artifact2 = l.path("app-1.1.tar");
+    fs::write(&artifact2, b"release 1.1 of the app").unwrap();
+    let o = l.publish(
+        "export-2",
+        &["--add-target", &format!("v1.1={}", p(&artifact2))],
+    );
+    assert!(o.status.success(), "publish failed: {}", text(&o));
+    assert!(
+        text(&o).contains("carried over 1 target(s)"),
+        "{}",
+        text(&o)
+    );
+    let o = client.run(&["list", &l.gun]);
+    assert!(
+        o.status.success(),
+        "notary list after the revocation: {}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("v1.0") && text(&o).contains("v1.1"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        fs::read(&cached).unwrap(),
+        fs::read(e2.join("2.root.json")).unwrap()
+    );
+    // Metadata signed with the revoked key is refused.
+    let old_key = fs::read_dir(l.keystore.join("example.com%2Fceremony%2Floop"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with(&format!("targets-{}", &old_targets[..16])) && n.ends_with(".age")
+        })
+        .expect("the old tagging key is still in the store");
+    let stale = l.path("stale-targets.json");
+    fs::write(&stale, signed_targets(&old_key, &l.pass_file, 3)).unwrap();
+    let o = server.curl(&[
+        "-s",
+        "-w",
+        "\n%{http_code}",
+        "-F",
+        &format!("files=@{};filename=targets", p(&stale)),
+        &server.url(&format!("/v2/{}/_trust/tuf/", l.gun)),
+    ]);
+    assert!(
+        !text(&o).trim_end().ends_with("200"),
+        "the server accepted targets signed with the revoked key: {}",
+        text(&o)
+    );
+    let o = client.run(&["list", &l.gun]);
+    assert!(text(&o).contains("v1.1"), "{}", text(&o));
+
+    // 3. A root-key rotation: a new root key joins on a fourth token.
+    l.request("request-3", &[]);
+    l.ceremony(
+        "root-rotate.toml",
+        "work-3",
+        "export-3",
+        "request-3",
+        &[
+            &[
+                "--trusted".to_owned(),
+                p(&e2.join("2.root.json")).to_owned(),
+            ][..],
+            &tokens(&[("root-1", 0), ("root-2", 2), ("root-new", 3)]),
+        ]
+        .concat(),
+    );
+    let o = l.publish("export-3", &[]);
+    assert!(o.status.success(), "publish failed: {}", text(&o));
+    let o = client.run(&["list", &l.gun]);
+    assert!(
+        o.status.success(),
+        "notary list after the rotation: {}",
+        text(&o)
+    );
+    assert!(text(&o).contains("v1.1"), "{}", text(&o));
+    let e3 = l.path("export-3");
+    assert_eq!(
+        fs::read(&cached).unwrap(),
+        fs::read(e3.join("3.root.json")).unwrap()
+    );
+    assert_eq!(root_keyids(&e3, "root").len(), 4);
+
+    // 4. Publishing the same bundle again, or an older one, changes nothing.
+    for (bundle, needle) in [
+        ("export-3", "nothing new to publish"),
+        ("export-2", "rollback"),
+    ] {
+        let o = l.publish(bundle, &[]);
+        assert!(!o.status.success());
+        assert!(text(&o).contains(needle), "{bundle}: {}", text(&o));
+    }
+    let served = server.curl(&[
+        "-sf",
+        &server.url(&format!("/v2/{}/_trust/tuf/root.json", l.gun)),
+    ]);
+    assert_eq!(served.stdout, fs::read(e3.join("3.root.json")).unwrap());
+
+    // No PIN and no passphrase in anything any step wrote or printed.
+    let mut everything = String::new();
+    for e in [
+        "export-1",
+        "export-2",
+        "export-3",
+        "request-1",
+        "request-2",
+        "request-3",
+    ] {
+        for f in walk(&l.path(e)) {
+            everything.push_str(&String::from_utf8_lossy(&fs::read(f).unwrap()));
+        }
+    }
+    for (_, pin) in &l.pins {
+        assert!(!everything.contains(pin.as_str()), "a PIN leaked");
+    }
+    assert!(!everything.contains("online key store fixture passphrase"));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A Notary targets.json signed with a key from the online key store.
+fn signed_targets(key: &Path, pass_file: &Path, version: u64) -> Vec<u8> {
+    use ceremony::tokens::Signer;
+    use ceremony::tokens::soft::SoftToken;
+    use ceremony::tuf::key::{key_id, notary_key};
+    use ceremony::tuf::metadata::Flavour;
+    let pass = ceremony::secret::Secret::from_file(pass_file).unwrap();
+    let mut token = SoftToken::open(key, &pass).unwrap();
+    let keyid = key_id(&notary_key(token.public_key()), Flavour::Notary);
+    let signed = json!({
+        "_type": "Targets",
+        "delegations": {"keys": {}, "roles": []},
+        "expires": format!("{}T00:00:00Z", next_year()),
+        "targets": {},
+        "version": version,
+    });
+    let bytes = cjson::encode(&signed).unwrap();
+    let sig =
+        ceremony::tuf::sign::sign_message(&bytes, &mut token, Flavour::Notary, keyid).unwrap();
+    let mut out = b"{\"signed\":".to_vec();
+    out.extend(&bytes);
+    out.extend(b",\"signatures\":");
+    out.extend(serde_json::to_vec(&vec![sig]).unwrap());
+    out.push(b'}');
+    out
+}

@@ -72,6 +72,9 @@ pub struct Bindings {
     /// Where backups are written (the custodians' media; never the export).
     #[serde(default)]
     pub backup_dir: Option<PathBuf>,
+    /// The request bundle the online keys and current chain came from.
+    #[serde(default)]
+    pub request: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,6 +211,15 @@ impl<'a> Engine<'a> {
                 .collect::<Vec<_>>()),
         );
         let mut transcript = Transcript::create(&work.transcript(), &meta)?;
+        if let Some(dir) = &bindings.request {
+            let request = crate::transfer::bundle::Bundle::open(dir, "request")?;
+            transcript.append(
+                tkind::INPUT,
+                None,
+                None,
+                json!({"request_bundle": dir.display().to_string(), "bundle_hash": request.hash()}),
+            )?;
+        }
         if let Some(path) = &bindings.trusted {
             let bytes = crate::commands::read_file(path)?;
             transcript.append(

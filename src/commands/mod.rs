@@ -1,7 +1,9 @@
 //! One module per subcommand; this file dispatches and holds what they share.
 
 pub mod key;
+pub mod publish;
 pub mod rehearse;
+pub mod request;
 pub mod root;
 pub mod run;
 pub mod tokens;
@@ -55,6 +57,9 @@ fn dispatch(command: Command) -> Result<()> {
         },
         Command::AirgapCheck(a) => transcript::airgap_check(a),
         Command::Tokens(a) => tokens::run(a),
+        Command::Request(a) => request::run(a),
+        Command::Publish(a) => publish::run(a),
+        Command::BundleVerify(a) => publish::bundle_verify(a),
     }
 }
 

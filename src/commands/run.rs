@@ -1,9 +1,11 @@
 //! `ceremony run`: the guided ceremony.
 
 use crate::ceremony::engine::{Bindings, Engine};
+use crate::ceremony::script::Script;
 use crate::ceremony::ui::{Answers, OperatorUi, ScriptedUi, TerminalUi};
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
+use crate::online::request::Request;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -56,11 +58,34 @@ pub fn run(args: RunArgs) -> Result<()> {
             path: script.display().to_string(),
             reason: e.to_string(),
         })?;
-        let text = apply_overrides(
-            &text,
-            &pairs(&args.set, "--set")?,
-            &script.display().to_string(),
-        )?;
+        let mut set = pairs(&args.set, "--set")?;
+        let request = match &args.request {
+            Some(dir) => Some(Request::open(dir)?),
+            None => None,
+        };
+        let input = match &request {
+            Some(r) => {
+                let input = r.single()?;
+                for (param, value) in [
+                    ("repository", input.repository.clone()),
+                    ("flavour", r.flavour.name().to_owned()),
+                ] {
+                    match set.get(param) {
+                        Some(given) if *given != value => {
+                            return Err(Error::Usage(format!(
+                                "--set {param}={given}, but the request bundle is for {param} {value}"
+                            )));
+                        }
+                        _ => {
+                            set.insert(param.into(), value);
+                        }
+                    }
+                }
+                Some(input)
+            }
+            None => None,
+        };
+        let text = apply_overrides(&text, &set, &script.display().to_string())?;
         let mut keyfiles = BTreeMap::new();
         for (k, v) in pairs(&args.keys, "--key")? {
             let path = v.strip_prefix("keyfile:").ok_or_else(|| {
@@ -70,11 +95,46 @@ pub fn run(args: RunArgs) -> Result<()> {
             })?;
             keyfiles.insert(k, PathBuf::from(path));
         }
+        let tokens = pairs(&args.tokens, "--token")?;
+        let mut current = args.current.clone();
+        let mut revoke = args.revoke.clone();
+        if let Some(input) = &input {
+            // The request supplies the public keys of the online roles the script
+            // does not generate and the command line does not bind.
+            let parsed = Script::parse(&text, &script.display().to_string())
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            for (name, spec) in &parsed.keys {
+                if spec.generate || tokens.contains_key(name) || keyfiles.contains_key(name) {
+                    continue;
+                }
+                if let Some(path) = input.keys.get(&spec.role) {
+                    keyfiles.insert(name.clone(), path.clone());
+                }
+            }
+            if input.current_dir.is_some() {
+                if current.is_some() {
+                    return Err(Error::Usage(
+                        "--current and --request both give the current root chain: give one".into(),
+                    ));
+                }
+                current = input.current_dir.clone();
+            }
+            if !input.revoke.is_empty() {
+                if !revoke.is_empty() && revoke != input.revoke {
+                    return Err(Error::Usage(
+                        "--revoke and the request bundle name different keys to remove: give one"
+                            .into(),
+                    ));
+                }
+                revoke = input.revoke.clone();
+            }
+        }
         let bindings = Bindings {
-            tokens: pairs(&args.tokens, "--token")?,
+            tokens,
             keyfiles,
-            current: args.current.clone(),
-            revoke: args.revoke.clone(),
+            current,
+            revoke,
+            request: args.request.clone(),
             out: args.out.clone().expect("clap requires it"),
             allow_network: args.allow_network,
             targets: args.targets.clone(),

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use assert_cmd::Command;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
@@ -207,4 +208,65 @@ pub fn next_year() -> String {
     (chrono::Utc::now() + chrono::Duration::days(365))
         .format("%Y-%m-%d")
         .to_string()
+}
+
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// A private SoftHSM2 configuration with its own token directory.
+pub struct SoftHsm {
+    pub conf: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl SoftHsm {
+    pub fn new() -> SoftHsm {
+        assert!(
+            Path::new(SOFTHSM_MODULE).is_file(),
+            "SoftHSM2 is not installed: run scripts/test-all, which installs it"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        fs::create_dir(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        SoftHsm { dir, conf }
+    }
+
+    /// A fresh token (SoftHSM's tool takes the test PINs as arguments; these are
+    /// fixtures for disposable test tokens, not how `ceremony` takes PINs).
+    pub fn init(&self, label: &str, pin: &str) {
+        let o = std::process::Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--so-pin",
+                "so-pin-fixture-0000",
+                "--pin",
+                pin,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    pub fn run(&self, args: &[String]) -> Output {
+        let _ = &self.dir;
+        ceremony()
+            .arg("run")
+            .args(args)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .output()
+            .unwrap()
+    }
 }

@@ -1,0 +1,126 @@
+//! `ceremony publish` and `ceremony bundle-verify` (online machine).
+
+use super::passphrase;
+use crate::cli::{BundleVerifyArgs, PublishArgs};
+use crate::error::{Error, Result};
+use crate::online::keystore::KeyStore;
+use crate::online::notary_api::NotaryApi;
+use crate::online::publish::{Export, NotaryTarget, to_notary, to_tuf_repo};
+use crate::transfer::bundle::Bundle;
+use std::path::Path;
+
+pub fn run(args: PublishArgs) -> Result<()> {
+    let export = Export::open(&args.bundle, args.expect_bundle.as_deref())?;
+    if let Some(repo) = &args.repository
+        && *repo != export.repository
+    {
+        return Err(Error::Usage(format!(
+            "export bundle {} is for repository {}, not {repo}; nothing was published",
+            args.bundle.display(),
+            export.repository
+        )));
+    }
+    println!(
+        "export bundle {}: {} ({}), {} file(s), bundle hash {}",
+        args.bundle.display(),
+        export.repository,
+        export.flavour.name(),
+        export.bundle.manifest().files.len(),
+        export.bundle.hash()
+    );
+    println!("  transcript hash: {}", export.transcript_hash);
+    let published = if let Some(repo) = &args.tuf_repo {
+        if export.flavour != crate::tuf::metadata::Flavour::Tuf {
+            return Err(Error::Usage(format!(
+                "export bundle {} holds Notary metadata; publish it with --notary",
+                args.bundle.display()
+            )));
+        }
+        if !args.add_targets.is_empty() {
+            return Err(Error::Usage(
+                "--add-target is for Notary; a TUF repository's targets are signed by its own tooling".into(),
+            ));
+        }
+        to_tuf_repo(&export, repo, args.trusted.as_deref(), args.first_root)?
+    } else {
+        let url = args
+            .notary
+            .as_deref()
+            .expect("clap requires --notary or --tuf-repo");
+        if export.flavour != crate::tuf::metadata::Flavour::Notary {
+            return Err(Error::Usage(format!(
+                "export bundle {} holds TUF metadata; publish it with --tuf-repo",
+                args.bundle.display()
+            )));
+        }
+        let store = args.keystore.as_deref().ok_or_else(|| {
+            Error::Usage(
+                "--notary needs --keystore DIR: the tagging key re-signs targets.json".into(),
+            )
+        })?;
+        let mut add_targets = Vec::new();
+        for pair in &args.add_targets {
+            let (name, path) = pair.split_once('=').ok_or_else(|| {
+                Error::Usage(format!("--add-target {pair:?} must look like NAME=PATH"))
+            })?;
+            if name.is_empty() {
+                return Err(Error::Usage(format!(
+                    "--add-target {pair:?}: the target needs a name"
+                )));
+            }
+            add_targets.push((name.to_owned(), super::read_file(Path::new(path))?));
+        }
+        let api = NotaryApi::new(url, args.server_ca.as_deref())?;
+        let store = KeyStore::new(store);
+        let secrets = args.secrets.clone();
+        let ask = move || passphrase("the online key store", &secrets, false);
+        to_notary(
+            &export,
+            NotaryTarget {
+                api: &api,
+                keystore: &store,
+                passphrase: &ask,
+                trusted: args.trusted.as_deref(),
+                first_root: args.first_root,
+                add_targets,
+                expires_days: args.expires_days,
+            },
+        )?
+    };
+    for line in &published.lines {
+        println!("  {line}");
+    }
+    println!(
+        "published root version(s) {} of {}",
+        published
+            .versions
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        export.repository
+    );
+    Ok(())
+}
+
+pub fn bundle_verify(args: BundleVerifyArgs) -> Result<()> {
+    let bundle = Bundle::open(&args.bundle, &args.kind)?;
+    let m = bundle.manifest();
+    println!(
+        "{} bundle {}: {} file(s) match the manifest, nothing extra",
+        m.kind,
+        args.bundle.display(),
+        m.files.len()
+    );
+    println!("  flavour: {}", m.flavour);
+    println!("  repositories: {}", m.repositories.join(", "));
+    if let Some(c) = &m.ceremony {
+        println!("  ceremony: {} ({})", c.name, c.kind);
+        println!("  transcript hash: {}", c.transcript_hash);
+    }
+    for f in &m.files {
+        println!("  {}  {:>8}  {}", f.sha256, f.size, f.path);
+    }
+    println!("bundle hash: {}", bundle.hash());
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The online key store: the keys of the online roles (the tagging/targets key, and
+//! the snapshot key where the publisher holds it), each an age-encrypted key file,
+//! never written in the clear. Layout: `STORE/<repository>/<role>-<keyid16>.age`
+//! (with its public half next to it), where `/` in a repository name is `%2F`. The
+//! store also keeps, per repository, the root the online side trusts
+//! (`trusted.root.json`), advanced by every successful publish.
+
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::keys::{Algorithm, PublicKey};
+use crate::secret::Secret;
+use crate::tokens::soft::SoftToken;
+use crate::tuf::key::{key_id, notary_key, tuf_key};
+use crate::tuf::metadata::{Flavour, Key};
+use std::path::{Path, PathBuf};
+
+pub const ONLINE_ROLES: [&str; 3] = ["targets", "snapshot", "timestamp"];
+
+pub struct KeyStore {
+    dir: PathBuf,
+}
+
+/// The key object an online role's public key has in metadata of `flavour`.
+pub fn key_object(public: &PublicKey, flavour: Flavour) -> Key {
+    match flavour {
+        Flavour::Tuf => tuf_key(public),
+        Flavour::Notary => notary_key(public),
+    }
+}
+
+fn escape(repository: &str) -> String {
+    repository.replace('%', "%25").replace('/', "%2F")
+}
+
+impl KeyStore {
+    pub fn new(dir: &Path) -> KeyStore {
+        KeyStore {
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn repo_dir(&self, repository: &str) -> PathBuf {
+        self.dir.join(escape(repository))
+    }
+
+    /// Generate a new key for `role` of `repository`, encrypted to `passphrase`.
+    /// Returns the token reference and the public key.
+    pub fn generate(
+        &self,
+        repository: &str,
+        role: &str,
+        algorithm: Algorithm,
+        flavour: Flavour,
+        passphrase: &Secret,
+    ) -> Result<(PathBuf, PublicKey)> {
+        if !ONLINE_ROLES.contains(&role) {
+            return Err(Error::Usage(format!(
+                "{role} is not an online role (targets, snapshot, timestamp): root keys are made in the ceremony, on hardware"
+            )));
+        }
+        let dir = self.repo_dir(repository);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Read {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let tmp = dir.join(format!(".{role}-new-{}.age", random_hex()));
+        let public = SoftToken::generate(&tmp, algorithm, passphrase)?;
+        let id = key_id(&key_object(&public, flavour), flavour);
+        let path = dir.join(format!("{role}-{}.age", &id[..16]));
+        for (from, to) in [
+            (
+                crate::tokens::soft::public_path(&tmp),
+                crate::tokens::soft::public_path(&path),
+            ),
+            (tmp.clone(), path.clone()),
+        ] {
+            if to.exists() {
+                return Err(Error::File(fsio::FileError::Exists {
+                    path: to.display().to_string(),
+                }));
+            }
+            std::fs::rename(&from, &to).map_err(|e| Error::Read {
+                path: to.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok((path, public))
+    }
+
+    /// The key file in the store whose key ID (in `flavour`) is `keyid`.
+    pub fn find(
+        &self,
+        repository: &str,
+        role: &str,
+        keyid: &str,
+        flavour: Flavour,
+    ) -> Option<PathBuf> {
+        let dir = self.repo_dir(repository);
+        let entries = std::fs::read_dir(&dir).ok()?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with(&format!("{role}-")) && name.ends_with(".age")) {
+                continue;
+            }
+            let path = entry.path();
+            if let Ok(public) = SoftToken::read_public(&path)
+                && key_id(&key_object(&public, flavour), flavour) == keyid
+            {
+                return Some(path);
+            }
+        }
+        None
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The root this online machine trusts for `repository`, if it has one.
+    pub fn trusted_root(&self, repository: &str) -> Option<PathBuf> {
+        let p = self.repo_dir(repository).join("trusted.root.json");
+        p.is_file().then_some(p)
+    }
+
+    /// Record the newest root published for `repository` (atomic replace).
+    pub fn set_trusted_root(&self, repository: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let dir = self.repo_dir(repository);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Read {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let p = dir.join("trusted.root.json");
+        fsio::replace(&p, bytes, 0o644)?;
+        Ok(p)
+    }
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("system randomness");
+    hex::encode(b)
+}

@@ -1,0 +1,547 @@
+//! Publishing an export bundle, after checking it in full: the manifest and every
+//! file, the transcript and its final hash, every signature, and the whole root
+//! chain from the root the online side already trusts. Only then is anything
+//! written (a TUF repository directory) or uploaded (a Notary server); a bundle
+//! that fails a check changes nothing.
+
+use super::keystore::KeyStore;
+use super::notary_api::NotaryApi;
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::secret::Secret;
+use crate::tokens::Signer;
+use crate::tokens::soft::SoftToken;
+use crate::transfer::bundle::Bundle;
+use crate::tuf::cjson;
+use crate::tuf::document::RootDocument;
+use crate::tuf::key::key_id;
+use crate::tuf::metadata::{Flavour, Signature};
+use crate::tuf::sign::sign_message;
+use crate::tuf::targets_doc::TargetsDocument;
+use crate::tuf::time::format_expires;
+use crate::tuf::verify::{ChainOptions, ChainReport, Verified, check_role, verify_chain};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256, Sha512};
+use std::path::Path;
+
+/// A root and the exact bytes it came in.
+pub type SignedRoot = (RootDocument, Vec<u8>);
+
+/// An export bundle whose files, transcript and roots were checked.
+pub struct Export {
+    pub bundle: Bundle,
+    pub flavour: Flavour,
+    pub repository: String,
+    /// Every `N.root.json`, in version order, with its bytes.
+    pub roots: Vec<SignedRoot>,
+    pub transcript_hash: String,
+}
+
+fn refuse(bundle: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::Usage(format!(
+        "export bundle {}: {reason}; nothing was published",
+        bundle.display()
+    ))
+}
+
+impl Export {
+    pub fn open(dir: &Path, expect_hash: Option<&str>) -> Result<Export> {
+        let bundle = Bundle::open(dir, "export")?;
+        if let Some(expected) = expect_hash
+            && !expected.eq_ignore_ascii_case(bundle.hash())
+        {
+            return Err(refuse(
+                dir,
+                format!(
+                    "its hash is {}, not {expected} as read out at the ceremony: this is not that bundle",
+                    bundle.hash()
+                ),
+            ));
+        }
+        let m = bundle.manifest();
+        let flavour = match m.flavour.as_str() {
+            "notary" => Flavour::Notary,
+            _ => Flavour::Tuf,
+        };
+        let repository = match m.repositories.as_slice() {
+            [one] => one.clone(),
+            many => {
+                return Err(refuse(
+                    dir,
+                    format!("it is for {} repositories; publish takes one", many.len()),
+                ));
+            }
+        };
+        let ceremony = m
+            .ceremony
+            .clone()
+            .ok_or_else(|| refuse(dir, "its manifest names no ceremony"))?;
+        // The transcript travels with the bundle: its hash chain must hold and end
+        // where the manifest (and the witnesses) say.
+        if bundle.file("transcript.jsonl").is_none() {
+            return Err(refuse(dir, "it has no transcript.jsonl"));
+        }
+        let report = crate::ceremony::transcript::verify_file(&dir.join("transcript.jsonl"))?;
+        if !report.sealed {
+            return Err(refuse(dir, "its transcript is not sealed"));
+        }
+        if report.final_hash.to_hex() != ceremony.transcript_hash {
+            return Err(refuse(
+                dir,
+                format!(
+                    "its transcript ends in {}, the manifest says {}",
+                    report.final_hash.to_hex(),
+                    ceremony.transcript_hash
+                ),
+            ));
+        }
+        let mut roots = Vec::new();
+        for (path, bytes) in bundle.files() {
+            let Some(n) = path
+                .strip_suffix(".root.json")
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let doc = RootDocument::from_slice(bytes, &format!("{}/{path}", dir.display()))?;
+            if doc.version() != n {
+                return Err(refuse(
+                    dir,
+                    format!("{path} holds version {}", doc.version()),
+                ));
+            }
+            if doc.flavour() != flavour {
+                return Err(refuse(
+                    dir,
+                    format!("{path} is not {} metadata", flavour.name()),
+                ));
+            }
+            roots.push((doc, bytes.to_vec()));
+        }
+        roots.sort_by_key(|(d, _)| d.version());
+        let Some((_, latest)) = roots.last() else {
+            return Err(refuse(dir, "it holds no N.root.json"));
+        };
+        if bundle.file("root.json") != Some(latest.as_slice()) {
+            return Err(refuse(dir, "root.json is not its newest N.root.json"));
+        }
+        Ok(Export {
+            bundle,
+            flavour,
+            repository,
+            roots,
+            transcript_hash: ceremony.transcript_hash,
+        })
+    }
+
+    /// The roots newer than `trusted`, verified as a chain continuing from it (or,
+    /// for a new repository, from the bundle's first root on first use).
+    pub fn new_roots(
+        &self,
+        trusted: Option<&RootDocument>,
+        trusted_bytes: Option<&[u8]>,
+        first_root: bool,
+    ) -> Result<(Vec<SignedRoot>, Verified<ChainReport>)> {
+        let dir = self.bundle.dir();
+        let options = ChainOptions {
+            now: Utc::now(),
+            gun: (self.flavour == Flavour::Notary).then(|| self.repository.clone()),
+        };
+        let latest = self.roots.last().expect("checked on open").0.version();
+        match (trusted, first_root) {
+            (Some(t), false) => {
+                if t.flavour() != self.flavour {
+                    return Err(refuse(dir, "the trusted root is of the other flavour"));
+                }
+                if latest < t.version() {
+                    return Err(refuse(
+                        dir,
+                        format!(
+                            "rollback: its newest root is version {latest}, and version {} is already trusted",
+                            t.version()
+                        ),
+                    ));
+                }
+                for (doc, bytes) in &self.roots {
+                    if doc.version() == t.version() && Some(bytes.as_slice()) != trusted_bytes {
+                        return Err(refuse(
+                            dir,
+                            format!(
+                                "its {}.root.json differs from the trusted root of that version: a fork",
+                                doc.version()
+                            ),
+                        ));
+                    }
+                }
+                if latest == t.version() {
+                    return Err(refuse(
+                        dir,
+                        format!("version {latest} is already trusted: there is nothing new to publish"),
+                    ));
+                }
+                let newer: Vec<_> = self
+                    .roots
+                    .iter()
+                    .filter(|(d, _)| d.version() > t.version())
+                    .cloned()
+                    .collect();
+                let report = verify_chain(
+                    Some(t.clone()),
+                    newer.iter().map(|(d, _)| d.clone()).collect(),
+                    &options,
+                )?;
+                Ok((newer, report))
+            }
+            (None, true) => {
+                let report = verify_chain(
+                    None,
+                    self.roots.iter().map(|(d, _)| d.clone()).collect(),
+                    &options,
+                )?;
+                Ok((self.roots.clone(), report))
+            }
+            (Some(_), true) => Err(Error::Usage(
+                "--first-root is for a repository with no trusted root yet, and one is trusted".into(),
+            )),
+            (None, false) => Err(Error::Usage(
+                "no trusted root for this repository: give --trusted ROOT (the root you already trust), \
+                 or --first-root to accept the bundle's first root for a new repository"
+                    .into(),
+            )),
+        }
+    }
+}
+
+fn read_trusted(path: &Path) -> Result<(RootDocument, Vec<u8>)> {
+    let bytes = crate::commands::read_file(path)?;
+    let doc = RootDocument::from_slice(&bytes, &path.display().to_string())?;
+    Ok((doc, bytes))
+}
+
+/// What a publish did, for the summary.
+pub struct Published {
+    pub versions: Vec<u64>,
+    pub lines: Vec<String>,
+}
+
+/// Publish to a TUF repository's metadata directory: every new `N.root.json`
+/// (never over a different file of that name), then `root.json`, atomically.
+pub fn to_tuf_repo(
+    export: &Export,
+    repo: &Path,
+    trusted: Option<&Path>,
+    first_root: bool,
+) -> Result<Published> {
+    let current = repo.join("root.json");
+    let trusted = match trusted {
+        Some(p) => Some(read_trusted(p)?),
+        None if current.is_file() => Some(read_trusted(&current)?),
+        None => None,
+    };
+    let (newer, _) = export.new_roots(
+        trusted.as_ref().map(|(d, _)| d),
+        trusted.as_ref().map(|(_, b)| b.as_slice()),
+        first_root,
+    )?;
+    // Check every target name before writing anything.
+    for (doc, bytes) in &newer {
+        let path = repo.join(format!("{}.root.json", doc.version()));
+        if let Ok(existing) = std::fs::read(&path)
+            && existing != *bytes
+        {
+            return Err(refuse(
+                export.bundle.dir(),
+                format!("{} exists with other contents: a fork", path.display()),
+            ));
+        }
+    }
+    std::fs::create_dir_all(repo).map_err(|e| Error::Read {
+        path: repo.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut lines = Vec::new();
+    for (doc, bytes) in &newer {
+        let path = repo.join(format!("{}.root.json", doc.version()));
+        if !path.exists() {
+            fsio::write_new(&path, bytes, 0o644)?;
+            lines.push(format!("wrote {}", path.display()));
+        }
+    }
+    let (latest, bytes) = newer.last().expect("at least one new root");
+    fsio::replace(&current, bytes, 0o644)?;
+    lines.push(format!(
+        "root.json is now version {} ({})",
+        latest.version(),
+        current.display()
+    ));
+    Ok(Published {
+        versions: newer.iter().map(|(d, _)| d.version()).collect(),
+        lines,
+    })
+}
+
+/// How to publish to a Notary server.
+pub struct NotaryTarget<'a> {
+    pub api: &'a NotaryApi,
+    pub keystore: &'a KeyStore,
+    pub passphrase: &'a dyn Fn() -> Result<Secret>,
+    pub trusted: Option<&'a Path>,
+    pub first_root: bool,
+    pub add_targets: Vec<(String, Vec<u8>)>,
+    pub expires_days: u32,
+}
+
+/// Publish to a Notary server: the new roots, then `targets.json` re-signed with
+/// the tagging key the newest root lists (from the key store), and `snapshot.json`
+/// where the publisher holds the snapshot key (otherwise the server signs it).
+pub fn to_notary(export: &Export, to: NotaryTarget) -> Result<Published> {
+    let gun = &export.repository;
+    let dir = export.bundle.dir();
+    let trusted = match to.trusted {
+        Some(p) => Some(read_trusted(p)?),
+        None => match to.keystore.trusted_root(gun) {
+            Some(p) => Some(read_trusted(&p)?),
+            None => None,
+        },
+    };
+    let (newer, _) = export.new_roots(
+        trusted.as_ref().map(|(d, _)| d),
+        trusted.as_ref().map(|(_, b)| b.as_slice()),
+        to.first_root,
+    )?;
+    let (latest, latest_bytes) = newer.last().cloned().expect("at least one new root");
+
+    // What the server has now.
+    let server_root = match to.api.get(gun, "root.json")? {
+        Some(b) => Some(RootDocument::from_slice(
+            &b,
+            &format!("{gun} root.json on the server"),
+        )?),
+        None => None,
+    };
+    if to.first_root
+        && let Some(r) = &server_root
+    {
+        return Err(refuse(
+            dir,
+            format!(
+                "the server already has root version {} for {gun}: give --trusted with the root you trust",
+                r.version()
+            ),
+        ));
+    }
+    let server_version = server_root.as_ref().map_or(0, |r| r.version());
+    let uploads: Vec<&SignedRoot> = newer
+        .iter()
+        .filter(|(d, _)| d.version() > server_version)
+        .collect();
+
+    // targets.json: the current targets carried over, the new ones added, signed
+    // with the tagging key the new root lists.
+    let current_targets = match to.api.get(gun, "targets.json")? {
+        Some(b) => Some(TargetsDocument::from_slice(
+            &b,
+            &format!("{gun} targets.json on the server"),
+        )?),
+        None => None,
+    };
+    let mut targets: Map<String, Value> = Map::new();
+    let mut delegations = json!({"keys": {}, "roles": []});
+    let mut version = 1;
+    let mut lines = Vec::new();
+    if let Some(cur) = &current_targets {
+        version = cur.version() + 1;
+        for (name, file) in &cur.targets().targets {
+            targets.insert(
+                name.clone(),
+                serde_json::to_value(file).expect("serialises"),
+            );
+        }
+        if let Some(d) = &cur.targets().delegations {
+            delegations = serde_json::to_value(d).expect("serialises");
+        }
+        if !targets.is_empty() {
+            lines.push(format!(
+                "carried over {} target(s) from targets.json version {}: {}",
+                targets.len(),
+                cur.version(),
+                targets.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    for (name, bytes) in &to.add_targets {
+        targets.insert(
+            name.clone(),
+            json!({
+                "hashes": {
+                    "sha256": B64.encode(Sha256::digest(bytes)),
+                    "sha512": B64.encode(Sha512::digest(bytes)),
+                },
+                "length": bytes.len(),
+            }),
+        );
+        lines.push(format!("added target {name} ({} bytes)", bytes.len()));
+    }
+    let expires = format_expires(Utc::now() + chrono::Duration::days(to.expires_days.into()));
+    let targets_signed = json!({
+        "_type": "Targets",
+        "delegations": delegations,
+        "expires": expires,
+        "targets": targets,
+        "version": version,
+    });
+    let targets_bytes = sign_online(&latest, "targets", &targets_signed, gun, &to)?;
+    TargetsDocument::from_slice(&targets_bytes, "targets.json")?;
+
+    // snapshot.json, where the publisher holds the snapshot key.
+    let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
+    let snapshot_keyids = &latest.root().roles["snapshot"].keyids;
+    let publisher_snapshot = snapshot_keyids.iter().any(|id| {
+        to.keystore
+            .find(gun, "snapshot", id, Flavour::Notary)
+            .is_some()
+    });
+    if publisher_snapshot {
+        let current = match to.api.get(gun, "snapshot.json")? {
+            Some(b) => parse_version(&b).unwrap_or(0),
+            None => 0,
+        };
+        let meta = |bytes: &[u8]| {
+            json!({
+                "hashes": {
+                    "sha256": B64.encode(Sha256::digest(bytes)),
+                    "sha512": B64.encode(Sha512::digest(bytes)),
+                },
+                "length": bytes.len(),
+            })
+        };
+        let snapshot_signed = json!({
+            "_type": "Snapshot",
+            "expires": expires,
+            "meta": {"root": meta(&latest_bytes), "targets": meta(&targets_bytes)},
+            "version": current + 1,
+        });
+        let bytes = sign_online(&latest, "snapshot", &snapshot_signed, gun, &to)?;
+        files.push(("snapshot", bytes));
+        lines.push(format!("signed snapshot.json version {}", current + 1));
+    } else {
+        lines.push("snapshot.json: signed by the server, which holds the snapshot key".into());
+    }
+    lines.push(format!(
+        "signed targets.json version {version} with the tagging key of root version {}",
+        latest.version()
+    ));
+
+    // Upload: intermediate roots one at a time, then the newest with the rest.
+    let (last, between) = match uploads.split_last() {
+        Some((last, between)) => (Some(last), between),
+        None => (None, &[][..]),
+    };
+    for (doc, bytes) in between {
+        to.api.publish(gun, &[("root", bytes)])?;
+        lines.push(format!("uploaded root version {}", doc.version()));
+    }
+    let mut batch: Vec<(&str, &[u8])> = Vec::new();
+    if let Some((_, bytes)) = last {
+        batch.push(("root", bytes));
+    }
+    batch.push(("targets", &targets_bytes));
+    for (role, bytes) in &files {
+        batch.push((role, bytes));
+    }
+    to.api.publish(gun, &batch)?;
+    if let Some((doc, _)) = last {
+        lines.push(format!("uploaded root version {}", doc.version()));
+    }
+    // The server now serves the new root, byte for byte.
+    let served = to.api.get(gun, "root.json")?.unwrap_or_default();
+    if served != latest_bytes {
+        return Err(Error::Remote {
+            what: format!("{gun} root.json"),
+            reason: "after the upload the server serves a different root than the one published"
+                .into(),
+        });
+    }
+    let path = to.keystore.set_trusted_root(gun, &latest_bytes)?;
+    lines.push(format!(
+        "the online side now trusts root version {} ({})",
+        latest.version(),
+        path.display()
+    ));
+    Ok(Published {
+        versions: newer.iter().map(|(d, _)| d.version()).collect(),
+        lines,
+    })
+}
+
+fn parse_version(bytes: &[u8]) -> Option<u64> {
+    let v: Value = serde_json::from_slice(bytes).ok()?;
+    v["signed"]["version"].as_u64()
+}
+
+/// Sign an online role's metadata with the keys of that role in `root` found in
+/// the key store, until the role's threshold is met; every signature is checked.
+fn sign_online(
+    root: &RootDocument,
+    role: &str,
+    signed: &Value,
+    gun: &str,
+    to: &NotaryTarget,
+) -> Result<Vec<u8>> {
+    let role_keys = &root.root().roles[role];
+    let message = cjson::encode(signed).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut signatures: Vec<Signature> = Vec::new();
+    let mut pass: Option<Secret> = None;
+    for id in &role_keys.keyids {
+        if signatures.len() as u64 >= role_keys.threshold {
+            break;
+        }
+        let Some(path) = to.keystore.find(gun, role, id, Flavour::Notary) else {
+            continue;
+        };
+        if pass.is_none() {
+            pass = Some((to.passphrase)()?);
+        }
+        let mut token = SoftToken::open(&path, pass.as_ref().expect("set above"))?;
+        let keyid = key_id(
+            &super::keystore::key_object(token.public_key(), Flavour::Notary),
+            Flavour::Notary,
+        );
+        signatures.push(sign_message(&message, &mut token, Flavour::Notary, keyid)?);
+    }
+    let check = check_role(
+        &message,
+        &signatures,
+        &root.root().keys,
+        &role_keys.keyids,
+        role_keys.threshold,
+        Flavour::Notary,
+    );
+    if !check.met() {
+        return Err(Error::Usage(format!(
+            "root version {} lists {} key(s) for {role} ({}), and the key store {} holds {} of them; \
+             {} are needed: nothing was published (make the key with `ceremony request --new-key {role}` \
+             before the ceremony)",
+            root.version(),
+            role_keys.keyids.len(),
+            role_keys
+                .keyids
+                .iter()
+                .map(|k| crate::tuf::verify::short(k))
+                .collect::<Vec<_>>()
+                .join(", "),
+            to.keystore.dir().display(),
+            check.valid.len(),
+            role_keys.threshold
+        )));
+    }
+    let mut out = b"{\"signed\":".to_vec();
+    out.extend(&message);
+    out.extend(b",\"signatures\":");
+    out.extend(serde_json::to_vec(&signatures).expect("signatures serialise"));
+    out.push(b'}');
+    Ok(out)
+}
