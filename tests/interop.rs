@@ -1090,3 +1090,233 @@ fn signed_targets(key: &Path, pass_file: &Path, version: u64) -> Vec<u8> {
     out.push(b'}');
     out
 }
+
+/// The TUF side of the loop, judged by python-tuf's ngclient `Updater`: the online
+/// repository (python-tuf, its own online keys) asks for ceremonies, publishes what
+/// they export to its metadata directory, and a client that trusts only root
+/// version 1 updates through every root version over HTTP on loopback. Chains with
+/// a missing or forged intermediate root are refused.
+#[test]
+fn python_tuf_updater_follows_every_root_we_publish_to_a_tuf_repository() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let py = |args: &[&str]| -> std::process::Output {
+        Command::new(python())
+            .arg(interop_script("tuf_online.py"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let must = |o: std::process::Output| -> String {
+        assert!(o.status.success(), "tuf_online.py failed: {}", text(&o));
+        text(&o)
+    };
+    let online1 = dir.join("online-1");
+    let online2 = dir.join("online-2");
+    must(py(&[
+        "keys",
+        p(&online1),
+        "targets",
+        "snapshot",
+        "timestamp",
+    ]));
+    must(py(&["keys", p(&online2), "targets"]));
+    let repo = dir.join("repo");
+    let meta = repo.join("metadata");
+    let repo_name = "example.com/tuf-loop";
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts");
+    let tokens: Vec<String> = (1..=4)
+        .map(|i| format!("soft:{}", dir.join(format!("root-{i}.age")).display()))
+        .collect();
+    let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
+    for (i, t) in tokens.iter().enumerate() {
+        answers.push_str(&format!("{t:?} = \"tuf-loop-{i}-passphrase\"\n"));
+    }
+    let answers_file = dir.join("answers.toml");
+    fs::write(&answers_file, answers).unwrap();
+    let ceremony = |script: &str, n: usize, extra: &[String]| {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            p(&scripts.join(script)).into(),
+            "--workdir".into(),
+            p(&dir.join(format!("work-{n}"))).into(),
+            "--out".into(),
+            p(&dir.join(format!("export-{n}"))).into(),
+            "--request".into(),
+            p(&dir.join(format!("request-{n}"))).into(),
+            "--allow-network".into(),
+            "--answers".into(),
+            p(&answers_file).into(),
+        ];
+        args.extend(extra.iter().cloned());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&refs);
+        dir.join(format!("export-{n}"))
+    };
+    let keyfile =
+        |d: &Path, role: &str| format!("{role}=keyfile:{}", p(&d.join(format!("{role}.json"))));
+    let token_args = |pairs: &[(&str, usize)]| -> Vec<String> {
+        pairs
+            .iter()
+            .flat_map(|(k, i)| ["--token".to_owned(), format!("{k}={}", tokens[*i])])
+            .collect()
+    };
+
+    // 1. A new repository.
+    ok(&[
+        "request",
+        "--repository",
+        repo_name,
+        "--out",
+        p(&dir.join("request-1")),
+        "--key",
+        &keyfile(&online1, "targets"),
+        "--key",
+        &keyfile(&online1, "snapshot"),
+        "--key",
+        &keyfile(&online1, "timestamp"),
+    ]);
+    let e1 = ceremony(
+        "root-init.toml",
+        1,
+        &token_args(&[("root-1", 0), ("root-2", 1), ("root-3", 2)]),
+    );
+    ok(&["publish", p(&e1), "--tuf-repo", p(&meta), "--first-root"]);
+    must(py(&["sign-top", p(&meta), p(&online1)]));
+
+    // 2. A root-key rotation (a fourth key joins).
+    ok(&[
+        "request",
+        "--repository",
+        repo_name,
+        "--out",
+        p(&dir.join("request-2")),
+        "--current",
+        p(&meta),
+    ]);
+    let trusted = vec![
+        "--trusted".to_owned(),
+        p(&e1.join("1.root.json")).to_owned(),
+    ];
+    let e2 = ceremony(
+        "root-rotate.toml",
+        2,
+        &[
+            trusted.clone(),
+            token_args(&[("root-1", 0), ("root-2", 1), ("root-new", 3)]),
+        ]
+        .concat(),
+    );
+    ok(&["publish", p(&e2), "--tuf-repo", p(&meta)]);
+    must(py(&["sign-top", p(&meta), p(&online1)]));
+
+    // 3. The tagging key leaks: the online side's replacement, the old key named.
+    let old_targets = root_keyids(&meta, "targets")[0].clone();
+    ok(&[
+        "request",
+        "--repository",
+        repo_name,
+        "--out",
+        p(&dir.join("request-3")),
+        "--current",
+        p(&meta),
+        "--key",
+        &keyfile(&online2, "targets"),
+        "--revoke",
+        &old_targets,
+    ]);
+    let e3 = ceremony(
+        "revoke-tagging-key.toml",
+        3,
+        &[trusted, token_args(&[("root-1", 0), ("root-2", 1)])].concat(),
+    );
+    ok(&["publish", p(&e3), "--tuf-repo", p(&meta)]);
+    must(py(&["sign-top", p(&meta), p(&online1), p(&online2)]));
+    for v in 1..=3 {
+        assert!(meta.join(format!("{v}.root.json")).is_file());
+    }
+
+    // The judge: a client that trusts version 1 follows the chain over HTTP.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut http = Command::new(python())
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+            "--directory",
+            p(&repo),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let serve = |sub: &str| format!("http://127.0.0.1:{port}/{sub}");
+    let update = |sub: &str, n: &str| {
+        py(&[
+            "update",
+            &serve(sub),
+            p(&e1.join("1.root.json")),
+            p(&dir.join(n)),
+        ])
+    };
+    let o = update("metadata", "client-1");
+    let verdict = text(&o);
+    // Variants of the repository: one without 2.root.json, one with it forged.
+    let missing = repo.join("missing");
+    let forged = repo.join("forged");
+    for (variant, change) in [(&missing, "drop"), (&forged, "forge")] {
+        fs::create_dir_all(variant).unwrap();
+        for f in fs::read_dir(&meta).unwrap() {
+            let f = f.unwrap().path();
+            fs::copy(&f, variant.join(f.file_name().unwrap())).unwrap();
+        }
+        let two = variant.join("2.root.json");
+        if change == "drop" {
+            fs::remove_file(&two).unwrap();
+        } else {
+            let mut v: Value = serde_json::from_slice(&fs::read(&two).unwrap()).unwrap();
+            v["signed"]["expires"] = json!("2099-01-01T00:00:00Z");
+            fs::write(&two, serde_json::to_vec(&v).unwrap()).unwrap();
+        }
+    }
+    let o_missing = update("missing", "client-2");
+    let o_forged = update("forged", "client-3");
+    let _ = http.kill();
+    let _ = http.wait();
+    assert!(
+        o.status.success(),
+        "python-tuf refused our chain: {verdict}"
+    );
+    assert!(verdict.contains("ACCEPTED root version 3"), "{verdict}");
+    assert!(
+        !o_missing.status.success(),
+        "a chain without 2.root.json was accepted: {}",
+        text(&o_missing)
+    );
+    assert!(
+        text(&o_missing).contains("REFUSED UnsignedMetadataError: targets was signed by 0/1 keys"),
+        "{}",
+        text(&o_missing)
+    );
+    assert!(
+        !o_forged.status.success(),
+        "a forged 2.root.json was accepted: {}",
+        text(&o_forged)
+    );
+    assert!(
+        text(&o_forged).contains("REFUSED UnsignedMetadataError: root was signed by 0/2 keys"),
+        "{}",
+        text(&o_forged)
+    );
+}
