@@ -13,4 +13,5 @@ pub mod fsio;
 pub mod keys;
 pub mod secret;
 pub mod tokens;
+pub mod transfer;
 pub mod tuf;
