@@ -18,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use miniz_oxide::inflate::TINFLStatus;
 use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
+use qrcode::{EcLevel, QrCode};
 use sha2::{Digest, Sha256};
 
 /// The first bytes of a payload made by [`pack`].
@@ -34,6 +35,8 @@ pub const MAX_UNPACKED: usize = 64 * 1024 * 1024;
 pub const MAX_FRAMES: usize = 99_999;
 /// The longest path a packed file may have, in bytes.
 pub const MAX_PATH: usize = 1024;
+/// Pixels per QR module in [`render_png`]'s output.
+pub const PNG_MODULE_PIXELS: u32 = 4;
 
 /// Length of the payload header: magic, body length, SHA-256 of the body.
 const HEADER: usize = 4 + 4 + 32;
@@ -115,6 +118,22 @@ pub enum QrError {
         missing: Vec<usize>,
         total: usize,
     },
+    #[error(
+        "cannot encode a text of {len} bytes as one QR code at error correction level M: {reason}"
+    )]
+    Encode { len: usize, reason: String },
+    #[error("cannot write the QR code as PNG: {0}")]
+    Png(String),
+    #[error("cannot read the image {name}: {reason}")]
+    Image { name: String, reason: String },
+    #[error("no QR code found in the image {name}")]
+    NoCode { name: String },
+    #[error("QR code {number} in the image {name} cannot be read: {reason}")]
+    Unreadable {
+        name: String,
+        number: usize,
+        reason: String,
+    },
 }
 
 impl QrError {
@@ -130,6 +149,10 @@ impl QrError {
                 "leave out the codes of bundle {} and scan again",
                 short(found)
             )),
+            QrError::NoCode { .. } | QrError::Unreadable { .. } => Some(
+                "photograph the code again, flat, sharp and whole, with its white border".into(),
+            ),
+            QrError::Encode { .. } => Some("cut the payload into smaller frames".into()),
             _ => None,
         }
     }
@@ -447,6 +470,86 @@ pub fn frames(payload: &[u8], bundle_hash: &str, max_chunk: usize) -> Vec<String
 /// One short text as a single code, e.g. `ceremony-hash:transcript:<hex>`.
 pub fn single(label: &str, hex: &str) -> String {
     format!("ceremony-hash:{label}:{hex}")
+}
+
+fn encode(text: &str) -> Result<QrCode, QrError> {
+    QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(|e| QrError::Encode {
+        len: text.len(),
+        reason: e.to_string(),
+    })
+}
+
+/// A PNG (8-bit greyscale) of the text's QR code at error correction level M, with its
+/// four-module quiet zone, [`PNG_MODULE_PIXELS`] pixels per module.
+pub fn render_png(text: &str) -> Result<Vec<u8>, QrError> {
+    use image::ImageEncoder;
+    let picture = encode(text)?
+        .render::<image::Luma<u8>>()
+        .quiet_zone(true)
+        .module_dimensions(PNG_MODULE_PIXELS, PNG_MODULE_PIXELS)
+        .build();
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(
+            picture.as_raw(),
+            picture.width(),
+            picture.height(),
+            image::ExtendedColorType::L8,
+        )
+        .map_err(|e| QrError::Png(e.to_string()))?;
+    Ok(png)
+}
+
+/// An SVG document of the text's QR code, black on white, with its quiet zone.
+pub fn render_svg(text: &str) -> Result<String, QrError> {
+    Ok(encode(text)?
+        .render::<qrcode::render::svg::Color>()
+        .quiet_zone(true)
+        .build())
+}
+
+/// The text's QR code in Unicode half blocks, two module rows per line, with its quiet
+/// zone, for a terminal that prints light text on a dark background: light modules are
+/// drawn, dark modules are left blank.
+pub fn render_terminal(text: &str) -> Result<String, QrError> {
+    use qrcode::render::unicode::Dense1x2;
+    Ok(encode(text)?
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
+}
+
+/// The texts of every QR code in an image file's bytes (PNG), in the order found.
+/// An image without a code, or with a code that cannot be read, is refused by name.
+pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Vec<String>, QrError> {
+    let picture = image::load_from_memory(bytes)
+        .map_err(|e| QrError::Image {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })?
+        .to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(picture);
+    let grids = prepared.detect_grids();
+    if grids.is_empty() {
+        return Err(QrError::NoCode {
+            name: name.to_owned(),
+        });
+    }
+    grids
+        .iter()
+        .enumerate()
+        .map(|(n, grid)| {
+            grid.decode()
+                .map(|(_, text)| text)
+                .map_err(|e| QrError::Unreadable {
+                    name: name.to_owned(),
+                    number: n + 1,
+                    reason: e.to_string(),
+                })
+        })
+        .collect()
 }
 
 /// A frame text, read.
@@ -891,6 +994,15 @@ mod tests {
         let texts = frames(&payload, A, DEFAULT_MAX_CHUNK);
         assert_eq!(texts.len(), 4);
         assert!(texts.iter().all(|t| t.len() <= 1200), "{}", texts[0].len());
+        let widest = format!(
+            "ceremony-frame:1:99999/99999:{A}:{}",
+            B64.encode([0xa5; DEFAULT_MAX_CHUNK])
+        );
+        assert_eq!(widest.len(), 1118);
+        assert_eq!(
+            encode(&widest).unwrap().version(),
+            qrcode::Version::Normal(27)
+        );
     }
 
     #[test]
@@ -1108,6 +1220,45 @@ mod tests {
         assert_eq!(frame_list(&[3, 4]), "frames 3 and 4");
         assert_eq!(frame_list(&[1, 2, 3]), "frames 1-3");
         assert_eq!(frame_list(&[1, 2, 3, 5, 8, 9]), "frames 1-3, 5, 8 and 9");
+    }
+
+    #[test]
+    fn a_png_decodes_to_its_text() {
+        let text = single("root", A);
+        let png = render_png(&text).unwrap();
+        assert_eq!(decode_image("root.png", &png).unwrap(), vec![text]);
+    }
+
+    #[test]
+    fn images_without_a_readable_code_are_named() {
+        assert_eq!(
+            decode_image("photo.jpg", b"not an image")
+                .unwrap_err()
+                .to_string(),
+            "cannot read the image photo.jpg: The image format could not be determined"
+        );
+        let mut blank = Vec::new();
+        image::ImageEncoder::write_image(
+            image::codecs::png::PngEncoder::new(&mut blank),
+            &[255; 64 * 64],
+            64,
+            64,
+            image::ExtendedColorType::L8,
+        )
+        .unwrap();
+        assert_eq!(
+            decode_image("blank.png", &blank).unwrap_err().to_string(),
+            "no QR code found in the image blank.png"
+        );
+    }
+
+    #[test]
+    fn a_text_too_long_for_one_code_is_refused() {
+        assert_eq!(
+            render_png(&"x".repeat(3000)).unwrap_err().to_string(),
+            "cannot encode a text of 3000 bytes as one QR code at error correction level M: \
+             data too long"
+        );
     }
 
     /// A payload and a chunk size, with the frames' order shuffled.
