@@ -57,6 +57,9 @@ pub enum Command {
     /// Online machine: verify an export bundle and publish it to a TUF repository
     /// directory or a Notary server.
     Publish(PublishArgs),
+    /// Carry a bundle across the air gap as QR codes: encode, show, decode.
+    #[command(subcommand)]
+    Qr(QrCommand),
     /// Check an export or request bundle: its manifest, every file's hash, nothing extra.
     #[command(name = "bundle-verify")]
     BundleVerify(BundleVerifyArgs),
@@ -156,6 +159,61 @@ pub struct PublishArgs {
     pub expires_days: u32,
     #[command(flatten)]
     pub secrets: SecretArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QrCommand {
+    /// Write a bundle as numbered QR codes: frame-NNN.png and frame-NNN.svg.
+    #[command(after_help = "Examples:\n  ceremony qr encode /media/usb/export --out export-qr")]
+    Encode(QrEncodeArgs),
+    /// Show a bundle's QR codes on this terminal, one frame at a time (Enter for the next).
+    #[command(
+        after_help = "Examples:\n  ceremony qr show /media/usb/export\n  ceremony qr show --hash-only /media/usb/export"
+    )]
+    Show(QrShowArgs),
+    /// Rebuild a bundle from images of its QR codes (any order) and check it.
+    #[command(after_help = "Examples:\n  ceremony qr decode --out received scans/*.png")]
+    Decode(QrDecodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QrEncodeArgs {
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// Where the images go; must not exist yet.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Payload bytes per frame (smaller codes are easier to scan).
+    #[arg(long, default_value_t = 768, value_name = "BYTES")]
+    pub chunk: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct QrShowArgs {
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// Show only one code: the bundle hash (and the transcript hash of an export).
+    #[arg(long)]
+    pub hash_only: bool,
+    /// Print every frame without waiting (for a terminal recorder).
+    #[arg(long)]
+    pub all: bool,
+    /// Payload bytes per frame.
+    #[arg(long, default_value_t = 768, value_name = "BYTES")]
+    pub chunk: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct QrDecodeArgs {
+    /// Images of the frames (PNG), in any order.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Where the rebuilt bundle goes; must not exist yet.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The bundle hash read out at the ceremony: frames of any other bundle are refused.
+    #[arg(long, value_name = "HEX")]
+    pub expect_bundle: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,8 @@ pub enum Error {
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
     #[error(transparent)]
+    Qr(#[from] crate::transfer::qr::QrError),
+    #[error(transparent)]
     Bundle(#[from] crate::transfer::bundle::BundleError),
     #[error("{path}: {reason}")]
     Read { path: String, reason: String },
@@ -60,6 +62,7 @@ impl Error {
             Error::Token(e) | Error::Sign(SignError::Token(e)) if e.hint().is_some() => e.hint(),
             Error::Transcript(e) if e.hint().is_some() => e.hint(),
             Error::Bundle(e) if e.hint().is_some() => e.hint(),
+            Error::Qr(e) if e.hint().is_some() => e.hint(),
             Error::File(FileError::Exists { .. }) => {
                 Some("nothing was written; pick a new output path".into())
             }

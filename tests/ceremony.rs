@@ -611,6 +611,9 @@ fn resume_after_a_crash_at_every_step_of_root_init() {
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(99), "{point}: {}", stderr(&o));
+        // The export appears whole or not at all: an interrupted run leaves no
+        // export directory, at most its hidden partial sibling.
+        assert!(!export.exists(), "{point}: a partial export is visible");
         let o = ceremony()
             .args([
                 "run",
@@ -639,6 +642,9 @@ fn resume_after_a_crash_at_every_step_of_root_init() {
             "{point}: {listing}"
         );
         check_root_init_export(&export, &point);
+        assert!(!room.path(".export.partial").exists(), "{point}");
+        let v = ok(&["bundle-verify", p(&export)]);
+        assert!(v.contains("4 file(s) match the manifest"), "{point}: {v}");
     }
 }
 
@@ -909,6 +915,9 @@ fn resume_after_a_crash_at_every_step_of_revoke_tagging_key() {
             .env("CEREMONY_TEST_CRASH", &point);
         let o = cmd.output().unwrap();
         assert_eq!(o.status.code(), Some(99), "{point}: {}", stderr(&o));
+        // The export appears whole or not at all: an interrupted run leaves no
+        // export directory, at most its hidden partial sibling.
+        assert!(!out.exists(), "{point}: a partial export is visible");
         let o = ceremony()
             .args([
                 "run",

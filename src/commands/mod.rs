@@ -2,6 +2,7 @@
 
 pub mod key;
 pub mod publish;
+pub mod qr;
 pub mod rehearse;
 pub mod request;
 pub mod root;
@@ -11,7 +12,7 @@ pub mod transcript;
 pub mod verify;
 
 use crate::cli::{
-    Cli, Command, FlavourArg, KeyCommand, RootCommand, SecretArgs, TranscriptCommand,
+    Cli, Command, FlavourArg, KeyCommand, QrCommand, RootCommand, SecretArgs, TranscriptCommand,
 };
 use crate::error::{Error, Result};
 use crate::fsio;
@@ -60,6 +61,11 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Request(a) => request::run(a),
         Command::Publish(a) => publish::run(a),
         Command::BundleVerify(a) => publish::bundle_verify(a),
+        Command::Qr(cmd) => match cmd {
+            QrCommand::Encode(a) => qr::encode(a),
+            QrCommand::Show(a) => qr::show(a),
+            QrCommand::Decode(a) => qr::decode(a),
+        },
     }
 }
 

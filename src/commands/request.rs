@@ -92,9 +92,11 @@ pub fn run(args: RequestArgs) -> Result<()> {
             Error::Usage("--new-key needs --keystore DIR: where the online keys are kept".into())
         })?;
         let store = KeyStore::new(store);
-        let pass = passphrase("the online key store", &args.secrets, true)?;
         for role in &args.new_keys {
             check_role(role)?;
+        }
+        let pass = passphrase("the online key store", &args.secrets, true)?;
+        for role in &args.new_keys {
             if keys.contains_key(role) {
                 return Err(Error::Usage(format!("the key for {role} is given twice")));
             }

@@ -139,6 +139,15 @@ impl Bundle {
     /// Open and check a bundle: manifest well formed, every listed file present with
     /// its size and SHA-256, nothing else in the directory.
     pub fn open(dir: &Path, kind: &str) -> Result<Bundle, BundleError> {
+        Self::open_inner(dir, Some(kind))
+    }
+
+    /// Open and check a bundle of either kind.
+    pub fn open_any(dir: &Path) -> Result<Bundle, BundleError> {
+        Self::open_inner(dir, None)
+    }
+
+    fn open_inner(dir: &Path, kind: Option<&str>) -> Result<Bundle, BundleError> {
         let d = dir.display().to_string();
         let mpath = dir.join(MANIFEST);
         let mbytes = match fs::read(&mpath) {
@@ -157,7 +166,9 @@ impl Bundle {
             dir: d.clone(),
             reason,
         })?;
-        if manifest.kind != kind {
+        if let Some(kind) = kind
+            && manifest.kind != kind
+        {
             return Err(BundleError::Kind {
                 dir: d,
                 expected: kind.into(),
@@ -459,6 +470,39 @@ pub fn commit(
         let _ = d.sync_all();
     }
     Bundle::open(out, kind)
+}
+
+/// Write a whole bundle, its manifest included, exactly as received (from QR
+/// codes), all or nothing; then open it, which checks every file against the
+/// manifest. A bundle that does not check out is not left in place.
+pub fn write_received(out: &Path, files: &[(String, Vec<u8>)]) -> Result<Bundle, BundleError> {
+    if out.exists() {
+        return Err(BundleError::File(fsio::FileError::Exists {
+            path: out.display().to_string(),
+        }));
+    }
+    let staging = staging_dir(out);
+    if staging.exists() {
+        return Err(BundleError::Partial {
+            path: staging.display().to_string(),
+        });
+    }
+    let result = (|| {
+        for (path, bytes) in files {
+            stage(out, path, bytes)?;
+        }
+        // Check before anything is moved into place.
+        Bundle::open_any(&staging)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    fs::rename(&staging, out).map_err(|e| BundleError::Io {
+        path: out.display().to_string(),
+        reason: format!("moving the received bundle into place: {e}"),
+    })?;
+    Bundle::open_any(out)
 }
 
 #[cfg(test)]

@@ -1,0 +1,450 @@
+//! Across the air gap: export bundles and their manifests, publishing to a TUF
+//! repository directory, bad bundles refused with nothing changed, QR codes there
+//! and back, request bundles consumed by `run`.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A rehearsal (root-init, then root-rotate) made once per test binary: two
+/// export bundles of one TUF repository, versions 1 and 1 → 2.
+fn rehearsal() -> &'static Path {
+    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("rehearsal");
+        ok(&["rehearse", "--yes", "--out", p(&out)]);
+        (d, out)
+    })
+    .1
+}
+
+/// A private copy of one of the rehearsal's bundles.
+fn copy_bundle(name: &str, to: &Path) -> PathBuf {
+    let from = rehearsal().join(name);
+    let dest = to.join(name);
+    copy_dir(&from, &dest);
+    dest
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir` with its bytes: what "unchanged" is checked against.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    for e in fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(snapshot(&path));
+        } else {
+            out.insert(path.clone(), fs::read(&path).unwrap());
+        }
+    }
+    out
+}
+
+fn bundle_hash(dir: &Path) -> String {
+    ok(&["bundle-verify", p(dir)])
+        .lines()
+        .find_map(|l| l.strip_prefix("bundle hash: "))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn an_export_bundle_lists_every_file_and_publishes_to_a_tuf_repository() {
+    let d = tempfile::tempdir().unwrap();
+    let init = copy_bundle("root-init", d.path());
+    let rotate = copy_bundle("root-rotate", d.path());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(init.join("manifest.json")).unwrap()).unwrap();
+    let files: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "1.root.json",
+            "root.json",
+            "transcript.jsonl",
+            "transcript.md"
+        ]
+    );
+    assert_eq!(manifest["kind"], "export");
+    assert_eq!(manifest["ceremony"]["kind"], "root-init");
+    let out = ok(&["bundle-verify", p(&init)]);
+    assert!(
+        out.contains("export bundle") && out.contains("4 file(s) match the manifest"),
+        "{out}"
+    );
+    // No partial directory is left beside a finished bundle.
+    assert!(!d.path().join(".root-init.partial").exists());
+
+    let repo = d.path().join("repo/metadata");
+    let hash = bundle_hash(&init);
+    let out = ok(&[
+        "publish",
+        p(&init),
+        "--tuf-repo",
+        p(&repo),
+        "--first-root",
+        "--expect-bundle",
+        &hash,
+    ]);
+    assert!(out.contains("published root version(s) 1"), "{out}");
+    let out = ok(&["publish", p(&rotate), "--tuf-repo", p(&repo)]);
+    assert!(out.contains("published root version(s) 2"), "{out}");
+    assert_eq!(
+        fs::read(repo.join("root.json")).unwrap(),
+        fs::read(rotate.join("2.root.json")).unwrap()
+    );
+    assert_eq!(
+        fs::read(repo.join("1.root.json")).unwrap(),
+        fs::read(init.join("1.root.json")).unwrap()
+    );
+    let (accepted, msg) = python_tuf(&[&repo.join("1.root.json"), &repo.join("2.root.json")]);
+    assert!(accepted, "{msg}");
+}
+
+/// Each way a bundle can be wrong, refused with its reason, and the repository
+/// (holding version 1) left exactly as it was.
+#[test]
+fn bad_bundles_are_refused_and_the_repository_is_unchanged() {
+    let d = tempfile::tempdir().unwrap();
+    let init = copy_bundle("root-init", d.path());
+    let repo = d.path().join("repo");
+    ok(&["publish", p(&init), "--tuf-repo", p(&repo), "--first-root"]);
+    let before = snapshot(&repo);
+    type Damage = fn(&Path);
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "tampered file",
+            |b| {
+                // One digit changed: same size, other bytes.
+                let f = b.join("2.root.json");
+                let mut bytes = fs::read(&f).unwrap();
+                let i = bytes
+                    .iter()
+                    .rposition(|c| (b'0'..=b'8').contains(c))
+                    .unwrap();
+                bytes[i] += 1;
+                fs::write(f, bytes).unwrap();
+            },
+            "2.root.json: SHA-256 is",
+        ),
+        (
+            "manifest mismatch",
+            |b| {
+                let f = b.join("manifest.json");
+                let mut m: serde_json::Value =
+                    serde_json::from_slice(&fs::read(&f).unwrap()).unwrap();
+                m["files"][0]["size"] = serde_json::json!(1);
+                fs::write(f, serde_json::to_vec(&m).unwrap()).unwrap();
+            },
+            "bytes, the manifest says 1",
+        ),
+        (
+            "extra file",
+            |b| fs::write(b.join("notes.txt"), "unlisted").unwrap(),
+            "notes.txt is not in the manifest",
+        ),
+        (
+            "truncated file",
+            |b| {
+                let f = b.join("transcript.jsonl");
+                let bytes = fs::read(&f).unwrap();
+                fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+            },
+            "transcript.jsonl:",
+        ),
+        (
+            "missing file",
+            |b| fs::remove_file(b.join("2.root.json")).unwrap(),
+            "2.root.json: listed in the manifest but missing",
+        ),
+        (
+            "no manifest",
+            |b| fs::remove_file(b.join("manifest.json")).unwrap(),
+            "no manifest.json",
+        ),
+        (
+            "a signature removed, manifest rewritten to match",
+            |b| {
+                let f = b.join("2.root.json");
+                let mut v: serde_json::Value =
+                    serde_json::from_slice(&fs::read(&f).unwrap()).unwrap();
+                v["signatures"].as_array_mut().unwrap().truncate(1);
+                let bytes = serde_json::to_vec(&v).unwrap();
+                fs::write(&f, &bytes).unwrap();
+                fs::write(b.join("root.json"), &bytes).unwrap();
+                rewrite_manifest(b);
+            },
+            "version 2",
+        ),
+    ];
+    for (name, damage, needle) in cases {
+        let case = d.path().join(format!("case-{}", name.replace(' ', "-")));
+        let bundle = copy_bundle("root-rotate", &case);
+        damage(&bundle);
+        let err = refused(&["publish", p(&bundle), "--tuf-repo", p(&repo)]);
+        assert!(err.contains(needle), "{name}: {err}");
+        assert_eq!(snapshot(&repo), before, "{name}: the repository changed");
+    }
+    // The wrong repository.
+    let bundle = copy_bundle("root-rotate", &d.path().join("wrong-repo"));
+    let err = refused(&[
+        "publish",
+        p(&bundle),
+        "--tuf-repo",
+        p(&repo),
+        "--repository",
+        "example.com/another",
+    ]);
+    assert!(err.contains("not example.com/another"), "{err}");
+    // Another bundle than the one read out at the ceremony.
+    let err = refused(&[
+        "publish",
+        p(&bundle),
+        "--tuf-repo",
+        p(&repo),
+        "--expect-bundle",
+        &"ab".repeat(32),
+    ]);
+    assert!(err.contains("this is not that bundle"), "{err}");
+    assert_eq!(snapshot(&repo), before);
+    // Rollback: version 2 published, then the version 1 bundle again.
+    ok(&["publish", p(&bundle), "--tuf-repo", p(&repo)]);
+    let after = snapshot(&repo);
+    let err = refused(&["publish", p(&init), "--tuf-repo", p(&repo)]);
+    assert!(err.contains("rollback"), "{err}");
+    assert_eq!(snapshot(&repo), after);
+    // A different root for a published version: a fork.
+    let other = d.path().join("other-repo");
+    fs::create_dir_all(&other).unwrap();
+    fs::copy(bundle.join("1.root.json"), other.join("root.json")).unwrap();
+    fs::write(other.join("2.root.json"), b"{}").unwrap();
+    let err = refused(&["publish", p(&bundle), "--tuf-repo", p(&other)]);
+    assert!(err.contains("exists with other contents: a fork"), "{err}");
+}
+
+/// Recompute the manifest over the files as they are now (what an attacker with
+/// write access to the media can do): the signatures still decide.
+fn rewrite_manifest(bundle: &Path) {
+    use sha2::{Digest, Sha256};
+    let f = bundle.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&f).unwrap()).unwrap();
+    for entry in m["files"].as_array_mut().unwrap() {
+        let bytes = fs::read(bundle.join(entry["path"].as_str().unwrap())).unwrap();
+        entry["sha256"] = serde_json::json!(hex::encode(Sha256::digest(&bytes)));
+        entry["size"] = serde_json::json!(bytes.len());
+    }
+    fs::write(f, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn a_bundle_crosses_as_qr_images_and_comes_back_byte_identical() {
+    let d = tempfile::tempdir().unwrap();
+    let bundle = copy_bundle("root-rotate", d.path());
+    let hash = bundle_hash(&bundle);
+    let images = d.path().join("qr");
+    let out = ok(&[
+        "qr",
+        "encode",
+        p(&bundle),
+        "--out",
+        p(&images),
+        "--chunk",
+        "1200",
+    ]);
+    assert!(out.contains(&hash), "{out}");
+    let mut pngs: Vec<PathBuf> = fs::read_dir(&images)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().unwrap() == "png")
+        .collect();
+    pngs.sort();
+    assert!(pngs.len() > 1, "a bundle of several frames");
+    assert_eq!(
+        fs::read_dir(&images).unwrap().count(),
+        2 * pngs.len(),
+        "an SVG for every PNG"
+    );
+    // Scanned in another order, one frame missing: the missing frame is named.
+    let mut shuffled = pngs.clone();
+    shuffled.reverse();
+    let dropped = shuffled.remove(1);
+    let n = pngs.len();
+    let index = pngs.iter().position(|p| *p == dropped).unwrap() + 1;
+    let mut args = vec!["qr", "decode", "--out"];
+    let received = d.path().join("received");
+    args.push(p(&received));
+    args.extend(shuffled.iter().map(|p| p.to_str().unwrap()));
+    let err = refused(&args);
+    assert!(
+        err.contains(&format!("missing frame {index} of {n}")),
+        "{err}"
+    );
+    assert!(
+        !received.exists(),
+        "nothing is written from an incomplete set"
+    );
+    // All frames, any order: the bundle, byte for byte.
+    let mut args = vec!["qr", "decode", "--expect-bundle", &hash, "--out"];
+    args.push(p(&received));
+    let mut all = pngs.clone();
+    all.rotate_left(n / 2);
+    args.extend(all.iter().map(|p| p.to_str().unwrap()));
+    let out = ok(&args);
+    assert!(out.contains(&format!("bundle {hash} rebuilt")), "{out}");
+    assert_eq!(snapshot_rel(&received), snapshot_rel(&bundle));
+    // A frame of another bundle among them is named.
+    let other = copy_bundle("root-init", d.path());
+    let other_images = d.path().join("qr-other");
+    ok(&["qr", "encode", p(&other), "--out", p(&other_images)]);
+    let foreign = other_images.join("frame-001.png");
+    let mut args = vec![
+        "qr",
+        "decode",
+        "--expect-bundle",
+        &hash,
+        "--out",
+        "never-written",
+    ];
+    args.extend(pngs.iter().map(|p| p.to_str().unwrap()));
+    args.push(p(&foreign));
+    let err = refused(&args);
+    assert!(err.contains("belongs to bundle"), "{err}");
+}
+
+fn snapshot_rel(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    snapshot(dir)
+        .into_iter()
+        .map(|(k, v)| (k.strip_prefix(dir).unwrap().to_owned(), v))
+        .collect()
+}
+
+#[test]
+fn a_tampered_request_bundle_is_refused_before_the_ceremony_starts() {
+    let d = tempfile::tempdir().unwrap();
+    let k = keys();
+    let mut key_args: Vec<String> = Vec::new();
+    for role in ["targets", "snapshot", "timestamp"] {
+        let o = run(&["key", "show", "--token", &k.token(role)]);
+        assert!(o.status.success());
+        let f = d.path().join(format!("{role}.json"));
+        fs::write(&f, &o.stdout).unwrap();
+        key_args.push("--key".into());
+        key_args.push(format!("{role}=keyfile:{}", p(&f)));
+    }
+    let req = d.path().join("request");
+    let mut args = vec![
+        "request",
+        "--repository",
+        "example.com/req",
+        "--out",
+        p(&req),
+    ];
+    args.extend(key_args.iter().map(String::as_str));
+    let out = ok(&args);
+    assert!(out.contains("current root chain: none"), "{out}");
+    // Same output again: refused, the first is kept.
+    let err = refused(&args);
+    assert!(err.contains("already exists"), "{err}");
+    // A key swapped on the way.
+    let other = fs::read(d.path().join("snapshot.json")).unwrap();
+    fs::write(req.join("keys/targets.json"), other).unwrap();
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts");
+    let work = d.path().join("work");
+    fs::write(d.path().join("a.toml"), "[confirm]\ndefault = true\n").unwrap();
+    let err = refused(&[
+        "run",
+        p(&scripts.join("root-init.toml")),
+        "--workdir",
+        p(&work),
+        "--out",
+        p(&d.path().join("export")),
+        "--request",
+        p(&req),
+        "--answers",
+        p(&d.path().join("a.toml")),
+    ]);
+    assert!(err.contains("keys/targets.json: SHA-256 is"), "{err}");
+    assert!(!work.exists(), "no ceremony state was made");
+    // A request for another repository than the one set.
+    let req2 = d.path().join("request-2");
+    let mut args = vec![
+        "request",
+        "--repository",
+        "example.com/req",
+        "--out",
+        p(&req2),
+    ];
+    args.extend(key_args.iter().map(String::as_str));
+    ok(&args);
+    let err = refused(&[
+        "run",
+        p(&scripts.join("root-init.toml")),
+        "--workdir",
+        p(&work),
+        "--out",
+        p(&d.path().join("export")),
+        "--request",
+        p(&req2),
+        "--set",
+        "repository=example.com/other",
+        "--answers",
+        p(&d.path().join("a.toml")),
+    ]);
+    assert!(
+        err.contains("but the request bundle is for repository example.com/req"),
+        "{err}"
+    );
+    // Bad request options.
+    let err = refused(&[
+        "request",
+        "--repository",
+        "r",
+        "--out",
+        p(&d.path().join("r3")),
+        "--new-key",
+        "root",
+        "--keystore",
+        p(&d.path().join("ks")),
+    ]);
+    assert!(err.contains("not an online role"), "{err}");
+    let err = refused(&[
+        "request",
+        "--repository",
+        "r",
+        "--out",
+        p(&d.path().join("r4")),
+        "--revoke",
+        "xyz",
+    ]);
+    assert!(err.contains("prefix of at least 8 hex digits"), "{err}");
+}
