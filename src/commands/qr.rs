@@ -13,10 +13,10 @@ fn bundle_frames(bundle: &Bundle, chunk: usize) -> Result<Vec<String>> {
         path: MANIFEST.into(),
         bytes: manifest,
     }];
-    for (path, bytes) in bundle.files() {
+    for path in bundle.paths() {
         files.push(PackedFile {
             path: path.into(),
-            bytes: bytes.to_vec(),
+            bytes: bundle.read(path)?,
         });
     }
     Ok(qr::frames(&qr::pack(&files), bundle.hash(), chunk.max(64)))

@@ -81,7 +81,7 @@ impl Export {
             .ok_or_else(|| refuse(dir, "its manifest names no ceremony"))?;
         // The transcript travels with the bundle: its hash chain must hold and end
         // where the manifest (and the witnesses) say.
-        if bundle.file("transcript.jsonl").is_none() {
+        if !bundle.contains("transcript.jsonl") {
             return Err(refuse(dir, "it has no transcript.jsonl"));
         }
         let report = crate::ceremony::transcript::verify_file(&dir.join("transcript.jsonl"))?;
@@ -99,13 +99,14 @@ impl Export {
             ));
         }
         let mut roots = Vec::new();
-        for (path, bytes) in bundle.files() {
+        for path in bundle.paths() {
             let Some(n) = path
                 .strip_suffix(".root.json")
                 .and_then(|n| n.parse::<u64>().ok())
             else {
                 continue;
             };
+            let bytes = &bundle.read(path)?;
             let doc = RootDocument::from_slice(bytes, &format!("{}/{path}", dir.display()))?;
             if doc.version() != n {
                 return Err(refuse(
@@ -125,7 +126,7 @@ impl Export {
         let Some((_, latest)) = roots.last() else {
             return Err(refuse(dir, "it holds no N.root.json"));
         };
-        if bundle.file("root.json") != Some(latest.as_slice()) {
+        if !bundle.contains("root.json") || bundle.read("root.json")? != *latest {
             return Err(refuse(dir, "root.json is not its newest N.root.json"));
         }
         Ok(Export {

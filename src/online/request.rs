@@ -6,7 +6,6 @@
 
 use crate::error::{Error, Result};
 use crate::transfer::bundle::{self, Bundle};
-use crate::tuf::document::RootDocument;
 use crate::tuf::json::parse_strict;
 use crate::tuf::key::decode_key;
 use crate::tuf::metadata::{Flavour, Key};
@@ -67,10 +66,11 @@ impl Request {
     /// file it names (roots parse, keys decode in the bundle's flavour).
     pub fn open(dir: &Path) -> Result<Request> {
         let bundle = Bundle::open(dir, "request")?;
-        let bytes = bundle
-            .file(REQUEST_FILE)
-            .ok_or_else(|| bad(dir, format!("no {REQUEST_FILE}")))?;
-        let value = parse_strict(bytes).map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
+        if !bundle.contains(REQUEST_FILE) {
+            return Err(bad(dir, format!("no {REQUEST_FILE}")));
+        }
+        let bytes = bundle.read(REQUEST_FILE)?;
+        let value = parse_strict(&bytes).map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
         let file: RequestFile =
             serde_json::from_value(value).map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
         if file.format != REQUEST_FORMAT {
@@ -101,31 +101,24 @@ impl Request {
         if file.repositories.is_empty() {
             return Err(bad(dir, "it names no repository"));
         }
+        // Every file named is in the bundle (and was checked against the manifest);
+        // roots and keys are parsed where they are used.
         for repo in &file.repositories {
-            for path in &repo.current {
-                let bytes = bundle.file(path).ok_or_else(|| {
-                    bad(
+            for path in repo.current.iter().chain(repo.keys.values()) {
+                if !bundle.contains(path) {
+                    return Err(bad(
                         dir,
                         format!("{}: {path} is not in the bundle", repo.repository),
-                    )
-                })?;
-                RootDocument::from_slice(bytes, &format!("{}/{path}", dir.display()))?;
+                    ));
+                }
             }
-            for (role, path) in &repo.keys {
+            for role in repo.keys.keys() {
                 if !super::keystore::ONLINE_ROLES.contains(&role.as_str()) {
                     return Err(bad(
                         dir,
                         format!("{}: {role} is not an online role", repo.repository),
                     ));
                 }
-                let bytes = bundle.file(path).ok_or_else(|| {
-                    bad(
-                        dir,
-                        format!("{}: {path} is not in the bundle", repo.repository),
-                    )
-                })?;
-                read_key(bytes, flavour)
-                    .map_err(|e| bad(dir, format!("{}: {path}: {e}", repo.repository)))?;
             }
         }
         Ok(Request {

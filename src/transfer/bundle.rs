@@ -132,7 +132,10 @@ pub struct Bundle {
     dir: PathBuf,
     manifest: Manifest,
     hash: String,
-    files: BTreeMap<String, Vec<u8>>,
+    /// Path → (SHA-256, size) as checked when the bundle was opened. The bytes are
+    /// not kept (a bundle may hold thousands of repositories); [`Bundle::read`]
+    /// reads a file again and checks it again.
+    files: BTreeMap<String, ([u8; 32], u64)>,
 }
 
 impl Bundle {
@@ -214,7 +217,7 @@ impl Bundle {
                     actual,
                 });
             }
-            files.insert(entry.path.clone(), bytes);
+            files.insert(entry.path.clone(), (Sha256::digest(&bytes).into(), entry.size));
         }
         for found in walk(dir)? {
             if found != MANIFEST && !files.contains_key(&found) {
@@ -245,13 +248,40 @@ impl Bundle {
         &self.hash
     }
 
-    pub fn file(&self, path: &str) -> Option<&[u8]> {
-        self.files.get(path).map(Vec::as_slice)
+    /// Whether the manifest lists `path`.
+    pub fn contains(&self, path: &str) -> bool {
+        self.files.contains_key(path)
     }
 
-    /// Every file (path, bytes), in path order; the manifest is not among them.
-    pub fn files(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.files.iter().map(|(p, b)| (p.as_str(), b.as_slice()))
+    /// Every file's path (the manifest is not among them), in path order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
+    /// A file's bytes, read now and checked against the manifest again.
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, BundleError> {
+        let d = self.dir.display().to_string();
+        let Some((expected, size)) = self.files.get(path) else {
+            return Err(BundleError::Missing {
+                dir: d,
+                path: path.into(),
+            });
+        };
+        let full = self.dir.join(path);
+        let bytes = fs::read(&full).map_err(|_| BundleError::Missing {
+            dir: d.clone(),
+            path: path.into(),
+        })?;
+        let actual: [u8; 32] = Sha256::digest(&bytes).into();
+        if actual != *expected || bytes.len() as u64 != *size {
+            return Err(BundleError::Hash {
+                dir: d,
+                path: path.into(),
+                expected: hex::encode(expected),
+                actual: hex::encode(actual),
+            });
+        }
+        Ok(bytes)
     }
 }
 
@@ -523,7 +553,7 @@ mod tests {
         let out = make(d.path());
         assert!(!staging_dir(&out).exists());
         let b = Bundle::open(&out, "export").unwrap();
-        assert_eq!(b.file("1.root.json").unwrap(), b"{\"a\":1}");
+        assert_eq!(b.read("1.root.json").unwrap(), b"{\"a\":1}");
         assert_eq!(b.manifest().files.len(), 2);
         assert_eq!(
             b.hash(),
