@@ -21,7 +21,6 @@ use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION, TOP_LEVEL
 use crate::tuf::notary::build_root_certificate;
 use crate::tuf::sign::{SignError, sign_root};
 use crate::tuf::targets_doc::TargetsDocument;
-use crate::tuf::time::format_expires;
 use crate::tuf::verify::{ChainOptions, short, verify_chain};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -29,6 +28,9 @@ use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+#[path = "batch.rs"]
+mod batch;
 
 const STATE_FORMAT: &str = "ceremony-state/1";
 
@@ -75,6 +77,9 @@ pub struct Bindings {
     /// The request bundle the online keys and current chain came from.
     #[serde(default)]
     pub request: Option<PathBuf>,
+    /// One ceremony over every repository of the request bundle.
+    #[serde(default)]
+    pub batch: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +107,9 @@ struct State {
     /// SHA-256 of the new metadata's signed bytes, fixed when it was built.
     #[serde(default)]
     draft_sha256: Option<String>,
+    /// Batch runs: how many repositories, the expiry they share.
+    #[serde(default)]
+    batch: Option<batch::BatchState>,
 }
 
 /// Where a run keeps its files.
@@ -182,7 +190,12 @@ impl<'a> Engine<'a> {
         let script_sha256 = hex::encode(Sha256::digest(script_text.as_bytes()));
         let flavour = flavour_of(&script);
         // Validate everything before anything is done.
-        let (current, current_targets) = check_bindings(&script, &bindings, ui.interactive())?;
+        let (current, current_targets) = if bindings.batch {
+            check_batch_bindings(&script, &bindings)?;
+            (Vec::new(), None)
+        } else {
+            check_bindings(&script, &bindings, ui.interactive())?
+        };
         if workdir.exists()
             && std::fs::read_dir(workdir)
                 .map_err(|e| io_err(workdir, e))?
@@ -256,6 +269,7 @@ impl<'a> Engine<'a> {
             pending: BTreeMap::new(),
             current_sha256: Vec::new(),
             draft_sha256: None,
+            batch: None,
         };
         let mut state = state;
         state.current_sha256 = current_hashes(&current)?;
@@ -303,8 +317,12 @@ impl<'a> Engine<'a> {
         let script = Script::parse(&script_text, &script_path.display().to_string())
             .map_err(|e| usage(e.to_string()))?;
         let flavour = flavour_of(&script);
-        let (current, current_targets) =
-            check_bindings(&script, &state.bindings, ui.interactive())?;
+        let (current, current_targets) = if state.bindings.batch {
+            check_batch_bindings(&script, &state.bindings)?;
+            (Vec::new(), None)
+        } else {
+            check_bindings(&script, &state.bindings, ui.interactive())?
+        };
         if current_hashes(&current)? != state.current_sha256 {
             return Err(usage(
                 "the current roots changed since the ceremony began; resume only with the same --current files",
@@ -395,10 +413,11 @@ impl<'a> Engine<'a> {
         };
         let sealed = self.transcript.seal(signer)?;
         crash_point("before-finish", "seal");
+        let repositories = bundle_repositories(&self.script, &self.state.bindings)?;
         finish(
             &sealed.path,
             &out,
-            (&self.script, self.flavour),
+            (&self.script, self.flavour, repositories),
             &mut *self.ui,
         )
     }
@@ -422,7 +441,14 @@ impl<'a> Engine<'a> {
             .map_err(|e| io_err(&work.0.join("script.toml"), e))?;
         let script = Script::parse(&text, "script.toml").map_err(|e| usage(e.to_string()))?;
         let flavour = flavour_of(&script);
-        finish(&sealed.path, &state.bindings.out, (&script, flavour), ui).map(Some)
+        let repositories = bundle_repositories(&script, &state.bindings)?;
+        finish(
+            &sealed.path,
+            &state.bindings.out,
+            (&script, flavour, repositories),
+            ui,
+        )
+        .map(Some)
     }
 
     fn step(&mut self, step: &Step) -> Result<()> {
@@ -437,6 +463,11 @@ impl<'a> Engine<'a> {
             Action::CheckAirGap => self.check_air_gap(step)?,
             Action::ListTokens => self.list_tokens(step)?,
             Action::GenerateKey => self.generate(step)?,
+            Action::BuildRoot if self.state.bindings.batch => self.batch_build(step)?,
+            Action::Review if self.state.bindings.batch => self.batch_review(step)?,
+            Action::Sign if self.state.bindings.batch => self.batch_sign(step)?,
+            Action::Verify if self.state.bindings.batch => self.batch_verify(step)?,
+            Action::Export if self.state.bindings.batch => self.batch_export(step)?,
             Action::BuildRoot => self.build_root(step)?,
             Action::BuildTargets => self.build_targets(step)?,
             Action::Review if self.delegating() => self.review_targets(step)?,
@@ -1013,8 +1044,7 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         let params = self.script.parameters.clone();
-        let expires =
-            format_expires(Utc::now() + chrono::Duration::days(params.expires_days as i64));
+        let expires = params.expires_at(Utc::now());
         let kind = self.script.kind;
         let mut root = match self.current.last() {
             Some(cur) => {
@@ -1273,8 +1303,7 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let expires =
-            format_expires(Utc::now() + chrono::Duration::days(params.expires_days as i64));
+        let expires = params.expires_at(Utc::now());
         let added_for_edit = added.clone();
         let removed_for_edit = removed.clone();
         let threshold = params.delegation_threshold;
@@ -1660,11 +1689,11 @@ impl<'a> Engine<'a> {
 fn finish(
     transcript: &Path,
     out: &Path,
-    info: (&Script, Flavour),
+    info: (&Script, Flavour, Vec<String>),
     ui: &mut dyn OperatorUi,
 ) -> Result<String> {
     let report = super::transcript::verify_file(transcript)?;
-    let (script, flavour) = info;
+    let (script, flavour, repositories) = info;
     if bundle::is_staged(out) || out.join(bundle::MANIFEST).is_file() {
         if bundle::is_staged(out) {
             let bytes = std::fs::read(transcript).map_err(|e| io_err(transcript, e))?;
@@ -1676,7 +1705,7 @@ fn finish(
             out,
             "export",
             flavour.name(),
-            vec![script.parameters.repository.clone()],
+            repositories,
             Some(bundle::CeremonyInfo {
                 name: script.name.clone(),
                 kind: script.kind.name().into(),
@@ -1695,6 +1724,59 @@ fn finish(
         &witness_words(&report.final_hash),
     );
     Ok(report.final_hash.to_hex())
+}
+
+/// The repositories an export bundle is about: the script's, or a batch's.
+fn bundle_repositories(script: &Script, b: &Bindings) -> Result<Vec<String>> {
+    if !b.batch {
+        return Ok(vec![script.parameters.repository.clone()]);
+    }
+    let dir = b
+        .request
+        .as_ref()
+        .ok_or_else(|| usage("a batch ceremony reads its repositories from --request DIR"))?;
+    Ok(crate::online::request::Request::open(dir)?
+        .file
+        .repositories
+        .into_iter()
+        .map(|r| r.repository)
+        .collect())
+}
+
+/// What a batch ceremony needs bound before it starts.
+fn check_batch_bindings(script: &Script, b: &Bindings) -> Result<()> {
+    if !matches!(script.kind, Kind::RevokeTaggingKey | Kind::RefreshExpiry) {
+        return Err(usage(format!(
+            "a request bundle of several repositories is a batch; batches run revoke-tagging-key or refresh-expiry, not {}",
+            script.kind.name()
+        )));
+    }
+    if b.request.is_none() {
+        return Err(usage(
+            "a batch ceremony reads its repositories from --request DIR",
+        ));
+    }
+    if b.current.is_some() || !b.keyfiles.is_empty() {
+        return Err(usage(
+            "a batch ceremony takes the current roots and the replacement keys from the request bundle; --current and --key are not used",
+        ));
+    }
+    for (name, spec) in &script.keys {
+        if spec.generate {
+            return Err(usage(format!(
+                "key {name} is generated: a batch ceremony generates no keys"
+            )));
+        }
+        if spec.role == "root" {
+            let t = b.tokens.get(name).ok_or_else(|| {
+                usage(format!(
+                    "a batch ceremony needs every root token bound up front: --token {name}=REF"
+                ))
+            })?;
+            crate::commands::token_public_key(t)?;
+        }
+    }
+    Ok(())
 }
 
 /// A backup recipient as given on the command line.

@@ -77,6 +77,10 @@ pub struct Parameters {
     pub repository: String,
     /// How long the new root is valid.
     pub expires_days: u32,
+    /// A fixed expiry instead (`YYYY-MM-DDTHH:MM:SSZ`): the same for every root a
+    /// batch signs, and for a rerun of the same ceremony.
+    #[serde(default)]
+    pub expires: Option<String>,
     /// The root role's threshold in the new root (default: unchanged, or 1 for a
     /// new root).
     #[serde(default)]
@@ -166,6 +170,18 @@ pub struct Script {
     pub steps: Vec<Step>,
 }
 
+impl Parameters {
+    /// The expiry of what this ceremony signs, formatted for metadata.
+    pub fn expires_at(&self, now: chrono::DateTime<chrono::Utc>) -> String {
+        match &self.expires {
+            Some(at) => at.clone(),
+            None => crate::tuf::time::format_expires(
+                now + chrono::Duration::days(i64::from(self.expires_days)),
+            ),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{file}: {reason}")]
 pub struct ScriptError {
@@ -214,6 +230,13 @@ impl Script {
             .any(|p| p.role == ParticipantRole::Administrator)
         {
             return Err("no participant has the role administrator".into());
+        }
+        if let Some(at) = &self.parameters.expires {
+            let t = crate::tuf::time::parse_expires(at, crate::tuf::metadata::Flavour::Tuf)
+                .map_err(|f| format!("expires = {at:?} is not a time of the form {f}"))?;
+            if t <= chrono::Utc::now() {
+                return Err(format!("expires = {at:?} is in the past"));
+            }
         }
         if self.parameters.expires_days == 0 || self.parameters.expires_days > 3650 * 2 {
             return Err(format!(

@@ -628,6 +628,30 @@ impl Transcript {
         self.append_entry(kind, step, actor, data)
     }
 
+    /// Append one entry without waiting for the disk; [`Transcript::sync`] makes
+    /// every entry so far durable. For one entry per repository in a batch, where
+    /// the step's summary entry (appended with [`Transcript::append`]) syncs them all.
+    pub fn append_deferred(
+        &mut self,
+        kind: &str,
+        step: Option<&str>,
+        actor: Option<&str>,
+        data: Value,
+    ) -> Result<EntryHash> {
+        if kind == kind::SEAL {
+            return Err(self.not_recordable(kind, "a seal entry is written only by `seal`".into()));
+        }
+        self.write_entry(kind, step, actor, data, false)
+    }
+
+    /// Make every entry appended so far durable.
+    pub fn sync(&mut self) -> Result<()> {
+        self.file.sync_all().map_err(|e| {
+            self.broken = true;
+            io(&self.path, "sync")(e)
+        })
+    }
+
     /// Record a file that was written: its path as given, SHA-256 and size.
     pub fn record_file(
         &mut self,
@@ -662,6 +686,17 @@ impl Transcript {
         step: Option<&str>,
         actor: Option<&str>,
         data: Value,
+    ) -> Result<EntryHash> {
+        self.write_entry(kind, step, actor, data, true)
+    }
+
+    fn write_entry(
+        &mut self,
+        kind: &str,
+        step: Option<&str>,
+        actor: Option<&str>,
+        data: Value,
+        sync: bool,
     ) -> Result<EntryHash> {
         if self.broken {
             return Err(TranscriptError::Broken {
@@ -703,7 +738,7 @@ impl Transcript {
         let written = self
             .file
             .write_all(&line)
-            .and_then(|_| self.file.sync_all());
+            .and_then(|_| if sync { self.file.sync_all() } else { Ok(()) });
         if let Err(e) = written {
             self.broken = true;
             return Err(io(&self.path, "append")(e));

@@ -63,7 +63,24 @@ pub fn run(args: RunArgs) -> Result<()> {
             Some(dir) => Some(Request::open(dir)?),
             None => None,
         };
+        let batch = request
+            .as_ref()
+            .is_some_and(|r| r.file.repositories.len() > 1);
         let input = match &request {
+            Some(r) if batch => {
+                match set.get("flavour") {
+                    Some(given) if given != r.flavour.name() => {
+                        return Err(Error::Usage(format!(
+                            "--set flavour={given}, but the request bundle is for flavour {}",
+                            r.flavour.name()
+                        )));
+                    }
+                    _ => {
+                        set.insert("flavour".into(), r.flavour.name().to_owned());
+                    }
+                }
+                None
+            }
             Some(r) => {
                 let input = r.single()?;
                 for (param, value) in [
@@ -135,6 +152,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             current,
             revoke,
             request: args.request.clone(),
+            batch,
             out: args.out.clone().expect("clap requires it"),
             allow_network: args.allow_network,
             targets: args.targets.clone(),

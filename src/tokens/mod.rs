@@ -126,7 +126,7 @@ impl TokenError {
 /// `sign` returns, for Ed25519, the 64-byte signature over `message`; for ECDSA
 /// P-256, the raw r‖s signature over SHA-256(`message`). The caller must verify
 /// every signature before trusting it.
-pub trait Signer {
+pub trait Signer: Send {
     /// The public half, as read from the token when it was opened.
     fn public_key(&self) -> &PublicKey;
 
@@ -138,4 +138,11 @@ pub trait Signer {
     }
 
     fn sign(&mut self, message: &[u8]) -> Result<Vec<u8>, TokenError>;
+
+    /// Another handle on the same key for signing in parallel (a second session
+    /// on a token that is already logged in), where the token allows it. It must
+    /// be dropped before this signer. `None`: sign with this one only.
+    fn fork(&self) -> Result<Option<Box<dyn Signer>>, TokenError> {
+        Ok(None)
+    }
 }

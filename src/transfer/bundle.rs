@@ -217,7 +217,10 @@ impl Bundle {
                     actual,
                 });
             }
-            files.insert(entry.path.clone(), (Sha256::digest(&bytes).into(), entry.size));
+            files.insert(
+                entry.path.clone(),
+                (Sha256::digest(&bytes).into(), entry.size),
+            );
         }
         for found in walk(dir)? {
             if found != MANIFEST && !files.contains_key(&found) {

@@ -1011,7 +1011,63 @@ impl Pkcs11Signer {
     }
 }
 
+/// A second session on the token of a logged-in [`Pkcs11Signer`], for signing in
+/// parallel. PKCS#11 login state belongs to the application, not the session, so
+/// it needs no PIN; dropping it closes only its own session (no logout).
+struct Pkcs11Fork {
+    session: Session,
+    key: ObjectHandle,
+    public: PublicKey,
+    description: String,
+    token: String,
+    _module: Arc<Module>,
+}
+
+impl Signer for Pkcs11Fork {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    fn sign(&mut self, message: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let signature = raw_sign(&self.session, self.key, self.public.algorithm(), message)
+            .map_err(|e| ck_err(&self.token, e))?;
+        verify_raw(&self.public, message, &signature).map_err(|reason| TokenError::Device {
+            token: self.token.clone(),
+            reason: format!(
+                "returned a signature that does not verify against its public key ({reason}); \
+                 it was discarded"
+            ),
+        })?;
+        Ok(signature)
+    }
+}
+
 impl Signer for Pkcs11Signer {
+    fn fork(&self) -> Result<Option<Box<dyn Signer>>, TokenError> {
+        let name = self.token.name();
+        let session = self
+            .module
+            .ctx()
+            .open_ro_session(self.token.slot)
+            .map_err(|e| ck_err(&name, e))?;
+        let key = match self.key {
+            Some(k) => k,
+            None => return Ok(None),
+        };
+        Ok(Some(Box::new(Pkcs11Fork {
+            session,
+            key,
+            public: self.public.clone(),
+            description: self.describe(),
+            token: name,
+            _module: Arc::clone(&self.module),
+        })))
+    }
+
     fn public_key(&self) -> &PublicKey {
         &self.public
     }

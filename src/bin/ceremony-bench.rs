@@ -1,0 +1,543 @@
+//! The batch benchmark harness and its fixture maker (see docs/performance.md).
+//!
+//!   ceremony-bench synth --out REQ --repositories N --root REF... [--threshold T]
+//!       A request bundle of N synthetic TUF repositories whose current roots are
+//!       signed by the given root tokens, all listing one compromised targets key,
+//!       each with a replacement. `--forge-at I` breaks repository I's signatures;
+//!       `--unlisted-at I` leaves the compromised key out of repository I.
+//!
+//!   ceremony-bench run [--n 1000 --n 10000]
+//!       SoftHSM tokens made on the spot; for each N, side by side: the raw signing
+//!       floor, the batch ceremony, python-tuf's Metadata API, a tuftool script (if
+//!       tuftool is installed); then a 1,000-version chain verified by us and by
+//!       python-tuf. Prints the figures and ratios.
+
+use ceremony::cli::SecretArgs;
+use ceremony::commands::open_signer;
+use ceremony::keys::Algorithm;
+use ceremony::online::request::{NewRepository, write};
+use ceremony::tokens::Signer;
+use ceremony::tokens::soft::GeneratedKey;
+use ceremony::tuf::document::RootDocument;
+use ceremony::tuf::key::{key_id, tuf_key};
+use ceremony::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION};
+use ceremony::tuf::sign::sign_root;
+use ceremony::tuf::time::format_expires;
+use serde_json::Map;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("synth") => synth(&args[1..]),
+        Some("run") => run(&args[1..]),
+        Some("floor") => floor(&args[1..]),
+        _ => Err("usage: ceremony-bench synth … | ceremony-bench run [--n N]…".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type R<T> = Result<T, String>;
+
+fn values(args: &[String], flag: &str) -> Vec<String> {
+    args.windows(2)
+        .filter(|w| w[0] == flag)
+        .map(|w| w[1].clone())
+        .collect()
+}
+
+fn value(args: &[String], flag: &str) -> Option<String> {
+    values(args, flag).into_iter().next()
+}
+
+fn role(keyids: Vec<String>, threshold: u64) -> RoleKeys {
+    RoleKeys {
+        keyids,
+        threshold,
+        unknown: Map::new(),
+    }
+}
+
+fn synth(args: &[String]) -> R<()> {
+    let out = PathBuf::from(value(args, "--out").ok_or("--out DIR")?);
+    let n: usize = value(args, "--repositories")
+        .ok_or("--repositories N")?
+        .parse()
+        .map_err(|e| format!("--repositories: {e}"))?;
+    let roots = values(args, "--root");
+    let threshold: u64 = value(args, "--threshold")
+        .map(|t| t.parse().map_err(|e| format!("--threshold: {e}")))
+        .transpose()?
+        .unwrap_or(roots.len() as u64);
+    let forge: Vec<usize> = values(args, "--forge-at")
+        .iter()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let unlisted: Vec<usize> = values(args, "--unlisted-at")
+        .iter()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let secrets = SecretArgs {
+        passphrase_file: value(args, "--passphrase-file").map(PathBuf::from),
+        pin_file: value(args, "--pin-file").map(PathBuf::from),
+    };
+    let mut signers: Vec<Box<dyn Signer>> = Vec::new();
+    for r in &roots {
+        signers.push(open_signer(r, &secrets).map_err(|e| e.to_string())?);
+    }
+    let online = |alg| tuf_key(&GeneratedKey::generate(alg).public());
+    let compromised = online(Algorithm::Ed25519);
+    let compromised_id = key_id(&compromised, Flavour::Tuf);
+    let other_targets = online(Algorithm::Ed25519);
+    let snapshot = online(Algorithm::Ed25519);
+    let timestamp = online(Algorithm::Ed25519);
+    let replacement = online(Algorithm::Ed25519);
+    let expires = format_expires(chrono::Utc::now() + chrono::Duration::days(365));
+    let mut repos = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut keys: BTreeMap<String, Key> = BTreeMap::new();
+        let mut root_ids = Vec::new();
+        for s in &signers {
+            let k = tuf_key(s.public_key());
+            let id = key_id(&k, Flavour::Tuf);
+            keys.insert(id.clone(), k);
+            root_ids.push(id);
+        }
+        let targets = if unlisted.contains(&i) {
+            &other_targets
+        } else {
+            &compromised
+        };
+        let mut roles = BTreeMap::new();
+        roles.insert("root".to_owned(), role(root_ids, threshold));
+        for (name, k) in [
+            ("targets", targets),
+            ("snapshot", &snapshot),
+            ("timestamp", &timestamp),
+        ] {
+            let id = key_id(k, Flavour::Tuf);
+            keys.insert(id.clone(), k.clone());
+            roles.insert(name.to_owned(), role(vec![id], 1));
+        }
+        let root = Root {
+            type_name: "root".into(),
+            spec_version: Some(SPEC_VERSION.into()),
+            consistent_snapshot: Some(false),
+            version: 1,
+            expires: expires.clone(),
+            keys,
+            roles,
+            unknown: Map::new(),
+        };
+        let name = format!("example.com/bench/repo-{i:05}");
+        let mut doc = RootDocument::draft(root, &name).map_err(|e| e.to_string())?;
+        for s in signers.iter_mut() {
+            sign_root(&mut doc, s.as_mut(), None).map_err(|e| e.to_string())?;
+        }
+        let mut bytes = doc.to_json().map_err(|e| e.to_string())?;
+        if forge.contains(&i) {
+            // Same signatures over other content: no longer signed by anyone.
+            let text = String::from_utf8(bytes).map_err(|e| e.to_string())?;
+            bytes = text
+                .replacen(&expires, "2099-12-31T00:00:00Z", 1)
+                .into_bytes();
+        }
+        let mut repo_keys = BTreeMap::new();
+        repo_keys.insert("targets".to_owned(), replacement.clone());
+        repos.push(NewRepository {
+            repository: name,
+            current: vec![(1, bytes)],
+            keys: repo_keys,
+            revoke: vec![compromised_id.clone()],
+        });
+    }
+    let bundle = write(&out, Flavour::Tuf, &repos).map_err(|e| e.to_string())?;
+    println!("request bundle {} with {n} repositories", out.display());
+    println!("compromised targets key: {compromised_id}");
+    println!("bundle hash: {}", bundle.hash());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The benchmark.
+
+const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "246813"; // a disposable benchmark token's PIN
+
+struct Hsm {
+    dir: PathBuf,
+    conf: PathBuf,
+}
+
+impl Hsm {
+    fn new(dir: &Path) -> R<Hsm> {
+        let tokens = dir.join("tokens");
+        std::fs::create_dir_all(&tokens).map_err(|e| e.to_string())?;
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Hsm {
+            dir: dir.to_owned(),
+            conf,
+        })
+    }
+
+    fn cmd(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env("SOFTHSM2_CONF", &self.conf)
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE);
+        c
+    }
+}
+
+fn sh(c: &mut Command) -> R<String> {
+    let o = c.output().map_err(|e| format!("{c:?}: {e}"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "{c:?} failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Run a command to completion, measuring wall time and the peak resident memory
+/// (the kernel's high-water mark, sampled until it exits).
+fn measure(c: &mut Command) -> R<(Duration, u64)> {
+    let start = Instant::now();
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{c:?}: {e}"))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            if !status.success() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return Err(format!("{c:?} failed: {err}"));
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((start.elapsed(), peak))
+}
+
+fn exe(name: &str) -> PathBuf {
+    let me = std::env::current_exe().expect("own path");
+    me.with_file_name(name)
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("CEREMONY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".venv/bin/python"))
+}
+
+fn run(args: &[String]) -> R<()> {
+    let mut ns: Vec<usize> = values(args, "--n")
+        .iter()
+        .map(|v| v.parse().map_err(|e| format!("--n: {e}")))
+        .collect::<R<_>>()?;
+    if ns.is_empty() {
+        ns = vec![1000, 10_000];
+    }
+    let ceremony = exe("ceremony");
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts");
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/tuf_batch.py");
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let hsm = Hsm::new(tmp.path())?;
+    let pin_file = tmp.path().join("pin");
+    std::fs::write(&pin_file, format!("{PIN}\n")).map_err(|e| e.to_string())?;
+    let mut refs = Vec::new();
+    for label in ["bench-root-1", "bench-root-2"] {
+        sh(Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--so-pin",
+                "13579135",
+                "--pin",
+                PIN,
+            ]))?;
+        let r = format!("pkcs11:token={label};object=root");
+        sh(hsm.cmd(&ceremony).args([
+            "key",
+            "generate",
+            "--token",
+            &r,
+            "--algorithm",
+            "ed25519",
+            "--pin-file",
+            pin_file.to_str().unwrap(),
+        ]))?;
+        refs.push(r);
+    }
+    println!("machine: {} CPUs; {}", cpus(), cpu_model());
+    println!(
+        "tokens: SoftHSM2 ({SOFTHSM_MODULE}), two Ed25519 root keys, threshold 2; python-tuf signs with software Ed25519 keys"
+    );
+    let mut peaks = Vec::new();
+    for &n in &ns {
+        let dir = hsm.dir.join(format!("n{n}"));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let req = dir.join("request");
+        let mut c = hsm.cmd(&exe("ceremony-bench"));
+        c.args([
+            "synth",
+            "--out",
+            req.to_str().unwrap(),
+            "--repositories",
+            &n.to_string(),
+        ]);
+        for r in &refs {
+            c.args(["--root", r]);
+        }
+        c.args(["--pin-file", pin_file.to_str().unwrap()]);
+        sh(&mut c)?;
+
+        // 1. The raw floor: only the token's sign, same keys, same count.
+        let floor = raw_floor(&hsm, &refs, &pin_file, n)?;
+
+        // 2. Our batch ceremony, unattended.
+        let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
+        for r in &refs {
+            answers.push_str(&format!("{r:?} = {PIN:?}\n"));
+        }
+        let answers_file = dir.join("answers.toml");
+        std::fs::write(&answers_file, answers).map_err(|e| e.to_string())?;
+        let mut c = hsm.cmd(&ceremony);
+        c.args([
+            "run",
+            scripts.join("revoke-tagging-key.toml").to_str().unwrap(),
+            "--workdir",
+            dir.join("work").to_str().unwrap(),
+            "--out",
+            dir.join("export").to_str().unwrap(),
+            "--request",
+            req.to_str().unwrap(),
+            "--token",
+            &format!("root-1={}", refs[0]),
+            "--token",
+            &format!("root-2={}", refs[1]),
+            "--allow-network",
+            "--answers",
+            answers_file.to_str().unwrap(),
+        ]);
+        let (ours, peak) = measure(&mut c)?;
+        peaks.push((n, peak));
+
+        // 3. python-tuf's Metadata API: the same edit + sign + write per repository.
+        let (py, _) = measure(Command::new(python()).args([
+            helper.to_str().unwrap(),
+            "python-tuf",
+            req.to_str().unwrap(),
+            dir.join("py-out").to_str().unwrap(),
+        ]))?;
+
+        println!();
+        println!("N = {n} repositories (2 signatures each)");
+        println!(
+            "  raw floor (token sign only)   {:>8.2} s",
+            floor.as_secs_f64()
+        );
+        println!(
+            "  ceremony batch (unattended)   {:>8.2} s   {:.2}x the floor   peak RSS {} MiB",
+            ours.as_secs_f64(),
+            ours.as_secs_f64() / floor.as_secs_f64(),
+            peak / 1024
+        );
+        println!(
+            "  python-tuf Metadata API       {:>8.2} s   ours is {:.1}x faster",
+            py.as_secs_f64(),
+            py.as_secs_f64() / ours.as_secs_f64()
+        );
+        match which("tuftool") {
+            Some(t) => println!(
+                "  tuftool root script           not run: {} is installed, but the per-repository script is not written yet",
+                t.display()
+            ),
+            None => println!(
+                "  tuftool root script           not run: tuftool is not installed (cargo install tuftool)"
+            ),
+        }
+    }
+    if let (Some((n0, p0)), Some((n1, p1))) = (peaks.first(), peaks.last())
+        && n0 != n1
+    {
+        println!();
+        println!(
+            "peak memory: {} MiB at N = {n1} vs {} MiB at N = {n0}: {:.2}x",
+            p1 / 1024,
+            p0 / 1024,
+            *p1 as f64 / *p0 as f64
+        );
+    }
+
+    // 5. A 1,000-version chain: ours and python-tuf's verification.
+    let chain = tmp.path().join("chain");
+    sh(Command::new(python()).args([
+        helper.to_str().unwrap(),
+        "make-chain",
+        chain.to_str().unwrap(),
+        "1000",
+    ]))?;
+    let (ours, _) = measure(Command::new(&ceremony).args([
+        "verify",
+        "--trusted",
+        chain.join("1.root.json").to_str().unwrap(),
+        chain.to_str().unwrap(),
+    ]))?;
+    let (py, _) = measure(Command::new(python()).args([
+        helper.to_str().unwrap(),
+        "verify-chain",
+        chain.to_str().unwrap(),
+    ]))?;
+    println!();
+    println!("verifying a 1,000-version root chain");
+    println!(
+        "  ceremony verify               {:>8.2} s",
+        ours.as_secs_f64()
+    );
+    println!(
+        "  python-tuf                    {:>8.2} s   ours is {:.1}x faster",
+        py.as_secs_f64(),
+        py.as_secs_f64() / ours.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn raw_floor(hsm: &Hsm, refs: &[String], pin_file: &Path, n: usize) -> R<Duration> {
+    // In a child process, which gets SOFTHSM2_CONF before the module loads.
+    let mut c = hsm.cmd(&exe("ceremony-bench"));
+    c.args(["floor", &n.to_string(), pin_file.to_str().unwrap()]);
+    c.args(refs);
+    let out = sh(&mut c)?;
+    let secs: f64 = out
+        .trim()
+        .parse()
+        .map_err(|e| format!("floor output {out:?}: {e}"))?;
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `floor N PIN_FILE TOKEN_LABEL…`: N signatures with each token's key, calling
+/// nothing but PKCS#11 C_Sign (CKM_EDDSA) in a loop on one session per token.
+/// Prints the seconds taken.
+fn floor(args: &[String]) -> R<()> {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+    use cryptoki::object::{Attribute, ObjectClass};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    let n: usize = args
+        .first()
+        .ok_or("N")?
+        .parse()
+        .map_err(|e| format!("N: {e}"))?;
+    let pin = std::fs::read_to_string(args.get(1).ok_or("PIN_FILE")?).map_err(|e| e.to_string())?;
+    let pkcs11 = Pkcs11::new(SOFTHSM_MODULE).map_err(|e| e.to_string())?;
+    pkcs11
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .map_err(|e| e.to_string())?;
+    let mut keys = Vec::new();
+    for r in &args[2..] {
+        let label = r
+            .strip_prefix("pkcs11:token=")
+            .and_then(|r| r.split(';').next())
+            .ok_or("a pkcs11:token=LABEL;… reference")?;
+        let slot = pkcs11
+            .get_slots_with_token()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|s| {
+                pkcs11
+                    .get_token_info(*s)
+                    .map(|i| i.label().trim() == label)
+                    .unwrap_or(false)
+            })
+            .ok_or(format!("no token {label}"))?;
+        let session = pkcs11.open_ro_session(slot).map_err(|e| e.to_string())?;
+        session
+            .login(UserType::User, Some(&AuthPin::from(pin.trim().to_owned())))
+            .map_err(|e| e.to_string())?;
+        let key = session
+            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .ok_or("no private key")?;
+        keys.push((session, key));
+    }
+    // A message the size of a canonical root with four keys.
+    let message = vec![b'x'; 1400];
+    let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+    let start = Instant::now();
+    for _ in 0..n {
+        for (session, key) in &keys {
+            session
+                .sign(&mechanism, *key, &message)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    println!("{}", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

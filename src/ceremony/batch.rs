@@ -1,0 +1,725 @@
+//! Batch ceremonies: one revoke-tagging-key or refresh-expiry ceremony over every
+//! repository of a request bundle. The script's steps keep their meaning; the
+//! root-building, review, signing, verification and export steps act on all N
+//! repositories, one repository at a time, so memory stays flat in N:
+//!
+//! - `build-root` checks all N up front (the current root is signed by a threshold
+//!   of the root keys in this room, the compromised key is listed, the replacement
+//!   is not) and writes the N unsigned drafts, one per line, to `batch/drafts.jsonl`.
+//!   One failing repository stops the ceremony before anything is signed.
+//! - `review` reads one summary aloud.
+//! - each `sign` step logs in once and signs all N drafts, in parallel sessions
+//!   where the token allows; every signature is verified in software, and
+//!   journalled in repository order to `batch/sig-<step>.jsonl` (synced every few
+//!   hundred), so an interrupted step resumes after the last durable signature.
+//! - `verify` assembles and verifies each new root against its current one and
+//!   stages it in the export, with one transcript entry per repository.
+//!
+//! This is a child module of the engine: it uses the engine's state, transcript,
+//! operator UI and token opening.
+
+use super::{Engine, Step, io_err, tkind, usage};
+use crate::ceremony::script::Kind;
+use crate::error::{Error, Result};
+use crate::keys::PublicKey;
+use crate::online::request::{Request, read_key};
+use crate::transfer::bundle;
+use crate::tuf::document::RootDocument;
+use crate::tuf::key::key_id;
+use crate::tuf::metadata::{Flavour, Key, Root, Signature};
+use crate::tuf::sign::sign_message;
+use crate::tuf::verify::{ChainOptions, check_role, short, verify_chain};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Signatures are made durable at least this often.
+const SYNC_EVERY: usize = 100;
+
+/// What a batch run keeps in its state besides the engine's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct BatchState {
+    /// How many repositories.
+    pub count: usize,
+    /// The expiry every new root carries, fixed when the drafts were built.
+    pub expires: Option<String>,
+    /// The targets keys removed from, and added to, the roots (distinct key IDs).
+    #[serde(default)]
+    pub removed: Vec<String>,
+    #[serde(default)]
+    pub added: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Draft {
+    i: usize,
+    repository: String,
+    root: Root,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Journalled {
+    i: usize,
+    sig: Signature,
+}
+
+fn drafts_path(work: &Path) -> PathBuf {
+    work.join("batch").join("drafts.jsonl")
+}
+
+fn journal_path(work: &Path, step: &str) -> PathBuf {
+    work.join("batch").join(format!("sig-{step}.jsonl"))
+}
+
+/// How many signing sessions to run per token: `CEREMONY_SIGN_SESSIONS`, or the
+/// number of CPUs (at most 4).
+fn sessions() -> usize {
+    std::env::var("CEREMONY_SIGN_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .clamp(1, 4)
+}
+
+fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "   {msg} {bar:30} {pos}/{len} ({per_sec}, {eta} left)",
+        )
+        .expect("valid template"),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// The test-only hook `CEREMONY_TEST_CRASH=batch-signed:STEP:N`: stop once N
+/// signatures of step STEP are durable. Debug builds only.
+fn crash_due(step: &str, done: usize) -> bool {
+    #[cfg(debug_assertions)]
+    if let Ok(spec) = std::env::var("CEREMONY_TEST_CRASH") {
+        return spec == format!("batch-signed:{step}:{done}");
+    }
+    let _ = (step, done);
+    false
+}
+
+fn add_key(root: &mut Root, role: &str, id: String, key: Key) {
+    root.keys.insert(id.clone(), key);
+    if let Some(r) = root.roles.get_mut(role)
+        && !r.keyids.contains(&id)
+    {
+        r.keyids.push(id);
+    }
+}
+
+impl Engine<'_> {
+    fn request(&self) -> Result<Request> {
+        let dir =
+            self.state.bindings.request.as_ref().ok_or_else(|| {
+                usage("a batch ceremony reads its repositories from --request DIR")
+            })?;
+        Request::open(dir)
+    }
+
+    /// The public keys of the root tokens bound for this ceremony (no PIN needed).
+    fn room_root_keys(&self) -> Result<BTreeMap<String, PublicKey>> {
+        let mut out = BTreeMap::new();
+        for (name, spec) in &self.script.keys {
+            if spec.role != "root" {
+                continue;
+            }
+            let reference = self.state.bindings.tokens.get(name).ok_or_else(|| {
+                usage(format!(
+                    "a batch ceremony needs every root token bound up front: --token {name}=REF"
+                ))
+            })?;
+            out.insert(name.clone(), crate::commands::token_public_key(reference)?);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn batch_build(&mut self, step: &Step) -> Result<()> {
+        let request = self.request()?;
+        let kind = self.script.kind;
+        let flavour = self.flavour;
+        let room = self.room_root_keys()?;
+        let expires = self.script.parameters.expires_at(Utc::now());
+        let count = request.file.repositories.len();
+        let path = drafts_path(&self.work.0);
+        std::fs::create_dir_all(path.parent().expect("has a parent"))
+            .map_err(|e| io_err(&path, e))?;
+        let file = std::fs::File::create(&path).map_err(|e| io_err(&path, e))?;
+        let mut out = BufWriter::new(file);
+        let mut problems: Vec<String> = Vec::new();
+        let mut removed: BTreeSet<String> = BTreeSet::new();
+        let mut added: BTreeSet<String> = BTreeSet::new();
+        let (mut low, mut high) = (u64::MAX, 0u64);
+        let bar = progress_bar(count, "checking");
+        let dir = request.bundle.dir().to_owned();
+        for (i, repo) in request.file.repositories.iter().enumerate() {
+            bar.inc(1);
+            let name = &repo.repository;
+            let check = (|| -> std::result::Result<Root, String> {
+                let latest = repo
+                    .current
+                    .last()
+                    .ok_or("the request holds no current root for it")?;
+                let bytes = request.bundle.read(latest).map_err(|e| e.to_string())?;
+                let doc = RootDocument::from_slice(&bytes, &format!("{}/{latest}", dir.display()))
+                    .map_err(|e| e.to_string())?;
+                if doc.flavour() != flavour {
+                    return Err(format!("{latest} is not {flavour} metadata"));
+                }
+                // The anchor: the current root is signed by a threshold of the root
+                // keys in this room (a root anyone could write is not enough).
+                let role = &doc.root().roles["root"];
+                let ours: Vec<String> = room
+                    .values()
+                    .filter_map(|pk| super::find_root_keyid(doc.root(), pk, flavour))
+                    .collect();
+                let message = doc.canonical_signed().map_err(|e| e.to_string())?;
+                let by_room = check_role(
+                    &message,
+                    &doc.signatures,
+                    &doc.root().keys,
+                    &ours,
+                    role.threshold,
+                    flavour,
+                );
+                if !by_room.met() {
+                    return Err(format!(
+                        "its current root (version {}) is not signed by {} of the root keys in this room ({} valid): refused as not ours",
+                        doc.version(),
+                        role.threshold,
+                        by_room.valid.len()
+                    ));
+                }
+                let mut root = doc.root().clone();
+                if kind == Kind::RevokeTaggingKey {
+                    if self.state.bindings.revoke.is_empty() && repo.revoke.is_empty() {
+                        return Err("no compromised key is named (--revoke KEYID)".into());
+                    }
+                    let given: Vec<String> = if self.state.bindings.revoke.is_empty() {
+                        repo.revoke.clone()
+                    } else {
+                        self.state.bindings.revoke.clone()
+                    };
+                    for g in &given {
+                        let matches: Vec<String> = root.roles["targets"]
+                            .keyids
+                            .iter()
+                            .filter(|id| g.len() >= 8 && id.starts_with(g.as_str()))
+                            .cloned()
+                            .collect();
+                        let [id] = matches.as_slice() else {
+                            return Err(format!(
+                                "its current root's targets role does not list the compromised key {}",
+                                short(g)
+                            ));
+                        };
+                        removed.insert(id.clone());
+                        super::remove_key(&mut root, "targets", id);
+                    }
+                    let key_path = repo
+                        .keys
+                        .get("targets")
+                        .ok_or("the request holds no replacement targets key for it")?;
+                    let key_bytes = request.bundle.read(key_path).map_err(|e| e.to_string())?;
+                    let key =
+                        read_key(&key_bytes, flavour).map_err(|e| format!("{key_path}: {e}"))?;
+                    let id = key_id(&key, flavour);
+                    if doc.root().keys.contains_key(&id) {
+                        return Err(format!(
+                            "the replacement targets key {} is already in its current root",
+                            short(&id)
+                        ));
+                    }
+                    added.insert(id.clone());
+                    add_key(&mut root, "targets", id, key);
+                }
+                root.version = doc.version() + 1;
+                root.expires = expires.clone();
+                // Validate the new root as a whole.
+                RootDocument::draft(root.clone(), "new root").map_err(|e| e.to_string())?;
+                Ok(root)
+            })();
+            match check {
+                Ok(root) => {
+                    low = low.min(root.version);
+                    high = high.max(root.version);
+                    let line = serde_json::to_string(&Draft {
+                        i,
+                        repository: name.clone(),
+                        root,
+                    })
+                    .expect("a draft serialises");
+                    writeln!(out, "{line}").map_err(|e| io_err(&path, e))?;
+                }
+                Err(reason) => problems.push(format!("repository {name}: {reason}")),
+            }
+        }
+        bar.finish_and_clear();
+        if !problems.is_empty() {
+            drop(out);
+            let _ = std::fs::remove_file(&path);
+            let shown: Vec<&str> = problems.iter().take(10).map(String::as_str).collect();
+            return Err(usage(format!(
+                "{} of {count} repositories cannot be part of this ceremony; nothing was signed:\n  {}{}",
+                problems.len(),
+                shown.join("\n  "),
+                if problems.len() > shown.len() {
+                    format!("\n  … and {} more", problems.len() - shown.len())
+                } else {
+                    String::new()
+                }
+            )));
+        }
+        let file = out
+            .into_inner()
+            .map_err(|e| io_err(&path, e.into_error()))?;
+        file.sync_all().map_err(|e| io_err(&path, e))?;
+        let digest = hex::encode(Sha256::digest(
+            std::fs::read(&path).map_err(|e| io_err(&path, e))?,
+        ));
+        self.state.draft_sha256 = Some(digest.clone());
+        self.state.batch = Some(BatchState {
+            count,
+            expires: Some(expires.clone()),
+            removed: removed.iter().cloned().collect(),
+            added: added.iter().cloned().collect(),
+        });
+        self.ui.say(&format!(
+            "{count} repositories checked; {count} new roots built (versions {low} to {high}), nothing signed yet"
+        ));
+        self.transcript.append(
+            tkind::ROOT_BUILT,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"batch": true, "repositories": count, "removed": removed, "added": added,
+                   "versions": [low, high], "expires": expires, "drafts_sha256": digest}),
+        )?;
+        Ok(())
+    }
+
+    fn batch_state(&self) -> Result<BatchState> {
+        self.state
+            .batch
+            .clone()
+            .filter(|b| b.count > 0)
+            .ok_or_else(|| {
+                usage("the batch drafts were not built: the build-root step comes first")
+            })
+    }
+
+    /// Open the drafts, checking they are the ones built.
+    fn drafts(&self) -> Result<impl Iterator<Item = Result<Draft>> + use<>> {
+        let path = drafts_path(&self.work.0);
+        let bytes_ok = {
+            let digest = hex::encode(Sha256::digest(
+                std::fs::read(&path).map_err(|e| io_err(&path, e))?,
+            ));
+            self.state.draft_sha256.as_deref() == Some(digest.as_str())
+        };
+        if !bytes_ok {
+            return Err(usage(format!(
+                "{} changed after it was built: stop and investigate",
+                path.display()
+            )));
+        }
+        let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
+        let p = path.clone();
+        Ok(BufReader::new(file).lines().map(move |line| {
+            let line = line.map_err(|e| io_err(&p, e))?;
+            serde_json::from_str::<Draft>(&line).map_err(|e| usage(format!("{}: {e}", p.display())))
+        }))
+    }
+
+    pub(super) fn batch_review(&mut self, step: &Step) -> Result<()> {
+        let state = self.batch_state()?;
+        let (mut low, mut high) = (u64::MAX, 0);
+        for d in self.drafts()? {
+            let d = d?;
+            low = low.min(d.root.version);
+            high = high.max(d.root.version);
+        }
+        let signers: Vec<String> = self
+            .script
+            .steps
+            .iter()
+            .filter(|s| s.action == super::Action::Sign)
+            .filter_map(|s| s.key.clone())
+            .collect();
+        let mut text = format!(
+            "Batch ceremony {} ({}) over {} repositories ({} metadata).\n",
+            self.script.name,
+            self.script.kind.name(),
+            state.count,
+            self.flavour
+        );
+        if self.script.kind == Kind::RevokeTaggingKey {
+            let list = |ids: &[String]| {
+                let shown: Vec<&str> = ids.iter().take(5).map(|k| short(k)).collect();
+                format!(
+                    "{}{}",
+                    shown.join(", "),
+                    if ids.len() > shown.len() { ", …" } else { "" }
+                )
+            };
+            text.push_str(&format!(
+                "targets key(s) that go: {} ({} distinct)\n",
+                list(&state.removed),
+                state.removed.len()
+            ));
+            text.push_str(&format!(
+                "targets key(s) that come: {} ({} distinct)\n",
+                list(&state.added),
+                state.added.len()
+            ));
+        }
+        text.push_str(&format!(
+            "new root versions: {low} to {high} (each repository's current version + 1)\n"
+        ));
+        text.push_str(&format!(
+            "new expiry: {}\n",
+            state.expires.as_deref().unwrap_or("?")
+        ));
+        text.push_str(&format!(
+            "signed by: {} (each logs in once and signs all {} roots)",
+            signers.join(", "),
+            state.count
+        ));
+        self.read_aloud_and_confirm(step, &text)
+    }
+
+    pub(super) fn batch_sign(&mut self, step: &Step) -> Result<()> {
+        let state = self.batch_state()?;
+        let name = step.key.clone().expect("validated");
+        let reference = self.token_ref(&step.id, &name)?;
+        let journal = journal_path(&self.work.0, &step.id);
+        // What is durable already: a prefix 0..done, in order (a torn last line
+        // from an interruption is cut off).
+        let done = recover_journal(&journal)?;
+        if done == state.count {
+            self.ui.say(&format!(
+                "{name} had signed all {done} roots before the interruption"
+            ));
+            return Ok(());
+        }
+        self.seal_signer = None;
+        let mut signer = self.open_signer(&step.id, &reference)?;
+        let public = signer.public_key().clone();
+        let flavour = self.flavour;
+        let mut forks: Vec<Box<dyn crate::tokens::Signer>> = Vec::new();
+        for _ in 1..sessions() {
+            match signer.fork()? {
+                Some(f) => forks.push(f),
+                None => break,
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&journal)
+            .map_err(|e| io_err(&journal, e))?;
+        let mut out = BufWriter::new(file);
+        if done > 0 {
+            self.ui.say(&format!(
+                "{name}: {done} of {} roots were signed before the interruption; continuing",
+                state.count
+            ));
+        }
+        self.ui.say(&format!(
+            "signing {} roots with {name} on {} session(s)",
+            state.count - done,
+            forks.len() + 1
+        ));
+        let bar = progress_bar(state.count, &format!("signing with {name}"));
+        bar.set_position(done as u64);
+        let drafts = self.drafts()?.skip(done);
+        let step_id = step.id.clone();
+        let key_name = name.clone();
+        let result: Result<usize> = std::thread::scope(|scope| {
+            let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>, String)>(64);
+            let work_rx = std::sync::Arc::new(std::sync::Mutex::new(work_rx));
+            let (done_tx, done_rx) =
+                std::sync::mpsc::sync_channel::<(usize, Result<Signature>)>(64);
+            let mut all: Vec<&mut dyn crate::tokens::Signer> = vec![signer.as_mut()];
+            for f in forks.iter_mut() {
+                all.push(f.as_mut());
+            }
+            for s in all {
+                let rx = std::sync::Arc::clone(&work_rx);
+                let tx = done_tx.clone();
+                scope.spawn(move || {
+                    loop {
+                        let job = rx.lock().expect("not poisoned").recv();
+                        let Ok((i, message, keyid)) = job else { break };
+                        let sig = sign_message(&message, s, flavour, keyid).map_err(Error::from);
+                        if tx.send((i, sig)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            // Only the workers hold the job receiver: when they stop (an error, or
+            // the collector stopping), the feeder's sends fail and it stops too.
+            drop(work_rx);
+            drop(done_tx);
+            // Feed the workers from one thread, collect in another order-keeping loop.
+            let feeder = scope.spawn(move || -> Result<()> {
+                for d in drafts {
+                    let d = d?;
+                    let doc = RootDocument::draft(d.root, &d.repository)?;
+                    let keyid =
+                        super::find_root_keyid(doc.root(), &public, flavour).ok_or_else(|| {
+                            usage(format!(
+                                "repository {}: key {key_name} is not a root key of its root",
+                                d.repository
+                            ))
+                        })?;
+                    if work_tx.send((d.i, doc.canonical_signed()?, keyid)).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            });
+            let mut pending: BTreeMap<usize, Signature> = BTreeMap::new();
+            let mut next = done;
+            let mut first_error: Option<Error> = None;
+            let mut crashed = false;
+            for (i, sig) in done_rx {
+                match sig {
+                    Ok(sig) => {
+                        pending.insert(i, sig);
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        break;
+                    }
+                }
+                while let Some(sig) = pending.remove(&next) {
+                    let line = serde_json::to_string(&Journalled { i: next, sig })
+                        .expect("a signature serialises");
+                    writeln!(out, "{line}").map_err(|e| io_err(&journal, e))?;
+                    next += 1;
+                    bar.set_position(next as u64);
+                    if (next - done).is_multiple_of(SYNC_EVERY) {
+                        out.flush().map_err(|e| io_err(&journal, e))?;
+                        out.get_ref().sync_data().map_err(|e| io_err(&journal, e))?;
+                        if crash_due(&step_id, next) {
+                            crashed = true;
+                            break;
+                        }
+                    }
+                }
+                if crashed {
+                    break;
+                }
+            }
+            out.flush().map_err(|e| io_err(&journal, e))?;
+            out.get_ref().sync_data().map_err(|e| io_err(&journal, e))?;
+            let fed = feeder.join().expect("the feeder does not panic");
+            if crashed {
+                return Ok(usize::MAX);
+            }
+            fed?;
+            if let Some(e) = first_error {
+                return Err(e);
+            }
+            Ok(next)
+        });
+        if matches!(result, Ok(usize::MAX)) {
+            eprintln!("test fault injection: stopping in step {}", step.id);
+            std::process::exit(99);
+        }
+        bar.finish_and_clear();
+        drop(forks);
+        let signed = result?;
+        if signed != state.count {
+            return Err(Error::Internal(format!(
+                "{name} signed {signed} of {} roots",
+                state.count
+            )));
+        }
+        self.ui.say(&format!(
+            "{name} signed {} roots ({})",
+            state.count - done,
+            signer.describe()
+        ));
+        self.transcript.append(
+            tkind::SIGNATURE,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"key": name, "token": signer.describe(), "batch": true,
+                   "signed": state.count - done, "signed_before_interruption": done,
+                   "journal_sha256": hex::encode(Sha256::digest(std::fs::read(&journal).map_err(|e| io_err(&journal, e))?))}),
+        )?;
+        self.seal_signer = Some(signer);
+        Ok(())
+    }
+
+    /// Assemble, verify against its current root, stage in the export, and record,
+    /// every repository's new root.
+    pub(super) fn batch_verify(&mut self, step: &Step) -> Result<()> {
+        let state = self.batch_state()?;
+        let request = self.request()?;
+        let sign_steps: Vec<String> = self
+            .script
+            .steps
+            .iter()
+            .filter(|s| s.action == super::Action::Sign)
+            .map(|s| s.id.clone())
+            .collect();
+        let mut journals = Vec::new();
+        for s in &sign_steps {
+            let p = journal_path(&self.work.0, s);
+            let f = std::fs::File::open(&p).map_err(|e| io_err(&p, e))?;
+            journals.push((p, BufReader::new(f).lines()));
+        }
+        let out = self.state.bindings.out.clone();
+        let options = ChainOptions {
+            now: Utc::now(),
+            gun: None,
+        };
+        let bar = progress_bar(state.count, "verifying");
+        let mut verified = 0usize;
+        for d in self.drafts()? {
+            let d = d?;
+            let repo = &request.file.repositories[d.i];
+            if repo.repository != d.repository {
+                return Err(usage(format!(
+                    "draft {} is for {}, the request lists {} there",
+                    d.i, d.repository, repo.repository
+                )));
+            }
+            let mut doc = RootDocument::draft(d.root, &format!("{} root", d.repository))?;
+            for (p, lines) in journals.iter_mut() {
+                let line = lines
+                    .next()
+                    .ok_or_else(|| {
+                        usage(format!("{}: ends before repository {}", p.display(), d.i))
+                    })?
+                    .map_err(|e| io_err(p, e))?;
+                let j: Journalled = serde_json::from_str(&line)
+                    .map_err(|e| usage(format!("{}: {e}", p.display())))?;
+                if j.i != d.i {
+                    return Err(usage(format!(
+                        "{}: out of order at repository {}",
+                        p.display(),
+                        d.i
+                    )));
+                }
+                doc.signatures.push(j.sig);
+            }
+            let latest = repo.current.last().expect("checked at build");
+            let current = RootDocument::from_slice(&request.bundle.read(latest)?, latest)?;
+            let mut options = options.clone();
+            if self.flavour == Flavour::Notary {
+                options.gun = Some(d.repository.clone());
+            }
+            verify_chain(Some(current.clone()), vec![doc.clone()], &options)?;
+            let bytes = doc.to_json()?;
+            let path = format!("repositories/{}/{}.root.json", d.i, doc.version());
+            bundle::stage(&out, &path, &bytes)?;
+            let before: BTreeSet<&String> = current.root().roles["targets"].keyids.iter().collect();
+            let after: BTreeSet<&String> = doc.root().roles["targets"].keyids.iter().collect();
+            self.transcript.append_deferred(
+                "repository",
+                Some(&step.id),
+                Some(&step.actor),
+                json!({"index": d.i, "repository": d.repository, "version": doc.version(),
+                       "signed_by": doc.signatures.iter().map(|s| s.keyid.clone()).collect::<Vec<_>>(),
+                       "targets_removed": before.difference(&after).collect::<Vec<_>>(),
+                       "targets_added": after.difference(&before).collect::<Vec<_>>(),
+                       "path": path, "sha256": hex::encode(Sha256::digest(&bytes))}),
+            )?;
+            verified += 1;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        if verified != state.count {
+            return Err(Error::Internal(format!(
+                "verified {verified} of {} roots",
+                state.count
+            )));
+        }
+        self.transcript.sync()?;
+        self.ui.say(&format!(
+            "all {verified} new roots verify: each is signed by the threshold of its previous root's keys and of its own"
+        ));
+        self.transcript.append(
+            tkind::VERIFIED,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"result": format!("{verified} roots verified"), "repositories": verified}),
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn batch_export(&mut self, step: &Step) -> Result<()> {
+        let state = self.batch_state()?;
+        let out = self.state.bindings.out.clone();
+        if !bundle::is_staged(&out) {
+            return Err(usage(
+                "nothing is staged for the export: the verify step comes first",
+            ));
+        }
+        self.ui.say(&format!(
+            "{} new roots staged for {}; the bundle is completed with the transcript when the ceremony is sealed",
+            state.count,
+            out.display()
+        ));
+        self.transcript.append(
+            "export-staged",
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"repositories": state.count}),
+        )?;
+        Ok(())
+    }
+}
+
+/// Read a signature journal: the number of complete, in-order entries. A torn last
+/// line (the process stopped while writing it) is cut off the file.
+fn recover_journal(path: &Path) -> Result<usize> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err(path, e)),
+    };
+    let mut good = 0usize;
+    let mut count = 0usize;
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        if !line.ends_with(b"\n") {
+            break;
+        }
+        match serde_json::from_slice::<Journalled>(line) {
+            Ok(j) if j.i == count => {
+                count += 1;
+                good += line.len();
+            }
+            _ => break,
+        }
+    }
+    if good != bytes.len() {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io_err(path, e))?;
+        f.set_len(good as u64).map_err(|e| io_err(path, e))?;
+        f.sync_all().map_err(|e| io_err(path, e))?;
+    }
+    Ok(count)
+}

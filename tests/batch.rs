@@ -1,0 +1,216 @@
+//! Responders at scale: one revoke-tagging-key ceremony over 200 repositories on
+//! SoftHSM tokens. Every new root is judged by python-tuf; a batch with a forged
+//! or unrelated repository is refused up front with nothing signed; an interrupted
+//! batch resumes to exactly the output of an uninterrupted one, and parallel
+//! signing sessions give exactly what one session gives.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const N: usize = 200;
+const PIN: &str = "735102";
+/// A fixed expiry: Ed25519 signatures are deterministic, so two runs over the same
+/// drafts give byte-identical roots.
+const EXPIRES: &str = "2031-06-30T00:00:00Z";
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+struct Room {
+    hsm: SoftHsm,
+    dir: tempfile::TempDir,
+    refs: Vec<String>,
+}
+
+impl Room {
+    fn new() -> Room {
+        let hsm = SoftHsm::new();
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
+        let mut refs = Vec::new();
+        for label in ["batch-root-1", "batch-root-2"] {
+            hsm.init(label, PIN);
+            let r = format!("pkcs11:token={label};object=root");
+            let o = self_cmd(&hsm, "ceremony")
+                .args(["key", "generate", "--token", &r, "--algorithm", "ed25519"])
+                .args(["--pin-file", p(&dir.path().join("pin"))])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            refs.push(r);
+        }
+        let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
+        for r in &refs {
+            answers.push_str(&format!("{r:?} = {PIN:?}\n"));
+        }
+        fs::write(dir.path().join("answers.toml"), answers).unwrap();
+        Room { hsm, dir, refs }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn synth(&self, name: &str, extra: &[&str]) -> PathBuf {
+        let out = self.path(name);
+        let mut c = self_cmd(&self.hsm, "ceremony-bench");
+        c.args(["synth", "--out", p(&out), "--repositories", &N.to_string()]);
+        for r in &self.refs {
+            c.args(["--root", r]);
+        }
+        c.args(["--pin-file", p(&self.path("pin"))]).args(extra);
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "synth: {}", stderr(&o));
+        out
+    }
+
+    fn batch(&self, request: &Path, name: &str, env: &[(&str, &str)]) -> Output {
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts");
+        let mut c = self_cmd(&self.hsm, "ceremony");
+        c.arg("run")
+            .arg(scripts.join("revoke-tagging-key.toml"))
+            .args(["--workdir", p(&self.path(&format!("work-{name}")))])
+            .args(["--out", p(&self.path(&format!("export-{name}")))])
+            .args(["--request", p(request)])
+            .args(["--set", &format!("expires={EXPIRES}")])
+            .args(["--token", &format!("root-1={}", self.refs[0])])
+            .args(["--token", &format!("root-2={}", self.refs[1])])
+            .args([
+                "--allow-network",
+                "--answers",
+                p(&self.path("answers.toml")),
+            ]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    fn resume(&self, name: &str) -> Output {
+        self_cmd(&self.hsm, "ceremony")
+            .args([
+                "run",
+                "--resume",
+                "--workdir",
+                p(&self.path(&format!("work-{name}"))),
+            ])
+            .args(["--answers", p(&self.path("answers.toml"))])
+            .output()
+            .unwrap()
+    }
+}
+
+fn self_cmd(hsm: &SoftHsm, bin: &str) -> Command {
+    let exe = match bin {
+        "ceremony" => env!("CARGO_BIN_EXE_ceremony"),
+        _ => env!("CARGO_BIN_EXE_ceremony-bench"),
+    };
+    let mut c = Command::new(exe);
+    c.env("SOFTHSM2_CONF", &hsm.conf)
+        .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE);
+    c
+}
+
+fn roots(export: &Path) -> Vec<Vec<u8>> {
+    (0..N)
+        .map(|i| fs::read(export.join(format!("repositories/{i}/2.root.json"))).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
+    let room = Room::new();
+    let req = room.synth("request", &[]);
+
+    // Uninterrupted, on two sessions per token.
+    let o = room.batch(&req, "a", &[("CEREMONY_SIGN_SESSIONS", "2")]);
+    assert!(o.status.success(), "batch: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("over {N} repositories")), "{out}");
+    assert!(out.contains("on 2 session(s)"), "{out}");
+    let a = room.path("export-a");
+    let judge = Command::new(python())
+        .arg(interop_script("tuf_verify_batch.py"))
+        .args([p(&req), p(&a)])
+        .output()
+        .unwrap();
+    assert!(
+        judge.status.success(),
+        "python-tuf: {}{}",
+        String::from_utf8_lossy(&judge.stdout),
+        String::from_utf8_lossy(&judge.stderr)
+    );
+    assert!(String::from_utf8_lossy(&judge.stdout).contains(&format!("OK: {N} repositories")));
+    // One transcript entry per repository, and the bundle lists every root.
+    let t = fs::read_to_string(a.join("transcript.jsonl")).unwrap();
+    assert_eq!(t.matches("\"kind\":\"repository\"").count(), N);
+    let v = ok(&["bundle-verify", p(&a)]);
+    assert!(v.contains(&format!("{} file(s) match", N + 2)), "{v}");
+    ok(&["transcript", "verify", p(&a.join("transcript.jsonl"))]);
+
+    // Interrupted after 100 signatures of the first key, on one session, resumed.
+    let o = room.batch(
+        &req,
+        "b",
+        &[
+            ("CEREMONY_SIGN_SESSIONS", "1"),
+            ("CEREMONY_TEST_CRASH", "batch-signed:sign-root-1:100"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    assert!(!room.path("export-b").exists());
+    let o = room.resume("b");
+    assert!(o.status.success(), "resume: {}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "100 of {N} roots were signed before the interruption"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    let b = room.path("export-b");
+    // Serial and parallel, interrupted and not: the same roots, byte for byte.
+    assert!(roots(&a) == roots(&b), "the two runs' roots differ");
+    let t = fs::read_to_string(b.join("transcript.jsonl")).unwrap();
+    assert!(
+        t.contains("\"signed_before_interruption\":100"),
+        "the resumed step did not re-sign"
+    );
+
+    // No PIN in anything the batch wrote or printed.
+    let mut everything = stdout(&o) + &stderr(&o);
+    for f in ["transcript.jsonl", "transcript.md", "manifest.json"] {
+        everything.push_str(&fs::read_to_string(a.join(f)).unwrap());
+    }
+    assert!(!everything.contains(PIN));
+}
+
+#[test]
+fn a_batch_with_a_forged_or_unrelated_repository_is_refused_before_anything_is_signed() {
+    let room = Room::new();
+    let req = room.synth("request", &["--forge-at", "37", "--unlisted-at", "158"]);
+    let o = room.batch(&req, "bad", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("2 of 200 repositories cannot be part of this ceremony; nothing was signed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("repository example.com/bench/repo-00037: its current root (version 1) is not signed by 2 of the root keys in this room"),
+        "{err}"
+    );
+    assert!(
+        err.contains("repository example.com/bench/repo-00158: its current root's targets role does not list the compromised key"),
+        "{err}"
+    );
+    let work = room.path("work-bad");
+    assert!(!work.join("batch/sig-sign-root-1.jsonl").exists());
+    assert!(!work.join("batch/drafts.jsonl").exists());
+    assert!(!room.path("export-bad").exists());
+}
