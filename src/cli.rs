@@ -80,17 +80,21 @@ pub struct RequestArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value = "tuf")]
     pub flavour: FlavourArg,
-    /// The repository: its GUN for Notary, its name for TUF.
-    #[arg(long, value_name = "NAME")]
-    pub repository: String,
+    /// The repository: its GUN for Notary, its name for TUF. Repeatable: a
+    /// request for several repositories is a batch (one revoke-tagging-key or
+    /// refresh-expiry ceremony over all of them); --key and --new-key then give
+    /// every repository the same key.
+    #[arg(long = "repository", value_name = "NAME", required = true)]
+    pub repositories: Vec<String>,
     /// Notary: the server to fetch the current roots and the server-held keys from.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// The CA certificate(s) (PEM) that signed the server's TLS certificate.
     #[arg(long, value_name = "PEM")]
     pub server_ca: Option<PathBuf>,
-    /// The current root chain (a directory of N.root.json); for Notary it is
-    /// fetched from --server when not given.
+    /// The current root chain (a directory of N.root.json; for several
+    /// repositories, a directory per repository named like the key store's, `/`
+    /// as `%2F`); for Notary it is fetched from --server when not given.
     #[arg(long, value_name = "DIR")]
     pub current: Option<PathBuf>,
     /// The online key store (age-encrypted online keys) for --new-key.

@@ -448,3 +448,78 @@ fn a_tampered_request_bundle_is_refused_before_the_ceremony_starts() {
     ]);
     assert!(err.contains("prefix of at least 8 hex digits"), "{err}");
 }
+
+#[test]
+fn a_request_for_several_repositories_is_a_batch() {
+    let d = tempfile::tempdir().unwrap();
+    let init = copy_bundle("root-init", d.path());
+    let rotate = copy_bundle("root-rotate", d.path());
+    // The current chains, one directory per repository.
+    let current = d.path().join("current");
+    for (repo, bundle) in [("example.com/a", &init), ("example.com/b", &rotate)] {
+        let dir = current.join(repo.replace('/', "%2F"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in fs::read_dir(bundle).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".root.json") && name != "root.json" {
+                fs::copy(&f, dir.join(&name)).unwrap();
+            }
+        }
+    }
+    let k = keys();
+    let o = run(&["key", "show", "--token", &k.token("targets")]);
+    let key = d.path().join("targets.json");
+    fs::write(&key, &o.stdout).unwrap();
+    let req = d.path().join("request");
+    let out = ok(&[
+        "request",
+        "--repository",
+        "example.com/a",
+        "--repository",
+        "example.com/b",
+        "--current",
+        p(&current),
+        "--key",
+        &format!("targets=keyfile:{}", p(&key)),
+        "--revoke",
+        "0123456789abcdef",
+        "--out",
+        p(&req),
+    ]);
+    assert!(out.contains("for 2 repositories (tuf): a batch"), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&fs::read(req.join("request.json")).unwrap()).unwrap();
+    assert_eq!(r["repositories"][0]["repository"], "example.com/a");
+    assert_eq!(
+        r["repositories"][1]["current"],
+        serde_json::json!([
+            "repositories/1/current/1.root.json",
+            "repositories/1/current/2.root.json"
+        ])
+    );
+    assert_eq!(
+        r["repositories"][1]["keys"]["targets"],
+        "repositories/1/keys/targets.json"
+    );
+    ok(&["bundle-verify", "--kind", "request", p(&req)]);
+    // A batch runs only the scripts that make sense over many repositories.
+    fs::write(d.path().join("a.toml"), "[confirm]\ndefault = true\n").unwrap();
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts");
+    let err = refused(&[
+        "run",
+        p(&scripts.join("root-rotate.toml")),
+        "--workdir",
+        p(&d.path().join("w")),
+        "--out",
+        p(&d.path().join("e")),
+        "--request",
+        p(&req),
+        "--answers",
+        p(&d.path().join("a.toml")),
+    ]);
+    assert!(
+        err.contains("batches run revoke-tagging-key or refresh-expiry, not root-rotate"),
+        "{err}"
+    );
+}

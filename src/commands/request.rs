@@ -34,41 +34,18 @@ pub fn run(args: RequestArgs) -> Result<()> {
         }
         (None, _) => None,
     };
-    let repo = &args.repository;
-
-    // The current chain.
-    let mut current: Vec<(u64, Vec<u8>)> = Vec::new();
-    if let Some(dir) = &args.current {
-        for path in super::verify::root_files_in(dir)? {
-            let bytes = super::read_file(&path)?;
-            let doc = RootDocument::from_slice(&bytes, &path.display().to_string())?;
-            current.push((doc.version(), bytes));
-        }
-    } else if let Some(api) = &api
-        && let Some(latest) = api.get(repo, "root.json")?
-    {
-        let doc = RootDocument::from_slice(&latest, &format!("{repo} root.json"))?;
-        for v in 1..=doc.version() {
-            let name = format!("{v}.root.json");
-            let bytes = api.get(repo, &name)?.ok_or_else(|| Error::Remote {
-                what: format!("{repo} {name}"),
-                reason: "the server does not have this version of the root".into(),
-            })?;
-            RootDocument::from_slice(&bytes, &format!("{repo} {name}"))?;
-            current.push((v, bytes));
-        }
-    }
-    for pair in current.windows(2) {
-        if pair[1].0 != pair[0].0 + 1 {
+    let repos = &args.repositories;
+    let several = repos.len() > 1;
+    for id in &args.revoke {
+        if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Usage(format!(
-                "the current chain of {repo} jumps from version {} to {}: every N.root.json is needed",
-                pair[0].0, pair[1].0
+                "--revoke {id:?}: a key ID, or a prefix of at least 8 hex digits"
             )));
         }
     }
 
-    // The online keys.
-    let mut keys: BTreeMap<String, Key> = BTreeMap::new();
+    // The online keys every repository gets.
+    let mut shared: BTreeMap<String, Key> = BTreeMap::new();
     let mut made = Vec::new();
     for pair in &args.keys {
         let (role, path) = pair
@@ -83,7 +60,7 @@ pub fn run(args: RequestArgs) -> Result<()> {
             path: path.into(),
             reason: e,
         })?;
-        if keys.insert(role.to_owned(), key).is_some() {
+        if shared.insert(role.to_owned(), key).is_some() {
             return Err(Error::Usage(format!("the key for {role} is given twice")));
         }
     }
@@ -94,58 +71,111 @@ pub fn run(args: RequestArgs) -> Result<()> {
         let store = KeyStore::new(store);
         for role in &args.new_keys {
             check_role(role)?;
+            if shared.contains_key(role) {
+                return Err(Error::Usage(format!("the key for {role} is given twice")));
+            }
         }
         let pass = passphrase("the online key store", &args.secrets, true)?;
         for role in &args.new_keys {
-            if keys.contains_key(role) {
-                return Err(Error::Usage(format!("the key for {role} is given twice")));
-            }
             let (path, public) =
-                store.generate(repo, role, algorithm(args.algorithm), flavour, &pass)?;
+                store.generate(&repos[0], role, algorithm(args.algorithm), flavour, &pass)?;
+            for other in &repos[1..] {
+                store.share(&path, other)?;
+            }
             made.push(format!("{role}: new key in {}", path.display()));
-            keys.insert(
+            shared.insert(
                 role.clone(),
                 crate::online::keystore::key_object(&public, flavour),
             );
         }
     }
-    if let Some(api) = &api {
-        for role in ["timestamp", "snapshot"] {
-            if !keys.contains_key(role) {
-                keys.insert(role.into(), api.server_key(repo, role)?);
-                made.push(format!("{role}: held by the server"));
+
+    let mut entries = Vec::new();
+    let bar = indicatif::ProgressBar::new(repos.len() as u64);
+    if !several {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    for repo in repos {
+        bar.inc(1);
+        // The current chain.
+        let mut current: Vec<(u64, Vec<u8>)> = Vec::new();
+        if let Some(base) = &args.current {
+            let dir = if several {
+                KeyStore::repository_dir(base, repo)
+            } else {
+                base.clone()
+            };
+            for path in super::verify::root_files_in(&dir)? {
+                let bytes = super::read_file(&path)?;
+                let doc = RootDocument::from_slice(&bytes, &path.display().to_string())?;
+                current.push((doc.version(), bytes));
+            }
+        } else if let Some(api) = &api
+            && let Some(latest) = api.get(repo, "root.json")?
+        {
+            let doc = RootDocument::from_slice(&latest, &format!("{repo} root.json"))?;
+            for v in 1..=doc.version() {
+                let name = format!("{v}.root.json");
+                let bytes = api.get(repo, &name)?.ok_or_else(|| Error::Remote {
+                    what: format!("{repo} {name}"),
+                    reason: "the server does not have this version of the root".into(),
+                })?;
+                RootDocument::from_slice(&bytes, &format!("{repo} {name}"))?;
+                current.push((v, bytes));
             }
         }
-    }
-    for id in &args.revoke {
-        if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Usage(format!(
-                "--revoke {id:?}: a key ID, or a prefix of at least 8 hex digits"
-            )));
+        for pair in current.windows(2) {
+            if pair[1].0 != pair[0].0 + 1 {
+                return Err(Error::Usage(format!(
+                    "the current chain of {repo} jumps from version {} to {}: every N.root.json is needed",
+                    pair[0].0, pair[1].0
+                )));
+            }
         }
-    }
-
-    let bundle = write(
-        &args.out,
-        flavour,
-        &[NewRepository {
+        let mut keys = shared.clone();
+        if let Some(api) = &api {
+            for role in ["timestamp", "snapshot"] {
+                if !keys.contains_key(role) {
+                    keys.insert(role.into(), api.server_key(repo, role)?);
+                    if !several {
+                        made.push(format!("{role}: held by the server"));
+                    }
+                }
+            }
+        }
+        entries.push(NewRepository {
             repository: repo.clone(),
-            current: current.clone(),
-            keys: keys.clone(),
+            current,
+            keys,
             revoke: args.revoke.clone(),
-        }],
-    )?;
-    println!(
-        "request bundle {} for {repo} ({})",
-        args.out.display(),
-        flavour.name()
-    );
-    match current.last() {
-        Some((v, _)) => println!("  current root chain: versions 1 to {v}"),
-        None => println!("  current root chain: none (a new repository)"),
+        });
     }
-    for (role, key) in &keys {
-        println!("  {role} key: {}", key_id(key, flavour));
+    bar.finish_and_clear();
+    let bundle = write(&args.out, flavour, &entries)?;
+    if let [one] = entries.as_slice() {
+        println!(
+            "request bundle {} for {} ({})",
+            args.out.display(),
+            one.repository,
+            flavour.name()
+        );
+        match one.current.last() {
+            Some((v, _)) => println!("  current root chain: versions 1 to {v}"),
+            None => println!("  current root chain: none (a new repository)"),
+        }
+        for (role, key) in &one.keys {
+            println!("  {role} key: {}", key_id(key, flavour));
+        }
+    } else {
+        println!(
+            "request bundle {} for {} repositories ({}): a batch",
+            args.out.display(),
+            entries.len(),
+            flavour.name()
+        );
+        for (role, key) in &shared {
+            println!("  {role} key (every repository): {}", key_id(key, flavour));
+        }
     }
     for line in made {
         println!("  {line}");

@@ -87,6 +87,34 @@ impl KeyStore {
         Ok((path, public))
     }
 
+    /// File the key at `path` (made by [`KeyStore::generate`] for another
+    /// repository) under `repository` too: one tagging key for many repositories.
+    pub fn share(&self, path: &Path, repository: &str) -> Result<PathBuf> {
+        let dir = self.repo_dir(repository);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Read {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let name = path.file_name().expect("a key file name");
+        let target = dir.join(name);
+        for (from, to) in [
+            (
+                crate::tokens::soft::public_path(path),
+                crate::tokens::soft::public_path(&target),
+            ),
+            (path.to_owned(), target.clone()),
+        ] {
+            let bytes = crate::commands::read_file(&from)?;
+            fsio::write_new(&to, &bytes, 0o600)?;
+        }
+        Ok(target)
+    }
+
+    /// The directory of one repository's current chain under a per-repository tree.
+    pub fn repository_dir(base: &Path, repository: &str) -> PathBuf {
+        base.join(escape(repository))
+    }
+
     /// The key file in the store whose key ID (in `flavour`) is `keyid`.
     pub fn find(
         &self,
