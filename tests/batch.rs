@@ -153,6 +153,44 @@ fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
     assert!(v.contains(&format!("{} file(s) match", N + 2)), "{v}");
     ok(&["transcript", "verify", p(&a.join("transcript.jsonl"))]);
 
+    // One repository of the batch is published to its TUF repository, which
+    // trusts that repository's current root.
+    let tuf = room.path("tuf-repo-5");
+    fs::create_dir_all(&tuf).unwrap();
+    fs::copy(
+        req.join("repositories/5/current/1.root.json"),
+        tuf.join("root.json"),
+    )
+    .unwrap();
+    let err = refused(&["publish", p(&a), "--tuf-repo", p(&tuf)]);
+    assert!(
+        err.contains("a batch of 200 repositories: say which"),
+        "{err}"
+    );
+    let out = ok(&[
+        "publish",
+        p(&a),
+        "--tuf-repo",
+        p(&tuf),
+        "--repository",
+        "example.com/bench/repo-00005",
+    ]);
+    assert!(out.contains("published root version(s) 2"), "{out}");
+    assert_eq!(
+        fs::read(tuf.join("root.json")).unwrap(),
+        fs::read(a.join("repositories/5/2.root.json")).unwrap()
+    );
+    // Publishing it again changes nothing.
+    let err = refused(&[
+        "publish",
+        p(&a),
+        "--tuf-repo",
+        p(&tuf),
+        "--repository",
+        "example.com/bench/repo-00005",
+    ]);
+    assert!(err.contains("there is nothing new to publish"), "{err}");
+
     // Interrupted after 100 signatures of the first key, on one session, resumed.
     let o = room.batch(
         &req,

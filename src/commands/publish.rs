@@ -10,16 +10,11 @@ use crate::transfer::bundle::Bundle;
 use std::path::Path;
 
 pub fn run(args: PublishArgs) -> Result<()> {
-    let export = Export::open(&args.bundle, args.expect_bundle.as_deref())?;
-    if let Some(repo) = &args.repository
-        && *repo != export.repository
-    {
-        return Err(Error::Usage(format!(
-            "export bundle {} is for repository {}, not {repo}; nothing was published",
-            args.bundle.display(),
-            export.repository
-        )));
-    }
+    let export = Export::open(
+        &args.bundle,
+        args.expect_bundle.as_deref(),
+        args.repository.as_deref(),
+    )?;
     println!(
         "export bundle {}: {} ({}), {} file(s), bundle hash {}",
         args.bundle.display(),

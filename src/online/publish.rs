@@ -48,7 +48,9 @@ fn refuse(bundle: &Path, reason: impl std::fmt::Display) -> Error {
 }
 
 impl Export {
-    pub fn open(dir: &Path, expect_hash: Option<&str>) -> Result<Export> {
+    /// Open an export bundle for publishing `repository` (required for a batch
+    /// bundle of several repositories; checked against a one-repository bundle).
+    pub fn open(dir: &Path, expect_hash: Option<&str>, repository: Option<&str>) -> Result<Export> {
         let bundle = Bundle::open(dir, "export")?;
         if let Some(expected) = expect_hash
             && !expected.eq_ignore_ascii_case(bundle.hash())
@@ -66,12 +68,34 @@ impl Export {
             "notary" => Flavour::Notary,
             _ => Flavour::Tuf,
         };
-        let repository = match m.repositories.as_slice() {
-            [one] => one.clone(),
-            many => {
+        // A one-repository bundle keeps its roots at the top; a batch bundle keeps
+        // repository i's under repositories/i/.
+        let batch = !bundle.contains("root.json");
+        let (repository, prefix) = match (m.repositories.as_slice(), repository) {
+            ([one], wanted) if !batch => {
+                if let Some(w) = wanted
+                    && w != one
+                {
+                    return Err(refuse(dir, format!("it is for repository {one}, not {w}")));
+                }
+                (one.clone(), String::new())
+            }
+            (many, Some(w)) => match many.iter().position(|r| r == w) {
+                Some(i) => (w.to_owned(), format!("repositories/{i}/")),
+                None => {
+                    return Err(refuse(
+                        dir,
+                        format!("its {} repositories do not include {w}", many.len()),
+                    ));
+                }
+            },
+            (many, None) => {
                 return Err(refuse(
                     dir,
-                    format!("it is for {} repositories; publish takes one", many.len()),
+                    format!(
+                        "it is a batch of {} repositories: say which to publish with --repository",
+                        many.len()
+                    ),
                 ));
             }
         };
@@ -101,7 +125,9 @@ impl Export {
         let mut roots = Vec::new();
         for path in bundle.paths() {
             let Some(n) = path
-                .strip_suffix(".root.json")
+                .strip_prefix(prefix.as_str())
+                .filter(|rest| !rest.contains('/'))
+                .and_then(|rest| rest.strip_suffix(".root.json"))
                 .and_then(|n| n.parse::<u64>().ok())
             else {
                 continue;
@@ -126,7 +152,7 @@ impl Export {
         let Some((_, latest)) = roots.last() else {
             return Err(refuse(dir, "it holds no N.root.json"));
         };
-        if !bundle.contains("root.json") || bundle.read("root.json")? != *latest {
+        if !batch && bundle.read("root.json")? != *latest {
             return Err(refuse(dir, "root.json is not its newest N.root.json"));
         }
         Ok(Export {
