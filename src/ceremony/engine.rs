@@ -29,6 +29,9 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+#[path = "engine_yubikey.rs"]
+mod yubikey_steps;
+
 const STATE_FORMAT: &str = "ceremony-state/1";
 
 /// Transcript entry kinds the engine writes (see `docs/transcript.md`).
@@ -589,6 +592,11 @@ impl<'a> Engine<'a> {
                     )
                 }
             }
+            TokenRef::YubiKey(r) => {
+                let (public, evidence) =
+                    self.generate_yubikey(&step.id, &name, &reference, r, alg)?;
+                (public, evidence, false)
+            }
             TokenRef::Pkcs11(mut uri) => {
                 let module = crate::commands::tokens::module_for(Some(&uri))?;
                 let adopt = match &pending {
@@ -975,6 +983,7 @@ impl<'a> Engine<'a> {
                 };
                 Ok(Box::new(module.open_signer(&uri, &mut prompt)?))
             }
+            TokenRef::YubiKey(r) => Ok(Box::new(self.open_yubikey(step, reference, &r)?)),
         }
     }
 
@@ -1754,6 +1763,12 @@ fn check_bindings(
         }
         if let Some(t) = b.tokens.get(name) {
             TokenRef::parse(t)?;
+            if spec.has_yubikey_settings() && !t.starts_with("yubikey:") {
+                return Err(usage(format!(
+                    "key {name} has YubiKey settings in the script (slot, pin_policy, touch_policy, \
+                     overwrite, attestation) but is bound to {t}: bind a yubikey:serial=NNN token"
+                )));
+            }
             if !spec.generate && online {
                 crate::commands::token_public_key(t)?;
             }
