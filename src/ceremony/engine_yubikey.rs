@@ -75,10 +75,9 @@ impl Engine<'_> {
                 "root_sha256": a.root_sha256,
                 "serial": a.serial,
                 "firmware": a.firmware,
-                "pin_policy": a.pin_policy,
-                "touch_policy": a.touch_policy,
-                "certificate": a.certificate_pem,
-                "intermediate": a.intermediate_pem,
+                "policy": format!("PIN {}, touch {}", a.pin_policy, a.touch_policy),
+                "certificate_der_base64": pem_body(&a.certificate_pem),
+                "intermediate_der_base64": pem_body(&a.intermediate_pem),
             }),
             AttestationOutcome::NotAvailable { device_said } => {
                 self.ui.say(&format!(
@@ -98,12 +97,11 @@ impl Engine<'_> {
             "serial": ev.serial,
             "firmware": ev.firmware,
             "reader": ev.reader,
-            "pin_policy": ev.pin_policy,
-            "touch_policy": ev.touch_policy,
-            "management_key": ev.management_key,
+            "policy": format!("PIN {}, touch {}", ev.pin_policy, ev.touch_policy),
+            "admin_key": ev.management_key,
             "overwrote": ev.overwrote,
             "attestation": attestation,
-            "slot_certificate": ev.slot_certificate,
+            "slot_certificate_der_base64": ev.slot_certificate.as_deref().map(pem_body),
             "self_test_verified": ev.self_test_verified,
         });
         Ok((ev.public, evidence))
@@ -125,6 +123,14 @@ impl Engine<'_> {
         };
         Ok(yubikey::open_signer(r, &mut prompt)?)
     }
+}
+
+/// A PEM certificate as one line (its base64 DER): transcript entries are one line.
+fn pem_body(pem: &str) -> String {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::trim)
+        .collect()
 }
 
 impl YubiKeyPrompt for UiPin<'_> {

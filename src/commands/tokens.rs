@@ -11,7 +11,7 @@ use crate::tokens::pkcs11::{
     GenerationEvidence, Module, PinPrompt, Pkcs11Signer, Pkcs11Uri, default_module_paths,
     resolve_module_path,
 };
-use crate::tokens::yubikey::{self, YubiKeyPrompt, YubiKeyRef, YubiKeySigner};
+use crate::tokens::yubikey::{self, PinTries, YubiKeyPrompt, YubiKeyRef, YubiKeySigner};
 use crate::tuf::key::{key_id, tuf_key};
 use crate::tuf::metadata::Flavour;
 use std::path::{Path, PathBuf};
@@ -303,9 +303,12 @@ fn list_yubikeys() {
         );
         println!("    reference: yubikey:serial={};slot=9c", k.serial);
         match k.pin_retries {
-            Ok(0) => println!("    PIN: BLOCKED (unblock with the PUK)"),
-            Ok(1) => println!("    PIN: ONE try left"),
-            Ok(n) => println!("    PIN: {n} tries left"),
+            Ok(PinTries::Blocked) => println!("    PIN: BLOCKED (unblock with the PUK)"),
+            Ok(PinTries::Left(1)) => println!("    PIN: ONE try left"),
+            Ok(PinTries::Left(n)) => println!("    PIN: {n} tries left"),
+            Ok(PinTries::Verified) => {
+                println!("    PIN: verified in this card session (tries left not reported)")
+            }
             Err(e) => println!("    PIN: tries left cannot be read ({e})"),
         }
         if k.occupied.is_empty() {

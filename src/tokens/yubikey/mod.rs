@@ -185,13 +185,35 @@ fn tries_left(tries: u8) -> String {
     }
 }
 
+/// What a YubiKey says about its PIN, read without spending a try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinTries {
+    Left(u8),
+    Blocked,
+    /// The PIN is verified in this card session (the card does not report tries).
+    Verified,
+}
+
+/// Ask the card how many PIN tries are left: a VERIFY without a PIN, which
+/// spends none.
+pub fn pin_tries(yk: &mut YubiKey) -> Result<PinTries, yubikey::Error> {
+    match yk.verify_pin(&[]) {
+        Ok(()) => Ok(PinTries::Verified),
+        Err(yubikey::Error::WrongPin { tries: 0 }) | Err(yubikey::Error::PinLocked) => {
+            Ok(PinTries::Blocked)
+        }
+        Err(yubikey::Error::WrongPin { tries }) => Ok(PinTries::Left(tries)),
+        Err(e) => Err(e),
+    }
+}
+
 /// What `ceremony tokens` shows of a connected YubiKey (read without a PIN).
 #[derive(Debug, Clone)]
 pub struct YubiKeySummary {
     pub reader: String,
     pub serial: u32,
     pub firmware: String,
-    pub pin_retries: Result<u8, String>,
+    pub pin_retries: Result<PinTries, String>,
     /// Signing slots holding a key (by metadata) or a certificate, with what is known.
     pub occupied: Vec<(String, String)>,
 }
@@ -222,7 +244,7 @@ pub fn list() -> Result<Vec<YubiKeySummary>, String> {
         let name = reader.name().into_owned();
         // Readers without a YubiKey (or with another card) are not ours.
         let Ok(mut yk) = reader.open() else { continue };
-        let pin_retries = yk.get_pin_retries().map_err(|e| e.to_string());
+        let pin_retries = pin_tries(&mut yk).map_err(|e| e.to_string());
         let occupied = occupied_slots(&mut yk);
         out.push(YubiKeySummary {
             reader: name,
@@ -238,7 +260,10 @@ pub fn list() -> Result<Vec<YubiKeySummary>, String> {
 
 /// What a slot holds, if anything: metadata (firmware 5.3+) or a certificate.
 fn slot_content(yk: &mut YubiKey, slot: SlotId) -> Option<String> {
-    if let Ok(meta) = piv::metadata(yk, slot) {
+    // Metadata (firmware 5.3+) counts only when it carries the key itself.
+    if let Ok(meta) = piv::metadata(yk, slot)
+        && meta.public.is_some()
+    {
         let mut s = format!("{:?} key", meta.algorithm);
         if let Some((p, t)) = meta.policy {
             s.push_str(&format!(", PIN policy {p:?}, touch policy {t:?}"));
@@ -353,16 +378,14 @@ pub fn is_virtual_reader(reader: &str) -> bool {
 /// A blocked PIN is an error before anything is asked; the final try needs the
 /// operator's explicit confirmation.
 fn login(yk: &mut YubiKey, token: &str, prompt: &mut dyn PinPrompt) -> Result<Secret, TokenError> {
-    let tries = yk
-        .get_pin_retries()
-        .map_err(|e| yk_err(token, "reading the PIN tries left", e))?;
+    let tries = pin_tries(yk).map_err(|e| yk_err(token, "reading the PIN tries left", e))?;
     match tries {
-        0 => {
+        PinTries::Blocked => {
             return Err(TokenError::PinBlocked {
                 token: token.to_owned(),
             });
         }
-        1 => {
+        PinTries::Left(1) => {
             prompt.notice(&format!(
                 "{token}: PIV PIN: ONE try left (a wrong PIN blocks it)"
             ));
@@ -374,7 +397,10 @@ fn login(yk: &mut YubiKey, token: &str, prompt: &mut dyn PinPrompt) -> Result<Se
                 });
             }
         }
-        n => prompt.notice(&format!("{token}: PIV PIN: {n} tries left")),
+        PinTries::Left(n) => prompt.notice(&format!("{token}: PIV PIN: {n} tries left")),
+        PinTries::Verified => prompt.notice(&format!(
+            "{token}: PIV PIN: verified earlier in this card session (tries left not reported)"
+        )),
     }
     let pin = prompt.user_pin(token)?;
     if pin.is_empty() {
