@@ -220,7 +220,7 @@ fn touch_policy_name(b: u8) -> String {
 
 /// The serial extension: a DER INTEGER (some firmware wrote the bare bytes).
 fn parse_serial(bytes: &[u8]) -> Option<u32> {
-    let content = match der::asn1::Int::from_der(bytes) {
+    let content = match der::asn1::Uint::from_der(bytes) {
         Ok(i) => i.as_bytes().to_vec(),
         Err(_) => bytes.to_vec(),
     };
@@ -373,5 +373,286 @@ mod tests {
         );
         assert_eq!(parse_serial(&[0x00, 0xa1, 0x7c, 0x50]), Some(0xa17c50));
         assert_eq!(parse_serial(&[1, 2, 3, 4, 5]), None);
+    }
+
+    // ---- chains crafted here: a fake "Yubico" root, a device intermediate and a
+    // slot attestation, all P-256, with the Yubico extensions.
+
+    use der::asn1::OctetString;
+    use p256::ecdsa::{DerSignature, SigningKey};
+    use std::str::FromStr;
+    use std::time::Duration;
+    use x509_cert::builder::profile::BuilderProfile;
+    use x509_cert::builder::{Builder, CertificateBuilder};
+    use x509_cert::ext::Extension;
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::time::{Time, Validity};
+
+    struct Profile {
+        issuer: Name,
+        subject: Name,
+        exts: Vec<Extension>,
+    }
+
+    impl BuilderProfile for Profile {
+        fn get_issuer(&self, _: &Name) -> Name {
+            self.issuer.clone()
+        }
+        fn get_subject(&self) -> Name {
+            self.subject.clone()
+        }
+        fn build_extensions(
+            &self,
+            _: spki::SubjectPublicKeyInfoRef<'_>,
+            _: spki::SubjectPublicKeyInfoRef<'_>,
+            _: &x509_cert::TbsCertificate,
+        ) -> x509_cert::builder::Result<Vec<Extension>> {
+            Ok(self.exts.clone())
+        }
+    }
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_slice(&[seed; 32]).unwrap()
+    }
+
+    fn ext(oid: ObjectIdentifier, value: &[u8]) -> Extension {
+        Extension {
+            extn_id: oid,
+            critical: false,
+            extn_value: OctetString::new(value).unwrap(),
+        }
+    }
+
+    fn yubico_exts(serial: u32, policy: [u8; 2]) -> Vec<Extension> {
+        let serial_der = der::asn1::Uint::new(&serial.to_be_bytes())
+            .unwrap()
+            .to_der()
+            .unwrap();
+        vec![
+            ext(OID_FIRMWARE, &[5, 4, 3]),
+            ext(OID_SERIAL, &serial_der),
+            ext(OID_POLICY, &policy),
+        ]
+    }
+
+    /// A certificate for `subject_key`, named `subject`, issued by `issuer` and
+    /// signed with `signer`.
+    fn cert(
+        issuer: &str,
+        subject: &str,
+        subject_key: &SigningKey,
+        signer: &SigningKey,
+        exts: Vec<Extension>,
+    ) -> Vec<u8> {
+        let now = SystemTime::now();
+        let validity = Validity::new(
+            Time::try_from(now - Duration::from_secs(60)).unwrap(),
+            Time::try_from(now + Duration::from_secs(3600)).unwrap(),
+        );
+        let spki = spki::SubjectPublicKeyInfoOwned::from_key(subject_key.verifying_key()).unwrap();
+        let profile = Profile {
+            issuer: Name::from_str(&format!("CN={issuer}")).unwrap(),
+            subject: Name::from_str(&format!("CN={subject}")).unwrap(),
+            exts,
+        };
+        let builder =
+            CertificateBuilder::new(profile, SerialNumber::new(&[7]).unwrap(), validity, spki)
+                .unwrap();
+        builder
+            .build::<_, DerSignature>(signer)
+            .unwrap()
+            .to_der()
+            .unwrap()
+    }
+
+    const ROOT: &str = "Test PIV Root CA";
+    const INTER: &str = "Test PIV Attestation";
+    const SERIAL: u32 = 5437251;
+
+    struct Chain {
+        root: Vec<u8>,
+        inter: Vec<u8>,
+        leaf: Vec<u8>,
+        public: PublicKey,
+    }
+
+    /// A good chain: root (key 1) → intermediate (key 2) → slot key (key 3).
+    fn chain() -> Chain {
+        let (root_k, inter_k, slot_k) = (key(1), key(2), key(3));
+        Chain {
+            root: cert(ROOT, ROOT, &root_k, &root_k, vec![]),
+            inter: cert(ROOT, INTER, &inter_k, &root_k, vec![]),
+            leaf: cert(
+                INTER,
+                "YubiKey PIV Attestation 9c",
+                &slot_k,
+                &inter_k,
+                yubico_exts(SERIAL, [3, 2]),
+            ),
+            public: PublicKey::from_p256(slot_k.verifying_key()),
+        }
+    }
+
+    fn check(c: &Chain) -> Result<Attestation, AttestError> {
+        verify(
+            &c.leaf,
+            &c.inter,
+            &c.root,
+            &Expected {
+                public: &c.public,
+                serial: SERIAL,
+                pin_policy: "always",
+                touch_policy: "always",
+            },
+            SystemTime::now(),
+        )
+    }
+
+    #[test]
+    fn a_good_chain_verifies_and_yields_the_device_facts() {
+        let a = check(&chain()).unwrap();
+        assert_eq!(a.serial, SERIAL);
+        assert_eq!(a.firmware, "5.4.3");
+        assert_eq!(
+            (a.pin_policy.as_str(), a.touch_policy.as_str()),
+            ("always", "always")
+        );
+        assert_eq!(a.root_subject, format!("CN={ROOT}"));
+        assert!(a.certificate_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
+    fn an_attestation_of_another_key_is_refused() {
+        let mut c = chain();
+        c.public = PublicKey::from_p256(key(9).verifying_key());
+        let e = check(&c).unwrap_err();
+        assert!(matches!(e, AttestError::WrongKey { .. }), "{e}");
+        assert!(
+            e.to_string().contains("not the key the device generated"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_broken_chain_is_refused() {
+        let mut c = chain();
+        // The slot attestation signed by a key that is not the intermediate's.
+        c.leaf = cert(
+            INTER,
+            "YubiKey PIV Attestation 9c",
+            &key(3),
+            &key(8),
+            yubico_exts(SERIAL, [3, 2]),
+        );
+        let e = check(&c).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AttestError::BadSignature {
+                    child: "slot attestation",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // An intermediate that names another issuer.
+        let mut c = chain();
+        c.inter = cert("Someone Else CA", INTER, &key(2), &key(1), vec![]);
+        let e = check(&c).unwrap_err();
+        assert!(matches!(e, AttestError::IssuerMismatch { .. }), "{e}");
+        assert!(e.to_string().contains("is not issued by the root"), "{e}");
+    }
+
+    #[test]
+    fn a_chain_to_another_root_is_refused() {
+        // A self-consistent chain whose root is not the one we trust: the
+        // intermediate's signature does not verify under the trusted root.
+        let c = chain();
+        let other_root = cert(ROOT, ROOT, &key(5), &key(5), vec![]);
+        let e = verify(
+            &c.leaf,
+            &c.inter,
+            &other_root,
+            &Expected {
+                public: &c.public,
+                serial: SERIAL,
+                pin_policy: "always",
+                touch_policy: "always",
+            },
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, AttestError::BadSignature { parent: "root", .. }),
+            "{e}"
+        );
+        // And the real Yubico root does not accept the crafted chain.
+        let e = verify(
+            &c.leaf,
+            &c.inter,
+            &yubico_root_der().unwrap(),
+            &Expected {
+                public: &c.public,
+                serial: SERIAL,
+                pin_policy: "always",
+                touch_policy: "always",
+            },
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, AttestError::IssuerMismatch { .. }), "{e}");
+    }
+
+    #[test]
+    fn wrong_serial_policy_or_missing_extensions_are_refused() {
+        let c = chain();
+        let mut exp = Expected {
+            public: &c.public,
+            serial: 1,
+            pin_policy: "always",
+            touch_policy: "always",
+        };
+        let e = verify(&c.leaf, &c.inter, &c.root, &exp, SystemTime::now()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AttestError::WrongSerial {
+                    attested: SERIAL,
+                    device: 1
+                }
+            ),
+            "{e}"
+        );
+        exp.serial = SERIAL;
+        exp.touch_policy = "never";
+        let e = verify(&c.leaf, &c.inter, &c.root, &exp, SystemTime::now()).unwrap_err();
+        assert!(e.to_string().contains("touch policy is always"), "{e}");
+        let mut c = chain();
+        c.leaf = cert(
+            INTER,
+            "YubiKey PIV Attestation 9c",
+            &key(3),
+            &key(2),
+            vec![],
+        );
+        let e = check(&c).unwrap_err();
+        assert!(matches!(e, AttestError::MissingExtension(_)), "{e}");
+        // Not valid at the time of checking.
+        let c = chain();
+        let e = verify(
+            &c.leaf,
+            &c.inter,
+            &c.root,
+            &Expected {
+                public: &c.public,
+                serial: SERIAL,
+                pin_policy: "always",
+                touch_policy: "always",
+            },
+            SystemTime::now() + Duration::from_secs(7200),
+        )
+        .unwrap_err();
+        assert!(matches!(e, AttestError::Expired { .. }), "{e}");
     }
 }
