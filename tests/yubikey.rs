@@ -808,6 +808,78 @@ fn wrong_pin_final_try_and_blocked_pin() {
     assert_eq!(fs::read(&target).unwrap(), before, "nothing was written");
 }
 
+/// A management key set on the card (3DES, 24 bytes), as a production
+/// ceremony's preparation would (here through the library, as a setup step).
+const CHANGED_MGMT_KEY: &str = "5f1c2a9e7b3d4c8a0e6f2b1d9c7a3e5b4d8c6a2f0e1b3d5c";
+
+fn set_management_key(serial: u32, hex_key: &str) {
+    let mut yk = yubikey::YubiKey::open_by_serial(yubikey::Serial(serial)).unwrap();
+    yk.authenticate(&yubikey::MgmKey::get_default(&yk).unwrap())
+        .unwrap();
+    let key = yubikey::MgmKey::from_bytes(
+        hex::decode(hex_key).unwrap(),
+        Some(yubikey::MgmAlgorithmId::ThreeDes),
+    )
+    .unwrap();
+    key.set_manual(&mut yk, false).unwrap();
+}
+
+#[test]
+fn a_changed_management_key_is_asked_for_and_never_shown() {
+    let Some(pcsc) = Pcsc::start(&[5437601]) else {
+        return;
+    };
+    set_management_key(5437601, CHANGED_MGMT_KEY);
+    let reference = key(5437601);
+    let script = root_init_script("attestation = \"not-available\"", "");
+    // A wrong management key: refused, nothing generated.
+    let run = root_init_run(&pcsc, 5437601, &script, "tuf", "");
+    let answers_at = run.args.iter().position(|a| a == "--answers").unwrap() + 1;
+    let answers = fs::read_to_string(&run.args[answers_at]).unwrap();
+    let wrong = "00112233445566778899aabbccddeeff0011223344556677";
+    fs::write(
+        &run.args[answers_at],
+        format!("{answers}\"{reference}#management-key\" = {wrong:?}\n"),
+    )
+    .unwrap();
+    let o = ceremony_run(&pcsc, &run);
+    let text = output_text(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the YubiKey did not accept the management key; nothing was generated"),
+        "{text}"
+    );
+    assert!(!text.contains(wrong), "{text}");
+    assert!(
+        pcsc.expect(0, &["tokens"])
+            .contains("signing slots with keys: none")
+    );
+
+    // The right one: generated; the transcript says how, never what.
+    fs::remove_dir_all(pcsc.path("work")).unwrap();
+    fs::write(
+        &run.args[answers_at],
+        format!("{answers}\"{reference}#management-key\" = {CHANGED_MGMT_KEY:?}\n"),
+    )
+    .unwrap();
+    let o = ceremony_run(&pcsc, &run);
+    let text = output_text(&o);
+    assert!(o.status.success(), "{text}");
+    assert!(!text.to_lowercase().contains(CHANGED_MGMT_KEY), "{text}");
+    assert!(!text.contains("factory default"), "{text}");
+    let mut everything = text;
+    for f in fs::read_dir(pcsc.path("export")).unwrap() {
+        everything.push_str(&fs::read_to_string(f.unwrap().path()).unwrap());
+    }
+    everything.push_str(&fs::read_to_string(pcsc.path("work/state.json")).unwrap());
+    assert!(!everything.to_lowercase().contains(CHANGED_MGMT_KEY));
+    assert_no_secret(&everything);
+    assert!(
+        everything.contains("\"admin_key\":\"entered by the operator (3DES)\""),
+        "transcript"
+    );
+}
+
 // ------------------------------------------------- physical YubiKey (manual)
 
 fn hardware_serial() -> u32 {

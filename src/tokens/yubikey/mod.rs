@@ -713,10 +713,12 @@ pub fn generate(
         public: public.clone(),
         pin,
         touch: opts.touch_policy,
-        prompt_touch: true,
-        notices: Vec::new(),
+        announce_touch: false,
     };
     let slot_certificate = if opts.algorithm == Algorithm::EcdsaP256 {
+        if let Some(n) = signer.touch_notice() {
+            prompt.notice(&format!("{n} (signing the slot certificate)"));
+        }
         let now = chrono::Utc::now();
         let cert = crate::tuf::notary::build_root_certificate(
             &opts.common_name,
@@ -748,10 +750,10 @@ pub fn generate(
     };
     let mut probe = [0u8; 32];
     getrandom::fill(&mut probe).expect("system randomness");
-    let self_test_verified = signer.sign(&probe).is_ok();
-    for n in signer.notices.drain(..) {
-        prompt.notice(&n);
+    if let Some(n) = signer.touch_notice() {
+        prompt.notice(&format!("{n} (self-test signature)"));
     }
+    let self_test_verified = signer.sign(&probe).is_ok();
     if !self_test_verified {
         return Err(TokenError::Device {
             token,
@@ -851,8 +853,7 @@ pub fn open_signer(
         public,
         pin,
         touch,
-        prompt_touch: false,
-        notices: Vec::new(),
+        announce_touch: true,
     })
 }
 
@@ -866,9 +867,9 @@ pub struct YubiKeySigner {
     /// (the default for root keys) needs the PIN right before every signature.
     pin: Secret,
     touch: TouchPolicy,
-    /// Collect touch notices (during generation) instead of printing them.
-    prompt_touch: bool,
-    notices: Vec<String>,
+    /// Print "touch the YubiKey" before each signature (during generation the
+    /// operator prompt says it instead, before each use).
+    announce_touch: bool,
 }
 
 impl std::fmt::Debug for YubiKeySigner {
@@ -919,12 +920,10 @@ impl Signer for YubiKeySigner {
         let token = self.reference.device();
         let algorithm = self.public.algorithm();
         verify_pin(&mut self.yk, &token, &self.pin)?;
-        if let Some(n) = self.touch_notice() {
-            if self.prompt_touch {
-                self.notices.push(n);
-            } else {
-                eprintln!("{n}");
-            }
+        if self.announce_touch
+            && let Some(n) = self.touch_notice()
+        {
+            eprintln!("{n}");
         }
         let input: Vec<u8> = match algorithm {
             Algorithm::EcdsaP256 => Sha256::digest(message).to_vec(),
