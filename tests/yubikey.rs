@@ -880,6 +880,49 @@ fn a_changed_management_key_is_asked_for_and_never_shown() {
     );
 }
 
+/// Needs no card: checked before anything touches a token.
+#[test]
+fn yubikey_settings_need_a_yubikey_and_references_need_a_serial() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("root-init.toml");
+    fs::write(&script, root_init_script("touch_policy = \"cached\"", "")).unwrap();
+    let answers = dir.path().join("answers.toml");
+    fs::write(&answers, "[confirm]\ndefault = true\n").unwrap();
+    let soft = |n: &str| format!("soft:{}", dir.path().join(n).display());
+    let o = run(&[
+        "run",
+        script.to_str().unwrap(),
+        "--workdir",
+        dir.path().join("work").to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+        "--allow-network",
+        "--token",
+        &format!("root-1={}", soft("r1.age")),
+        "--token",
+        &format!("root-2={}", soft("r2.age")),
+        "--token",
+        &format!("root-3={}", soft("r3.age")),
+        "--key",
+        "targets=keyfile:/nonexistent/targets.json",
+        "--answers",
+        answers.to_str().unwrap(),
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("key root-1 has YubiKey settings in the script"),
+        "{e}"
+    );
+    assert!(!dir.path().join("work").exists());
+
+    let e = refused(&["key", "show", "--token", "yubikey:slot=9c"]);
+    assert!(e.contains("serial= is required"), "{e}");
+    let e = refused(&["key", "show", "--token", "yubikey:serial=12;pin=123456"]);
+    assert!(e.contains("never goes in a reference"), "{e}");
+    assert!(!e.contains(PIN), "{e}");
+}
+
 // ------------------------------------------------- physical YubiKey (manual)
 
 fn hardware_serial() -> u32 {
