@@ -12,6 +12,9 @@
 //!   script allows it, and verifies the device's attestation (see [`attest`]).
 //! - PINs and management keys are [`Secret`]s; nothing here logs, and no `log`
 //!   backend is ever installed, so the crate's APDU traces go nowhere.
+//! - Known limitation of `yubikey` 0.9.0-rc.0: after a successful VERIFY it keeps a
+//!   copy of the PIN in the `YubiKey` value as a plain `Vec<u8>` (to re-verify after
+//!   a reconnect), which is freed but not zeroized when the value is dropped.
 
 pub mod attest;
 
