@@ -936,9 +936,10 @@ fn hardware_serial() -> u32 {
 
 /// On a spare physical YubiKey (firmware before 5.7.4, attesting under the shipped
 /// Yubico PIV root), with a non-default management key typed at the terminal:
-/// generate P-256 in slot 9a, verify the attestation chain, sign and verify.
+/// generate P-256 in the empty retired slot 82, verify the attestation chain, sign
+/// and verify.
 #[test]
-#[ignore = "needs a spare physical YubiKey: YUBIKEY_SERIAL=N cargo test --test yubikey -- --ignored"]
+#[ignore = "needs a spare physical YubiKey: YUBIKEY_SERIAL=N cargo test --test yubikey -- --ignored --test-threads=1"]
 fn hardware_p256_generation_is_attested_by_yubico() {
     let serial = hardware_serial();
     let o = Proc::new(env!("CARGO_BIN_EXE_ceremony"))
@@ -946,7 +947,7 @@ fn hardware_p256_generation_is_attested_by_yubico() {
             "key",
             "generate",
             "--token",
-            &format!("yubikey:serial={serial};slot=9a"),
+            &format!("yubikey:serial={serial};slot=82"),
             "--algorithm",
             "ecdsa-p256",
         ])
@@ -964,7 +965,7 @@ fn hardware_p256_generation_is_attested_by_yubico() {
 
 /// Ed25519 needs firmware 5.7 or later; the emulator has none.
 #[test]
-#[ignore = "needs a spare physical YubiKey with firmware 5.7+: YUBIKEY_SERIAL=N cargo test --test yubikey -- --ignored"]
+#[ignore = "needs a spare physical YubiKey with firmware 5.7+: YUBIKEY_SERIAL=N cargo test --test yubikey -- --ignored --test-threads=1"]
 fn hardware_ed25519_generation_on_firmware_5_7() {
     let serial = hardware_serial();
     let o = Proc::new(env!("CARGO_BIN_EXE_ceremony"))
@@ -972,7 +973,7 @@ fn hardware_ed25519_generation_on_firmware_5_7() {
             "key",
             "generate",
             "--token",
-            &format!("yubikey:serial={serial};slot=9a"),
+            &format!("yubikey:serial={serial};slot=83"),
             "--algorithm",
             "ed25519",
         ])
