@@ -441,7 +441,9 @@ fn no_pcsc_service_is_said_plainly_and_pkcs11_listing_still_works() {
 
 #[test]
 fn a_2_of_3_root_across_a_virtual_yubikey_softhsm_and_a_software_key() {
-    let Some(mut pcsc) = Pcsc::start(&[5437101]) else {
+    // Two cards connected, as in a ceremony: the key goes to the one named by serial
+    // (the second reader).
+    let Some(mut pcsc) = Pcsc::start(&[5437100, 5437101]) else {
         return;
     };
     let run = root_init_run(
@@ -468,6 +470,7 @@ fn a_2_of_3_root_across_a_virtual_yubikey_softhsm_and_a_software_key() {
     for want in [
         "\"kind\":\"yubikey\"",
         "\"serial\":5437101",
+        "\"reader\":\"Virtual PCD 00 01\"",
         "\"firmware\":\"5.4.3\"",
         "\"policy\":\"PIN always, touch always\"",
         "\"status\":\"not-available\"",
@@ -480,6 +483,11 @@ fn a_2_of_3_root_across_a_virtual_yubikey_softhsm_and_a_software_key() {
     assert!(
         listing.contains("9c: certificate CN=example.com/yubikey/app"),
         "{listing}"
+    );
+    assert_eq!(
+        listing.matches("signing slots with keys: none").count(),
+        1,
+        "the other card is untouched:\n{listing}"
     );
     // The key reads back without a PIN and is the one in the root.
     let shown = pcsc.expect(0, &["key", "show", "--token", &key(5437101)]);
