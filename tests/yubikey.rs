@@ -931,6 +931,49 @@ fn yubikey_settings_need_a_yubikey_and_references_need_a_serial() {
     assert!(!e.contains(PIN), "{e}");
 }
 
+#[test]
+fn in_a_ceremony_the_final_pin_try_needs_its_own_answer() {
+    let Some(pcsc) = Pcsc::start(&[5437801]) else {
+        return;
+    };
+    // Two wrong PINs before the ceremony: one try left.
+    {
+        let mut yk = yubikey::YubiKey::open_by_serial(yubikey::Serial(5437801)).unwrap();
+        for _ in 0..2 {
+            assert!(yk.verify_pin(b"000000").is_err());
+        }
+    }
+    assert!(pcsc.expect(0, &["tokens"]).contains("PIN: ONE try left"));
+    let script = root_init_script(REHEARSAL_KEY, REHEARSAL_PARAMS);
+    // `default = true` does not answer the final try: stopped, no try spent.
+    let run = root_init_run(&pcsc, 5437801, &script, "tuf", "");
+    let o = ceremony_run(&pcsc, &run);
+    let text = output_text(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("generate-root-1-final-pin-try"), "{text}");
+    assert!(text.contains("ONE try left"), "{text}");
+    assert_no_secret(&text);
+    let listing = pcsc.expect(0, &["tokens"]);
+    assert!(listing.contains("PIN: ONE try left"), "{listing}");
+    assert!(
+        listing.contains("signing slots with keys: none"),
+        "{listing}"
+    );
+    // An explicit answer for that step: the right PIN goes in, the ceremony runs.
+    fs::remove_dir_all(pcsc.path("work")).unwrap();
+    let run = root_init_run(
+        &pcsc,
+        5437801,
+        &script,
+        "tuf",
+        "generate-root-1-final-pin-try = true",
+    );
+    let o = ceremony_run(&pcsc, &run);
+    let text = output_text(&o);
+    assert!(o.status.success(), "{text}");
+    assert_no_secret(&text);
+}
+
 // ------------------------------------------------- physical YubiKey (manual)
 
 fn hardware_serial() -> u32 {
