@@ -22,9 +22,8 @@ use super::{Signer, TokenError};
 use crate::keys::{Algorithm, PublicKey, SignatureEncoding, ecdsa_der_to_raw};
 use crate::secret::Secret;
 use crate::tokens::pkcs11::PinPrompt;
-use der::{Encode, EncodePem, pem::LineEnding};
+use der::Encode;
 use sha2::{Digest, Sha256};
-use std::str::FromStr;
 use yubikey::piv::{self, AlgorithmId, SlotId};
 use yubikey::{Certificate, MgmAlgorithmId, MgmKey, PinPolicy, Serial, TouchPolicy, YubiKey};
 use zeroize::Zeroizing;
@@ -964,22 +963,6 @@ impl Signer for YubiKeySigner {
                 ),
             })?;
         Ok(signature)
-    }
-}
-
-/// PEM of a DER certificate, for printing.
-pub fn certificate_pem(der: &[u8]) -> Option<String> {
-    use der::Decode;
-    x509_cert::Certificate::from_der(der)
-        .ok()?
-        .to_pem(LineEnding::LF)
-        .ok()
-}
-
-impl FromStr for YubiKeyRef {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        YubiKeyRef::parse(s)
     }
 }
 
