@@ -487,7 +487,8 @@ pub struct SetExpiryArgs {
 pub struct SignArgs {
     /// The root to sign. Signing in place only ever adds a signature.
     pub file: PathBuf,
-    /// The token holding the key: pkcs11:token=LABEL;object=KEY (RFC 7512) or soft:PATH.
+    /// The token holding the key: pkcs11:token=LABEL;object=KEY (RFC 7512),
+    /// yubikey:serial=NNN;slot=9c or soft:PATH.
     #[arg(long)]
     pub token: String,
     /// The previous root, when this key signs as an outgoing root key (rotation).
@@ -518,7 +519,8 @@ pub enum KeyCommand {
 
 #[derive(Debug, Args)]
 pub struct KeyGenerateArgs {
-    /// Where to generate: pkcs11:token=LABEL;object=KEY[;id=ID] (on the token) or
+    /// Where to generate: pkcs11:token=LABEL;object=KEY[;id=ID] (on the token),
+    /// yubikey:serial=NNN;slot=9c (PIN and touch always, attested) or
     /// soft:PATH (a software key file for rehearsals).
     #[arg(long)]
     pub token: String,
@@ -530,7 +532,8 @@ pub struct KeyGenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct KeyShowArgs {
-    /// The key: pkcs11:token=LABEL;object=KEY or soft:PATH. No PIN is needed.
+    /// The key: pkcs11:token=LABEL;object=KEY, yubikey:serial=NNN;slot=9c or soft:PATH.
+    /// No PIN is needed.
     #[arg(long)]
     pub token: String,
     #[arg(long, value_enum, default_value = "tuf")]

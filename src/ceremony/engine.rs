@@ -31,6 +31,8 @@ use std::path::{Path, PathBuf};
 
 #[path = "batch.rs"]
 mod batch;
+#[path = "engine_yubikey.rs"]
+mod yubikey_steps;
 
 const STATE_FORMAT: &str = "ceremony-state/1";
 
@@ -642,6 +644,11 @@ impl<'a> Engine<'a> {
                     )
                 }
             }
+            TokenRef::YubiKey(r) => {
+                let (public, evidence) =
+                    self.generate_yubikey(&step.id, &name, &reference, r, alg)?;
+                (public, evidence, false)
+            }
             TokenRef::Pkcs11(mut uri) => {
                 let module = crate::commands::tokens::module_for(Some(&uri))?;
                 let adopt = match &pending {
@@ -1028,6 +1035,7 @@ impl<'a> Engine<'a> {
                 };
                 Ok(Box::new(module.open_signer(&uri, &mut prompt)?))
             }
+            TokenRef::YubiKey(r) => Ok(Box::new(self.open_yubikey(step, reference, &r)?)),
         }
     }
 
@@ -1868,6 +1876,12 @@ fn check_bindings(
         }
         if let Some(t) = b.tokens.get(name) {
             TokenRef::parse(t)?;
+            if spec.has_yubikey_settings() && !t.starts_with("yubikey:") {
+                return Err(usage(format!(
+                    "key {name} has YubiKey settings in the script (slot, pin_policy, touch_policy, \
+                     overwrite, attestation) but is bound to {t}: bind a yubikey:serial=NNN token"
+                )));
+            }
             if !spec.generate && online {
                 crate::commands::token_public_key(t)?;
             }

@@ -91,6 +91,10 @@ pub struct Parameters {
     /// delegation-rotate: the delegated role's new threshold (default: unchanged).
     #[serde(default)]
     pub delegation_threshold: Option<u64>,
+    /// YubiKey: generate keys even when a YubiKey still has the factory-default
+    /// PIV management key (rehearsals only; recorded in the transcript).
+    #[serde(default)]
+    pub allow_default_management_key: bool,
 }
 
 /// A key the ceremony uses, by a name steps refer to.
@@ -115,6 +119,39 @@ pub struct KeySpec {
     /// the ceremony goes on. Keys generated on their token have no backup.
     #[serde(default)]
     pub backup: bool,
+    /// YubiKey: the PIV slot to generate in (default 9c).
+    #[serde(default)]
+    pub slot: Option<String>,
+    /// YubiKey: `always` (default) or `once`.
+    #[serde(default)]
+    pub pin_policy: Option<String>,
+    /// YubiKey: `always` (default), `cached` or `never`.
+    #[serde(default)]
+    pub touch_policy: Option<String>,
+    /// YubiKey: the slot may already hold a key, which is replaced after the
+    /// operator confirms.
+    #[serde(default)]
+    pub overwrite: bool,
+    /// YubiKey: `required` (default) or `not-available` (a device that cannot
+    /// attest, e.g. an emulator in a rehearsal; recorded in the transcript).
+    #[serde(default)]
+    pub attestation: Option<String>,
+}
+
+impl KeySpec {
+    /// Does the script set anything only a YubiKey uses?
+    pub fn has_yubikey_settings(&self) -> bool {
+        self.slot.is_some()
+            || self.pin_policy.is_some()
+            || self.touch_policy.is_some()
+            || self.overwrite
+            || self.attestation.is_some()
+    }
+
+    /// The attestation requirement (validated).
+    pub fn attestation_required(&self) -> bool {
+        self.attestation.as_deref() != Some("not-available")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -268,6 +305,50 @@ impl Script {
                     return Err(format!(
                         "key {name:?}: Notary root keys are ecdsa-p256 (x509 certificates)"
                     ));
+                }
+            }
+            if k.has_yubikey_settings() {
+                if !k.generate {
+                    return Err(format!(
+                        "key {name:?}: slot, pin_policy, touch_policy, overwrite and attestation \
+                         apply to keys generated in this ceremony (generate = true)"
+                    ));
+                }
+                if k.backup {
+                    return Err(format!(
+                        "key {name:?}: a backed-up key is generated in software; \
+                         YubiKey settings do not apply"
+                    ));
+                }
+                if let Some(slot) = &k.slot {
+                    crate::tokens::yubikey::parse_slot(slot)
+                        .map_err(|e| format!("key {name:?}: {e}"))?;
+                }
+                match k.pin_policy.as_deref() {
+                    None | Some("always") | Some("once") => {}
+                    Some("never") => {
+                        return Err(format!(
+                            "key {name:?}: pin_policy \"never\" is refused: a root key must need the PIN"
+                        ));
+                    }
+                    Some(other) => {
+                        return Err(format!(
+                            "key {name:?}: pin_policy {other:?}; use \"always\" (the default) or \"once\""
+                        ));
+                    }
+                }
+                if let Some(t) = &k.touch_policy {
+                    crate::tokens::yubikey::parse_touch_policy(t)
+                        .map_err(|e| format!("key {name:?}: {e}"))?;
+                }
+                match k.attestation.as_deref() {
+                    None | Some("required") | Some("not-available") => {}
+                    Some(other) => {
+                        return Err(format!(
+                            "key {name:?}: attestation {other:?}; use \"required\" (the default) \
+                             or \"not-available\" (a device that cannot attest, rehearsals only)"
+                        ));
+                    }
                 }
             }
             if k.backup && !k.generate {

@@ -23,6 +23,8 @@ pub enum UiError {
 pub enum SecretKind {
     Passphrase,
     Pin,
+    /// A YubiKey's PIV management key (hex).
+    ManagementKey,
 }
 
 /// What a secret is for, shown to the person asked.
@@ -112,6 +114,7 @@ impl OperatorUi for TerminalUi {
         let what = match request.kind {
             SecretKind::Passphrase => "Passphrase",
             SecretKind::Pin => "PIN",
+            SecretKind::ManagementKey => "PIV management key (hex)",
         };
         if let Some(status) = &request.status {
             let _ = self

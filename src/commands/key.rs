@@ -42,6 +42,10 @@ pub fn generate(args: KeyGenerateArgs) -> Result<()> {
             let evidence = super::tokens::generate(&uri, alg, &args.secrets)?;
             super::tokens::print_evidence(&evidence);
         }
+        TokenRef::YubiKey(r) => {
+            let evidence = super::tokens::generate_yubikey(&r, alg, &args.secrets)?;
+            super::tokens::print_yubikey_evidence(&evidence);
+        }
     }
     Ok(())
 }

@@ -132,6 +132,7 @@ pub fn open_signer(reference: &str, secrets: &SecretArgs) -> Result<Box<dyn Sign
             Ok(Box::new(SoftToken::open(&path, &pass)?))
         }
         TokenRef::Pkcs11(uri) => Ok(Box::new(tokens::open_signer(&uri, secrets)?)),
+        TokenRef::YubiKey(r) => Ok(Box::new(tokens::open_yubikey_signer(&r, secrets)?)),
     }
 }
 
@@ -140,5 +141,6 @@ pub fn token_public_key(reference: &str) -> Result<PublicKey> {
     match TokenRef::parse(reference)? {
         TokenRef::Soft(path) => Ok(SoftToken::read_public(&path)?),
         TokenRef::Pkcs11(uri) => tokens::public_key(&uri),
+        TokenRef::YubiKey(r) => Ok(crate::tokens::yubikey::read_public_key(&r)?),
     }
 }

@@ -11,6 +11,7 @@ use crate::tokens::pkcs11::{
     GenerationEvidence, Module, PinPrompt, Pkcs11Signer, Pkcs11Uri, default_module_paths,
     resolve_module_path,
 };
+use crate::tokens::yubikey::{self, PinTries, YubiKeyPrompt, YubiKeyRef, YubiKeySigner};
 use crate::tuf::key::{key_id, tuf_key};
 use crate::tuf::metadata::Flavour;
 use std::path::{Path, PathBuf};
@@ -181,8 +182,14 @@ pub fn print_evidence(ev: &GenerationEvidence) {
     );
 }
 
-/// `ceremony tokens`.
-pub fn run(_args: TokensArgs) -> Result<()> {
+/// `ceremony tokens`: PKCS#11 tokens, then YubiKeys.
+pub fn run(args: TokensArgs) -> Result<()> {
+    let result = run_pkcs11(args);
+    list_yubikeys();
+    result
+}
+
+fn run_pkcs11(_args: TokensArgs) -> Result<()> {
     let paths: Vec<PathBuf> = match module_arg() {
         Some(p) => vec![p],
         None => {
@@ -271,4 +278,120 @@ fn module_for_path(path: &Path) -> Result<Arc<Module>> {
         .unwrap_or_else(|p| p.into_inner())
         .push(Arc::clone(&module));
     Ok(module)
+}
+
+// ---------------------------------------------------------------- YubiKeys
+
+/// List connected YubiKeys (no PIN asked, no PIN try spent). No PC/SC service
+/// or no YubiKey is said plainly and is not an error.
+fn list_yubikeys() {
+    println!("YubiKeys (PIV over PC/SC)");
+    let keys = match yubikey::list() {
+        Ok(k) => k,
+        Err(reason) => {
+            println!("  none listed: {reason}");
+            return;
+        }
+    };
+    if keys.is_empty() {
+        println!("  no YubiKey is connected");
+    }
+    for k in keys {
+        println!(
+            "  YubiKey serial {}, firmware {}, reader {:?}",
+            k.serial, k.firmware, k.reader
+        );
+        println!("    reference: yubikey:serial={};slot=9c", k.serial);
+        match k.pin_retries {
+            Ok(PinTries::Blocked) => println!("    PIN: BLOCKED (unblock with the PUK)"),
+            Ok(PinTries::Left(1)) => println!("    PIN: ONE try left"),
+            Ok(PinTries::Left(n)) => println!("    PIN: {n} tries left"),
+            Ok(PinTries::Verified) => {
+                println!("    PIN: verified in this card session (tries left not reported)")
+            }
+            Err(e) => println!("    PIN: tries left cannot be read ({e})"),
+        }
+        if k.occupied.is_empty() {
+            println!("    signing slots with keys: none");
+        } else {
+            println!("    signing slots with keys:");
+            for (slot, what) in k.occupied {
+                println!("      {slot}: {what}");
+            }
+        }
+    }
+}
+
+impl YubiKeyPrompt for OperatorPin<'_> {
+    fn management_key(&mut self, token: &str) -> Result<Secret, TokenError> {
+        if !console::Term::stderr().is_term() {
+            return Err(TokenError::Refused {
+                token: token.to_owned(),
+                reason: "the PIV management key is needed and there is no terminal to ask at \
+                         (it is never read from a file or the command line)"
+                    .into(),
+            });
+        }
+        dialoguer::Password::new()
+            .with_prompt(format!("PIV management key (hex) for {token}"))
+            .interact()
+            .map(Secret::new)
+            .map_err(|e| TokenError::Refused {
+                token: token.to_owned(),
+                reason: format!("no management key entered: {e}"),
+            })
+    }
+
+    fn confirm_overwrite(&mut self, token: &str, what: &str) -> Result<bool, TokenError> {
+        // `ceremony key generate` never overwrites; only a script may allow it.
+        Err(TokenError::Refused {
+            token: token.to_owned(),
+            reason: format!("{what} is occupied; key material is never overwritten here"),
+        })
+    }
+}
+
+/// Open a key on a YubiKey for signing.
+pub fn open_yubikey_signer(r: &YubiKeyRef, secrets: &SecretArgs) -> Result<YubiKeySigner> {
+    Ok(yubikey::open_signer(r, &mut OperatorPin::new(secrets))?)
+}
+
+/// Generate a key on a YubiKey with the root-key defaults (PIN always, touch
+/// always, attestation required, never under the default management key).
+pub fn generate_yubikey(
+    r: &YubiKeyRef,
+    algorithm: Algorithm,
+    secrets: &SecretArgs,
+) -> Result<yubikey::GenerationEvidence> {
+    let opts = yubikey::GenerateOptions::root_defaults(algorithm, &format!("ceremony {r}"));
+    Ok(yubikey::generate(r, &opts, &mut OperatorPin::new(secrets))?)
+}
+
+/// Print a YubiKey generation's evidence, as the transcript records it.
+pub fn print_yubikey_evidence(ev: &yubikey::GenerationEvidence) {
+    let key = tuf_key(&ev.public);
+    println!("generated {} key in the YubiKey", ev.algorithm);
+    println!("key: {}", ev.reference);
+    println!("key ID (TUF): {}", key_id(&key, Flavour::Tuf));
+    println!(
+        "YubiKey serial {}, firmware {}, reader {:?}",
+        ev.serial, ev.firmware, ev.reader
+    );
+    println!(
+        "PIN policy {}, touch policy {}; management key: {}",
+        ev.pin_policy, ev.touch_policy, ev.management_key
+    );
+    match &ev.attestation {
+        yubikey::AttestationOutcome::Verified(a) => println!(
+            "attestation: verified to {} (serial {}, firmware {}, PIN policy {}, touch policy {})",
+            a.root_subject, a.serial, a.firmware, a.pin_policy, a.touch_policy
+        ),
+        yubikey::AttestationOutcome::NotAvailable { device_said } => {
+            println!("attestation: NOT AVAILABLE ({device_said})")
+        }
+    }
+    println!(
+        "self-test: signed on the YubiKey, verified in software: {}",
+        if ev.self_test_verified { "yes" } else { "NO" }
+    );
 }

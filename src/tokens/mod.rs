@@ -8,6 +8,7 @@
 pub mod pkcs11;
 pub mod reference;
 pub mod soft;
+pub mod yubikey;
 
 use crate::keys::{Algorithm, PublicKey};
 
@@ -60,6 +61,27 @@ pub enum TokenError {
     WrongPin { token: String, tries: String },
     #[error("{token}: the user PIN is locked; no PIN was sent")]
     PinLocked { token: String },
+    /// A YubiKey's PIV PIN is blocked (no tries left).
+    #[error("{token}: the PIV PIN is blocked (no tries left); no PIN was sent")]
+    PinBlocked { token: String },
+    #[error("{token}: slot {slot} already holds {what}; key material is never overwritten")]
+    SlotOccupied {
+        token: String,
+        slot: String,
+        what: String,
+    },
+    #[error(
+        "{token}: the PIV management key is the factory default; \
+         a ceremony does not generate keys under it"
+    )]
+    DefaultManagementKey { token: String },
+    /// The key's attestation is missing or does not verify: the key is not used.
+    #[error("{token}: attestation of slot {slot} does not verify: {reason}")]
+    Attestation {
+        token: String,
+        slot: String,
+        reason: String,
+    },
     /// The operator or the token's state says no.
     #[error("{token}: {reason}")]
     Refused { token: String, reason: String },
@@ -77,6 +99,7 @@ impl TokenError {
                 | TokenError::Module { .. }
                 | TokenError::TokenNotFound { .. }
                 | TokenError::PinLocked { .. }
+                | TokenError::PinBlocked { .. }
         )
     }
 
@@ -111,6 +134,27 @@ impl TokenError {
             TokenError::PinLocked { .. } => Some(
                 "the token's security officer must unlock (reset) the user PIN \
                  with the vendor's tools; then run `ceremony tokens`"
+                    .into(),
+            ),
+            TokenError::PinBlocked { .. } => Some(
+                "unblock the PIN with the PUK (`ykman piv access unblock-pin`), \
+                 then run `ceremony tokens`; if the PUK is blocked too, the PIV applet must be reset"
+                    .into(),
+            ),
+            TokenError::SlotOccupied { .. } => Some(
+                "nothing was generated; choose a free slot (see `ceremony tokens`), or set \
+                 overwrite = true for this key in the script (the operator must confirm)"
+                    .into(),
+            ),
+            TokenError::DefaultManagementKey { .. } => Some(
+                "change the management key first (`ykman piv access change-management-key \
+                 --generate --protect`); a rehearsal may allow the default with \
+                 allow_default_management_key = true in the script's [parameters]"
+                    .into(),
+            ),
+            TokenError::Attestation { .. } => Some(
+                "the key is not used and nothing was recorded as generated; check the YubiKey \
+                 is genuine and run `ceremony tokens`"
                     .into(),
             ),
             TokenError::Pkcs11 { .. } => {

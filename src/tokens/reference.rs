@@ -3,6 +3,7 @@
 
 use super::TokenError;
 use super::pkcs11::Pkcs11Uri;
+use super::yubikey::YubiKeyRef;
 use std::path::PathBuf;
 
 /// Where a key lives.
@@ -12,6 +13,8 @@ pub enum TokenRef {
     Soft(PathBuf),
     /// A key on a PKCS#11 token, named by an RFC 7512 URI.
     Pkcs11(Pkcs11Uri),
+    /// A key in a YubiKey's PIV slot: `yubikey:serial=NNN;slot=9c`.
+    YubiKey(YubiKeyRef),
 }
 
 impl TokenRef {
@@ -33,12 +36,21 @@ impl TokenRef {
                 }
             });
         }
+        if s.starts_with("yubikey:") {
+            return YubiKeyRef::parse(s)
+                .map(TokenRef::YubiKey)
+                .map_err(|reason| TokenError::BadReference {
+                    reference: s.split(';').next().unwrap_or(s).to_owned() + ";…",
+                    reason,
+                });
+        }
         let scheme = s.split(':').next().unwrap_or("");
         Err(TokenError::BadReference {
             reference: s.into(),
             reason: format!(
                 "unknown token kind {scheme:?}; use pkcs11:token=LABEL;object=KEY \
-                 (a PKCS#11 token) or soft:PATH (software key file)"
+                 (a PKCS#11 token), yubikey:serial=NNN;slot=9c (a YubiKey) \
+                 or soft:PATH (software key file)"
             ),
         })
     }
@@ -57,6 +69,7 @@ impl std::fmt::Display for TokenRef {
         match self {
             TokenRef::Soft(p) => write!(f, "soft:{}", p.display()),
             TokenRef::Pkcs11(u) => write!(f, "{u}"),
+            TokenRef::YubiKey(y) => write!(f, "{y}"),
         }
     }
 }
