@@ -656,6 +656,7 @@ impl Engine<'_> {
             )));
         }
         self.transcript.sync()?;
+        bundle::sync_staged(&out)?;
         self.ui.say(&format!(
             "all {verified} new roots verify: each is signed by the threshold of its previous root's keys and of its own"
         ));

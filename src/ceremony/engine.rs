@@ -1490,6 +1490,7 @@ impl<'a> Engine<'a> {
                 .record_file(Some(&step.id), Some(&step.actor), &name, &bytes)?;
             self.ui.say(&format!("wrote {}", path.display()));
         }
+        bundle::sync_staged(&out)?;
         Ok(())
     }
 
@@ -1687,6 +1688,7 @@ impl<'a> Engine<'a> {
                 .record_file(Some(&step.id), Some(&step.actor), &name, &bytes)?;
             self.ui.say(&format!("wrote {}", path.display()));
         }
+        bundle::sync_staged(&out)?;
         Ok(())
     }
 }

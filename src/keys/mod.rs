@@ -67,10 +67,27 @@ pub enum KeyError {
 
 /// A public key. Ed25519 keys are the 32-byte point; P-256 keys the 65-byte
 /// uncompressed SEC1 point.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct PublicKey {
     algorithm: Algorithm,
     bytes: Vec<u8>,
+    /// Ed25519: the point, decompressed once when the key was read.
+    ed25519: Option<ed25519_dalek::VerifyingKey>,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.algorithm == other.algorithm && self.bytes == other.bytes
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl std::hash::Hash for PublicKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.algorithm.hash(state);
+        self.bytes.hash(state);
+    }
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -90,7 +107,7 @@ impl PublicKey {
             algorithm: Algorithm::Ed25519,
             reason: format!("expected 32 bytes, got {}", bytes.len()),
         })?;
-        ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| {
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| {
             KeyError::MalformedPublicKey {
                 algorithm: Algorithm::Ed25519,
                 reason: e.to_string(),
@@ -99,6 +116,7 @@ impl PublicKey {
         Ok(PublicKey {
             algorithm: Algorithm::Ed25519,
             bytes: arr.to_vec(),
+            ed25519: Some(vk),
         })
     }
 
@@ -117,6 +135,7 @@ impl PublicKey {
         PublicKey {
             algorithm: Algorithm::EcdsaP256,
             bytes: vk.to_sec1_point(false).as_bytes().to_vec(),
+            ed25519: None,
         }
     }
 
@@ -129,6 +148,7 @@ impl PublicKey {
             return Ok(PublicKey {
                 algorithm: Algorithm::Ed25519,
                 bytes: vk.to_bytes().to_vec(),
+                ed25519: Some(vk),
             });
         }
         Err(KeyError::MalformedPublicKey {
@@ -174,10 +194,7 @@ impl PublicKey {
                 .as_bytes()
                 .to_vec(),
             Algorithm::Ed25519 => {
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(
-                    self.bytes.as_slice().try_into().expect("32 bytes"),
-                )
-                .expect("validated at construction");
+                let vk = self.ed25519.as_ref().expect("set at construction");
                 vk.to_public_key_der()
                     .expect("Ed25519 SPKI encodes")
                     .as_bytes()
@@ -194,10 +211,7 @@ impl PublicKey {
                 .to_public_key_pem(LineEnding::LF)
                 .expect("P-256 SPKI encodes"),
             Algorithm::Ed25519 => {
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(
-                    self.bytes.as_slice().try_into().expect("32 bytes"),
-                )
-                .expect("validated at construction");
+                let vk = self.ed25519.as_ref().expect("set at construction");
                 vk.to_public_key_pem(LineEnding::LF)
                     .expect("Ed25519 SPKI encodes")
             }
@@ -213,10 +227,7 @@ impl PublicKey {
     ) -> Result<(), KeyError> {
         match (self.algorithm, encoding) {
             (Algorithm::Ed25519, SignatureEncoding::Ed25519) => {
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(
-                    self.bytes.as_slice().try_into().expect("32 bytes"),
-                )
-                .expect("validated at construction");
+                let vk = self.ed25519.as_ref().expect("set at construction");
                 let sig = ed25519_dalek::Signature::from_slice(signature)
                     .map_err(|_| KeyError::MalformedSignature(Algorithm::Ed25519))?;
                 vk.verify_strict(message, &sig)

@@ -423,16 +423,76 @@ pub fn stage(out: &Path, path: &str, bytes: &[u8]) -> Result<PathBuf, BundleErro
             reason: e.to_string(),
         })?;
     }
-    match fs::read(&target) {
-        Ok(existing) if existing == bytes => {}
-        Ok(_) => {
-            return Err(BundleError::File(fsio::FileError::Exists {
-                path: target.display().to_string(),
-            }));
+    // Staged files are not synced one by one: `commit` syncs the whole staging
+    // directory once before the manifest is written and the bundle appears.
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&target);
+    match created {
+        Ok(mut f) => f.write_all(bytes).map_err(|e| BundleError::Io {
+            path: target.display().to_string(),
+            reason: e.to_string(),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if fs::read(&target).ok().as_deref() != Some(bytes) {
+                return Err(BundleError::File(fsio::FileError::Exists {
+                    path: target.display().to_string(),
+                }));
+            }
         }
-        Err(_) => fsio::write_new(&target, bytes, 0o644)?,
+        Err(e) => {
+            return Err(BundleError::Io {
+                path: target.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
     }
     Ok(target)
+}
+
+/// Make every file staged for `out` durable: a step that staged files calls
+/// this before it is recorded as done.
+pub fn sync_staged(out: &Path) -> Result<(), BundleError> {
+    let staging = staging_dir(out);
+    if staging.is_dir() {
+        sync_tree(&staging)?;
+    }
+    Ok(())
+}
+
+/// Make everything under `dir` durable: one `syncfs` on Linux, every file and
+/// directory synced elsewhere.
+fn sync_tree(dir: &Path) -> Result<(), BundleError> {
+    let io = |e: std::io::Error| BundleError::Io {
+        path: dir.display().to_string(),
+        reason: format!("sync: {e}"),
+    };
+    #[cfg(target_os = "linux")]
+    {
+        let d = fs::File::open(dir).map_err(io)?;
+        rustix::fs::syncfs(&d).map_err(|e| io(e.into()))?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(&d).map_err(io)? {
+                let path = entry.map_err(io)?.path();
+                if path.is_dir() {
+                    stack.push(path.clone());
+                }
+                fs::File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io)?;
+            }
+            fs::File::open(&d).and_then(|f| f.sync_all()).map_err(io)?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether a bundle for `out` is being assembled.
@@ -486,6 +546,7 @@ pub fn commit(
     };
     let mut bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
     bytes.push(b'\n');
+    sync_tree(&staging)?;
     let mpath = staging.join(MANIFEST);
     // An interrupted commit may have left a manifest: it is rewritten from the files.
     fsio::replace(&mpath, &bytes, 0o644)?;
@@ -531,6 +592,7 @@ pub fn write_received(out: &Path, files: &[(String, Vec<u8>)]) -> Result<Bundle,
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
+    sync_tree(&staging)?;
     fs::rename(&staging, out).map_err(|e| BundleError::Io {
         path: out.display().to_string(),
         reason: format!("moving the received bundle into place: {e}"),

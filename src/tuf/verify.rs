@@ -143,6 +143,7 @@ pub fn check_role(
     let mut valid_keys: BTreeSet<Vec<u8>> = BTreeSet::new();
     let mut out = Vec::new();
     for sig in signatures {
+        let mut key_bytes = Vec::new();
         let status = (|| {
             if !authorised.contains(sig.keyid.as_str()) {
                 return SignatureStatus::Rejected("key is not authorised for this role".into());
@@ -157,17 +158,13 @@ pub fn check_role(
                 Ok(d) => d,
                 Err(e) => return SignatureStatus::Rejected(e),
             };
+            key_bytes = decoded.public.as_bytes().to_vec();
             match verify_one(message, sig, &decoded, flavour) {
                 Ok(()) => SignatureStatus::Valid,
                 Err(e) => SignatureStatus::Rejected(e),
             }
         })();
         if status == SignatureStatus::Valid {
-            let key_bytes = decode_key(&keys[&sig.keyid], flavour)
-                .expect("decoded above")
-                .public
-                .as_bytes()
-                .to_vec();
             if valid_keys.insert(key_bytes) {
                 valid_ids.push(sig.keyid.clone());
                 out.push((sig.keyid.clone(), status));

@@ -10,7 +10,8 @@
 //!   session.
 //! - Ed25519 signs with `CKM_EDDSA` (pure). ECDSA P-256 hashes with SHA-256 in
 //!   software and passes exactly 32 bytes to `CKM_ECDSA`. Every signature is
-//!   checked in software against the key's public half before it is returned.
+//!   checked in software against the key's public half before it is used, by the
+//!   core code that asked for it (`tuf::sign::sign_message` and the like).
 //! - Errors name the PKCS#11 function and its return value.
 
 mod ec;
@@ -1033,16 +1034,9 @@ impl Signer for Pkcs11Fork {
     }
 
     fn sign(&mut self, message: &[u8]) -> Result<Vec<u8>, TokenError> {
-        let signature = raw_sign(&self.session, self.key, self.public.algorithm(), message)
-            .map_err(|e| ck_err(&self.token, e))?;
-        verify_raw(&self.public, message, &signature).map_err(|reason| TokenError::Device {
-            token: self.token.clone(),
-            reason: format!(
-                "returned a signature that does not verify against its public key ({reason}); \
-                 it was discarded"
-            ),
-        })?;
-        Ok(signature)
+        // Checked by the caller, as every signature is (`tuf::sign::sign_message`).
+        raw_sign(&self.session, self.key, self.public.algorithm(), message)
+            .map_err(|e| ck_err(&self.token, e))
     }
 }
 
@@ -1096,13 +1090,9 @@ impl Signer for Pkcs11Signer {
             other => other,
         }
         .map_err(|e| ck_err(&name, e))?;
-        verify_raw(&self.public, message, &signature).map_err(|reason| TokenError::Device {
-            token: name,
-            reason: format!(
-                "returned a signature that does not verify against its public key ({reason}); \
-                 it was discarded"
-            ),
-        })?;
+        // Checked in software by the caller before it is used, as every signature
+        // is (`tuf::sign::sign_message`, the transcript seal, the certificate
+        // builder): core code owns that invariant, once per signature.
         Ok(signature)
     }
 }
