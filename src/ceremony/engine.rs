@@ -1725,7 +1725,7 @@ fn finish(
         ui.say(&format!(
             "export bundle {}: {} files, bundle hash {}",
             out.display(),
-            made.manifest().files.len(),
+            made.len(),
             made.hash()
         ));
     }

@@ -20,7 +20,7 @@ pub fn run(args: PublishArgs) -> Result<()> {
         args.bundle.display(),
         export.repository,
         export.flavour.name(),
-        export.bundle.manifest().files.len(),
+        export.bundle.len(),
         export.bundle.hash()
     );
     println!("  transcript hash: {}", export.transcript_hash);
@@ -105,7 +105,7 @@ pub fn bundle_verify(args: BundleVerifyArgs) -> Result<()> {
         "{} bundle {}: {} file(s) match the manifest, nothing extra",
         m.kind,
         args.bundle.display(),
-        m.files.len()
+        bundle.len()
     );
     println!("  flavour: {}", m.flavour);
     println!("  repositories: {}", m.repositories.join(", "));
@@ -113,7 +113,7 @@ pub fn bundle_verify(args: BundleVerifyArgs) -> Result<()> {
         println!("  ceremony: {} ({})", c.name, c.kind);
         println!("  transcript hash: {}", c.transcript_hash);
     }
-    for f in &m.files {
+    for f in bundle.entries() {
         println!("  {}  {:>8}  {}", f.sha256, f.size, f.path);
     }
     println!("bundle hash: {}", bundle.hash());

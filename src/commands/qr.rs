@@ -130,7 +130,7 @@ pub fn decode(args: QrDecodeArgs) -> Result<()> {
         bundle.hash(),
         texts.len(),
         args.out.display(),
-        bundle.manifest().files.len()
+        bundle.len()
     );
     Ok(())
 }

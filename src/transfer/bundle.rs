@@ -230,6 +230,10 @@ impl Bundle {
                 });
             }
         }
+        // The file list lives on in the index only (a batch bundle lists tens of
+        // thousands of files).
+        let mut manifest = manifest;
+        manifest.files = Vec::new();
         Ok(Bundle {
             dir: dir.to_owned(),
             hash: hex::encode(Sha256::digest(&mbytes)),
@@ -242,6 +246,7 @@ impl Bundle {
         &self.dir
     }
 
+    /// The manifest, without its file list (see [`Bundle::entries`]).
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -249,6 +254,24 @@ impl Bundle {
     /// SHA-256 of `manifest.json`: what the ceremony reads aloud and shows as a QR code.
     pub fn hash(&self) -> &str {
         &self.hash
+    }
+
+    /// How many files the manifest lists (the manifest itself not counted).
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Every file as the manifest lists it: path, SHA-256 (hex) and size.
+    pub fn entries(&self) -> impl Iterator<Item = FileEntry> + '_ {
+        self.files.iter().map(|(path, (sha, size))| FileEntry {
+            path: path.clone(),
+            sha256: hex::encode(sha),
+            size: *size,
+        })
     }
 
     /// Whether the manifest lists `path`.
@@ -619,7 +642,7 @@ mod tests {
         assert!(!staging_dir(&out).exists());
         let b = Bundle::open(&out, "export").unwrap();
         assert_eq!(b.read("1.root.json").unwrap(), b"{\"a\":1}");
-        assert_eq!(b.manifest().files.len(), 2);
+        assert_eq!(b.len(), 2);
         assert_eq!(
             b.hash(),
             hex::encode(Sha256::digest(fs::read(out.join(MANIFEST)).unwrap()))
