@@ -290,9 +290,7 @@ impl Engine<'_> {
             .into_inner()
             .map_err(|e| io_err(&path, e.into_error()))?;
         file.sync_all().map_err(|e| io_err(&path, e))?;
-        let digest = hex::encode(Sha256::digest(
-            std::fs::read(&path).map_err(|e| io_err(&path, e))?,
-        ));
+        let digest = sha256_file(&path)?;
         self.state.draft_sha256 = Some(digest.clone());
         self.state.batch = Some(BatchState {
             count,
@@ -327,9 +325,7 @@ impl Engine<'_> {
     fn drafts(&self) -> Result<impl Iterator<Item = Result<Draft>> + use<>> {
         let path = drafts_path(&self.work.0);
         let bytes_ok = {
-            let digest = hex::encode(Sha256::digest(
-                std::fs::read(&path).map_err(|e| io_err(&path, e))?,
-            ));
+            let digest = sha256_file(&path)?;
             self.state.draft_sha256.as_deref() == Some(digest.as_str())
         };
         if !bytes_ok {
@@ -564,7 +560,7 @@ impl Engine<'_> {
             Some(&step.actor),
             json!({"key": name, "token": signer.describe(), "batch": true,
                    "signed": state.count - done, "signed_before_interruption": done,
-                   "journal_sha256": hex::encode(Sha256::digest(std::fs::read(&journal).map_err(|e| io_err(&journal, e))?))}),
+                   "journal_sha256": sha256_file(&journal)?}),
         )?;
         self.seal_signer = Some(signer);
         Ok(())
@@ -690,6 +686,21 @@ impl Engine<'_> {
         )?;
         Ok(())
     }
+}
+
+/// SHA-256 of a file, read in pieces (drafts of a large batch are tens of MB).
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| io_err(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Read a signature journal: the number of complete, in-order entries. A torn last

@@ -1702,15 +1702,24 @@ fn finish(
     info: (&Script, Flavour, Vec<String>),
     ui: &mut dyn OperatorUi,
 ) -> Result<String> {
-    let report = super::transcript::verify_file(transcript)?;
     let (script, flavour, repositories) = info;
-    if bundle::is_staged(out) || out.join(bundle::MANIFEST).is_file() {
-        if bundle::is_staged(out) {
+    let staged = bundle::is_staged(out);
+    // One pass over the transcript: verified, and rendered for the export.
+    let (md, verdict) = super::transcript::render_markdown_with(
+        transcript,
+        &super::transcript::VerifyOptions::default(),
+    )?;
+    let report = verdict?;
+    let hash = report.final_hash;
+    drop(report);
+    if staged || out.join(bundle::MANIFEST).is_file() {
+        if staged {
             let bytes = std::fs::read(transcript).map_err(|e| io_err(transcript, e))?;
             bundle::stage(out, "transcript.jsonl", &bytes)?;
-            let md = super::transcript::render_markdown(transcript)?;
+            drop(bytes);
             bundle::stage(out, "transcript.md", md.as_bytes())?;
         }
+        drop(md);
         let made = bundle::commit(
             out,
             "export",
@@ -1719,7 +1728,7 @@ fn finish(
             Some(bundle::CeremonyInfo {
                 name: script.name.clone(),
                 kind: script.kind.name().into(),
-                transcript_hash: report.final_hash.to_hex(),
+                transcript_hash: hash.to_hex(),
             }),
         )?;
         ui.say(&format!(
@@ -1729,11 +1738,8 @@ fn finish(
             made.hash()
         ));
     }
-    ui.finish(
-        &report.final_hash.to_hex(),
-        &witness_words(&report.final_hash),
-    );
-    Ok(report.final_hash.to_hex())
+    ui.finish(&hash.to_hex(), &witness_words(&hash));
+    Ok(hash.to_hex())
 }
 
 /// The repositories an export bundle is about: the script's, or a batch's.

@@ -1183,14 +1183,19 @@ pub fn render_markdown_with(
 ) -> Result<(String, Result<VerifyReport>)> {
     let bytes = std::fs::read(path).map_err(io(path, "read"))?;
     let verdict = verify_bytes_with(path, &bytes, options);
-    let entries: Vec<Entry> = match &verdict {
-        Ok(report) => report.entries.clone(),
+    let unverified: Vec<Entry>;
+    let entries: &[Entry] = match &verdict {
+        Ok(report) => &report.entries,
         // Show what can be read, clearly marked as unverified.
-        Err(_) => bytes
-            .split(|&b| b == b'\n')
-            .filter_map(|l| serde_json::from_slice(l).ok())
-            .collect(),
+        Err(_) => {
+            unverified = bytes
+                .split(|&b| b == b'\n')
+                .filter_map(|l| serde_json::from_slice(l).ok())
+                .collect();
+            &unverified
+        }
     };
+    drop(bytes);
     let mut out = String::new();
     let ceremony = entries
         .first()
@@ -1268,7 +1273,7 @@ pub fn render_markdown_with(
     out.push_str("\n## Entries\n\n");
     out.push_str("| seq | time | kind | step | actor | data |\n");
     out.push_str("|---:|---|---|---|---|---|\n");
-    for e in &entries {
+    for e in entries {
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             e.seq,

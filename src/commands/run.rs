@@ -146,6 +146,8 @@ pub fn run(args: RunArgs) -> Result<()> {
                 revoke = input.revoke.clone();
             }
         }
+        // The request was checked and read; the engine opens it again where needed.
+        drop(request);
         let bindings = Bindings {
             tokens,
             keyfiles,

@@ -70,9 +70,8 @@ impl Request {
             return Err(bad(dir, format!("no {REQUEST_FILE}")));
         }
         let bytes = bundle.read(REQUEST_FILE)?;
-        let value = parse_strict(&bytes).map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
-        let file: RequestFile =
-            serde_json::from_value(value).map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
+        let file: RequestFile = crate::tuf::json::from_slice_strict(&bytes)
+            .map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
         if file.format != REQUEST_FORMAT {
             return Err(bad(
                 dir,

@@ -10,7 +10,7 @@
 //! is used. See `docs/formats.md`.
 
 use crate::fsio;
-use crate::tuf::json::parse_strict;
+use crate::tuf::json::from_slice_strict;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -312,9 +312,16 @@ impl Bundle {
 }
 
 fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
-    let value = parse_strict(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
-    let manifest: Manifest =
-        serde_json::from_value(value).map_err(|e| format!("not a bundle manifest: {e}"))?;
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(format!("not valid JSON: {e}"));
+    }
+    let manifest: Manifest = from_slice_strict(bytes).map_err(|e| {
+        if e.to_string().starts_with("duplicate key") {
+            format!("not valid JSON: {e}")
+        } else {
+            format!("not a bundle manifest: {e}")
+        }
+    })?;
     if manifest.format != FORMAT {
         return Err(format!(
             "format {:?} is not {FORMAT:?} (written by another version of ceremony?)",

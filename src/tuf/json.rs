@@ -20,6 +20,70 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, JsonError> {
     Ok(strict.0)
 }
 
+/// Parse bytes as JSON straight into `T`, refusing duplicate object keys
+/// anywhere, without building the whole document as a tree first (bundle
+/// manifests and request files list tens of thousands of entries).
+pub fn from_slice_strict<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    NoDuplicates::deserialize(&mut de).map_err(|e| JsonError(e.to_string()))?;
+    de.end().map_err(|e| JsonError(e.to_string()))?;
+    serde_json::from_slice(bytes).map_err(|e| JsonError(e.to_string()))
+}
+
+/// Walks a document, keeping only the keys of the object being read.
+struct NoDuplicates;
+
+impl<'de> Deserialize<'de> for NoDuplicates {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoDuplicatesVisitor)
+    }
+}
+
+struct NoDuplicatesVisitor;
+
+impl<'de> Visitor<'de> for NoDuplicatesVisitor {
+    type Value = NoDuplicates;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_unit<E>(self) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_none<E>(self) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoDuplicates, A::Error> {
+        while seq.next_element::<NoDuplicates>()?.is_some() {}
+        Ok(NoDuplicates)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<NoDuplicates, A::Error> {
+        let mut keys = std::collections::HashSet::new();
+        while let Some(key) = access.next_key::<String>()? {
+            access.next_value::<NoDuplicates>()?;
+            if !keys.insert(key.clone()) {
+                return Err(de::Error::custom(format!("duplicate key {key:?}")));
+            }
+        }
+        Ok(NoDuplicates)
+    }
+}
+
 struct StrictValue(Value);
 
 impl<'de> Deserialize<'de> for StrictValue {
@@ -90,6 +154,22 @@ mod tests {
     fn refuses_duplicate_keys_at_any_depth() {
         let err = parse_strict(br#"{"a": {"k": 1, "k": 2}}"#).unwrap_err();
         assert!(err.to_string().starts_with("duplicate key \"k\""), "{err}");
+    }
+
+    #[test]
+    fn typed_parsing_refuses_duplicate_keys_too() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[allow(dead_code)]
+            a: Value,
+        }
+        let err = from_slice_strict::<T>(br#"{"a": [{"k": 1, "k": 2}]}"#)
+            .err()
+            .unwrap();
+        assert!(err.to_string().starts_with("duplicate key \"k\""), "{err}");
+        assert!(from_slice_strict::<T>(br#"{"a": 1, "a": 2}"#).is_err());
+        assert!(from_slice_strict::<T>(br#"{"a": 1} x"#).is_err());
+        assert!(from_slice_strict::<T>(br#"{"a": [1, {"b": null}]}"#).is_ok());
     }
 
     #[test]
