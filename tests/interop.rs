@@ -408,14 +408,18 @@ fn notary_targets(key_token: &str, expires: &str) -> Vec<u8> {
 }
 
 fn notary_targets_version(key_token: &str, expires: &str, version: u64) -> Vec<u8> {
+    let path = key_token.strip_prefix("soft:").unwrap();
+    signed_targets(Path::new(path), &keys().passphrase_file, expires, version)
+}
+
+/// A Notary targets.json (no targets) signed with a software key file.
+fn signed_targets(key: &Path, pass_file: &Path, expires: &str, version: u64) -> Vec<u8> {
     use ceremony::tokens::Signer;
     use ceremony::tokens::soft::SoftToken;
     use ceremony::tuf::key::{key_id, notary_key};
     use ceremony::tuf::metadata::Flavour;
-    let k = keys();
-    let path = key_token.strip_prefix("soft:").unwrap();
-    let pass = ceremony::secret::Secret::from_file(&k.passphrase_file).unwrap();
-    let mut token = SoftToken::open(Path::new(path), &pass).unwrap();
+    let pass = ceremony::secret::Secret::from_file(pass_file).unwrap();
+    let mut token = SoftToken::open(key, &pass).unwrap();
     let keyid = key_id(&notary_key(token.public_key()), Flavour::Notary);
     let signed = json!({
         "_type": "Targets",
@@ -967,7 +971,16 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
         })
         .expect("the old tagging key is still in the store");
     let stale = l.path("stale-targets.json");
-    fs::write(&stale, signed_targets(&old_key, &l.pass_file, 3)).unwrap();
+    fs::write(
+        &stale,
+        signed_targets(
+            &old_key,
+            &l.pass_file,
+            &format!("{}T00:00:00Z", next_year()),
+            3,
+        ),
+    )
+    .unwrap();
     let o = server.curl(&[
         "-s",
         "-w",
@@ -1061,33 +1074,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
             out.push(path);
         }
     }
-    out
-}
-
-/// A Notary targets.json signed with a key from the online key store.
-fn signed_targets(key: &Path, pass_file: &Path, version: u64) -> Vec<u8> {
-    use ceremony::tokens::Signer;
-    use ceremony::tokens::soft::SoftToken;
-    use ceremony::tuf::key::{key_id, notary_key};
-    use ceremony::tuf::metadata::Flavour;
-    let pass = ceremony::secret::Secret::from_file(pass_file).unwrap();
-    let mut token = SoftToken::open(key, &pass).unwrap();
-    let keyid = key_id(&notary_key(token.public_key()), Flavour::Notary);
-    let signed = json!({
-        "_type": "Targets",
-        "delegations": {"keys": {}, "roles": []},
-        "expires": format!("{}T00:00:00Z", next_year()),
-        "targets": {},
-        "version": version,
-    });
-    let bytes = cjson::encode(&signed).unwrap();
-    let sig =
-        ceremony::tuf::sign::sign_message(&bytes, &mut token, Flavour::Notary, keyid).unwrap();
-    let mut out = b"{\"signed\":".to_vec();
-    out.extend(&bytes);
-    out.extend(b",\"signatures\":");
-    out.extend(serde_json::to_vec(&vec![sig]).unwrap());
-    out.push(b'}');
     out
 }
 

@@ -622,9 +622,7 @@ impl Transcript {
         actor: Option<&str>,
         data: Value,
     ) -> Result<EntryHash> {
-        if kind == kind::SEAL {
-            return Err(self.not_recordable(kind, "a seal entry is written only by `seal`".into()));
-        }
+        self.check_not_seal(kind)?;
         self.append_entry(kind, step, actor, data)
     }
 
@@ -638,9 +636,7 @@ impl Transcript {
         actor: Option<&str>,
         data: Value,
     ) -> Result<EntryHash> {
-        if kind == kind::SEAL {
-            return Err(self.not_recordable(kind, "a seal entry is written only by `seal`".into()));
-        }
+        self.check_not_seal(kind)?;
         self.write_entry(kind, step, actor, data, false)
     }
 
@@ -670,6 +666,13 @@ impl Transcript {
                 "size": bytes.len(),
             }),
         )
+    }
+
+    fn check_not_seal(&self, kind: &str) -> Result<()> {
+        if kind == kind::SEAL {
+            return Err(self.not_recordable(kind, "a seal entry is written only by `seal`".into()));
+        }
+        Ok(())
     }
 
     fn not_recordable(&self, kind: &str, reason: String) -> TranscriptError {
