@@ -590,60 +590,103 @@ impl Engine<'_> {
             gun: None,
         };
         let bar = progress_bar(state.count, "verifying");
+        let flavour = self.flavour;
+        let drafts = self.drafts()?;
+        let request = &request;
+        let out_dir = &out;
+        // Workers verify and stage; this thread records, in repository order.
         let mut verified = 0usize;
-        for d in self.drafts()? {
-            let d = d?;
-            let repo = &request.file.repositories[d.i];
-            if repo.repository != d.repository {
-                return Err(usage(format!(
-                    "draft {} is for {}, the request lists {} there",
-                    d.i, d.repository, repo.repository
-                )));
+        let transcript = &mut self.transcript;
+        let result: Result<()> = std::thread::scope(|scope| {
+            type Job = (Draft, Vec<Signature>);
+            let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(64);
+            let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
+            let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<Result<Checked>>(64);
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+            for _ in 0..cpus {
+                let rx = std::sync::Arc::clone(&job_rx);
+                let tx = done_tx.clone();
+                let options = options.clone();
+                scope.spawn(move || {
+                    loop {
+                        let job = rx.lock().expect("not poisoned").recv();
+                        let Ok((d, sigs)) = job else { break };
+                        let checked = check_one(request, out_dir, flavour, &options, d, sigs);
+                        if tx.send(checked).is_err() {
+                            break;
+                        }
+                    }
+                });
             }
-            let mut doc = RootDocument::draft(d.root, &format!("{} root", d.repository))?;
-            for (p, lines) in journals.iter_mut() {
-                let line = lines
-                    .next()
-                    .ok_or_else(|| {
-                        usage(format!("{}: ends before repository {}", p.display(), d.i))
-                    })?
-                    .map_err(|e| io_err(p, e))?;
-                let j: Journalled = serde_json::from_str(&line)
-                    .map_err(|e| usage(format!("{}: {e}", p.display())))?;
-                if j.i != d.i {
-                    return Err(usage(format!(
-                        "{}: out of order at repository {}",
-                        p.display(),
-                        d.i
-                    )));
+            drop(job_rx);
+            drop(done_tx);
+            let feeder = scope.spawn(move || -> Result<()> {
+                for d in drafts {
+                    let d = d?;
+                    let repo = &request.file.repositories[d.i];
+                    if repo.repository != d.repository {
+                        return Err(usage(format!(
+                            "draft {} is for {}, the request lists {} there",
+                            d.i, d.repository, repo.repository
+                        )));
+                    }
+                    let mut sigs = Vec::new();
+                    for (p, lines) in journals.iter_mut() {
+                        let line = lines
+                            .next()
+                            .ok_or_else(|| {
+                                usage(format!("{}: ends before repository {}", p.display(), d.i))
+                            })?
+                            .map_err(|e| io_err(p, e))?;
+                        let j: Journalled = serde_json::from_str(&line)
+                            .map_err(|e| usage(format!("{}: {e}", p.display())))?;
+                        if j.i != d.i {
+                            return Err(usage(format!(
+                                "{}: out of order at repository {}",
+                                p.display(),
+                                d.i
+                            )));
+                        }
+                        sigs.push(j.sig);
+                    }
+                    if job_tx.send((d, sigs)).is_err() {
+                        break;
+                    }
                 }
-                doc.signatures.push(j.sig);
+                Ok(())
+            });
+            let mut pending: BTreeMap<usize, Checked> = BTreeMap::new();
+            let mut first_error = None;
+            for checked in done_rx {
+                match checked {
+                    Ok(c) => {
+                        pending.insert(c.i, c);
+                    }
+                    Err(e) => {
+                        first_error = Some(e);
+                        break;
+                    }
+                }
+                while let Some(c) = pending.remove(&verified) {
+                    transcript.append_deferred(
+                        "repository",
+                        Some(&step.id),
+                        Some(&step.actor),
+                        json!({"index": c.i, "repository": c.repository, "version": c.version,
+                               "signed_by": c.signed_by, "targets_removed": c.removed,
+                               "targets_added": c.added, "path": c.path, "sha256": c.sha256}),
+                    )?;
+                    verified += 1;
+                    bar.inc(1);
+                }
             }
-            let latest = repo.current.last().expect("checked at build");
-            let current = RootDocument::from_slice(&request.bundle.read(latest)?, latest)?;
-            let mut options = options.clone();
-            if self.flavour == Flavour::Notary {
-                options.gun = Some(d.repository.clone());
+            let fed = feeder.join().expect("the feeder does not panic");
+            if let Some(e) = first_error {
+                return Err(e);
             }
-            verify_chain(Some(current.clone()), vec![doc.clone()], &options)?;
-            let bytes = doc.to_json()?;
-            let path = format!("repositories/{}/{}.root.json", d.i, doc.version());
-            bundle::stage(&out, &path, &bytes)?;
-            let before: BTreeSet<&String> = current.root().roles["targets"].keyids.iter().collect();
-            let after: BTreeSet<&String> = doc.root().roles["targets"].keyids.iter().collect();
-            self.transcript.append_deferred(
-                "repository",
-                Some(&step.id),
-                Some(&step.actor),
-                json!({"index": d.i, "repository": d.repository, "version": doc.version(),
-                       "signed_by": doc.signatures.iter().map(|s| s.keyid.clone()).collect::<Vec<_>>(),
-                       "targets_removed": before.difference(&after).collect::<Vec<_>>(),
-                       "targets_added": after.difference(&before).collect::<Vec<_>>(),
-                       "path": path, "sha256": hex::encode(Sha256::digest(&bytes))}),
-            )?;
-            verified += 1;
-            bar.inc(1);
-        }
+            fed
+        });
+        result?;
         bar.finish_and_clear();
         if verified != state.count {
             return Err(Error::Internal(format!(
@@ -686,6 +729,55 @@ impl Engine<'_> {
         )?;
         Ok(())
     }
+}
+
+/// One repository's new root, verified and staged.
+struct Checked {
+    i: usize,
+    repository: String,
+    version: u64,
+    signed_by: Vec<String>,
+    removed: Vec<String>,
+    added: Vec<String>,
+    path: String,
+    sha256: String,
+}
+
+/// Assemble repository `d`'s new root from its draft and signatures, verify it as
+/// the next version of its current root, and stage it in the export.
+fn check_one(
+    request: &Request,
+    out: &Path,
+    flavour: Flavour,
+    options: &ChainOptions,
+    d: Draft,
+    signatures: Vec<Signature>,
+) -> Result<Checked> {
+    let repo = &request.file.repositories[d.i];
+    let mut doc = RootDocument::draft(d.root, &format!("{} root", d.repository))?;
+    doc.signatures = signatures;
+    let latest = repo.current.last().expect("checked at build");
+    let current = RootDocument::from_slice(&request.bundle.read(latest)?, latest)?;
+    let mut options = options.clone();
+    if flavour == Flavour::Notary {
+        options.gun = Some(d.repository.clone());
+    }
+    verify_chain(Some(current.clone()), vec![doc.clone()], &options)?;
+    let bytes = doc.to_json()?;
+    let path = format!("repositories/{}/{}.root.json", d.i, doc.version());
+    bundle::stage(out, &path, &bytes)?;
+    let before: BTreeSet<&String> = current.root().roles["targets"].keyids.iter().collect();
+    let after: BTreeSet<&String> = doc.root().roles["targets"].keyids.iter().collect();
+    Ok(Checked {
+        i: d.i,
+        repository: d.repository,
+        version: doc.version(),
+        signed_by: doc.signatures.iter().map(|s| s.keyid.clone()).collect(),
+        removed: before.difference(&after).map(|s| (*s).clone()).collect(),
+        added: after.difference(&before).map(|s| (*s).clone()).collect(),
+        path,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+    })
 }
 
 /// SHA-256 of a file, read in pieces (drafts of a large batch are tens of MB).
