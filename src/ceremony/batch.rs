@@ -167,109 +167,39 @@ impl Engine<'_> {
         let mut added: BTreeSet<String> = BTreeSet::new();
         let (mut low, mut high) = (u64::MAX, 0u64);
         let bar = progress_bar(count, "checking");
-        let dir = request.bundle.dir().to_owned();
-        for (i, repo) in request.file.repositories.iter().enumerate() {
-            bar.inc(1);
-            let name = &repo.repository;
-            let check = (|| -> std::result::Result<Root, String> {
-                let latest = repo
-                    .current
-                    .last()
-                    .ok_or("the request holds no current root for it")?;
-                let bytes = request.bundle.read(latest).map_err(|e| e.to_string())?;
-                let doc = RootDocument::from_slice(&bytes, &format!("{}/{latest}", dir.display()))
-                    .map_err(|e| e.to_string())?;
-                if doc.flavour() != flavour {
-                    return Err(format!("{latest} is not {flavour} metadata"));
-                }
-                // The anchor: the current root is signed by a threshold of the root
-                // keys in this room (a root anyone could write is not enough).
-                let role = &doc.root().roles["root"];
-                let ours: Vec<String> = room
-                    .values()
-                    .filter_map(|pk| super::find_root_keyid(doc.root(), pk, flavour))
-                    .collect();
-                let message = doc.canonical_signed().map_err(|e| e.to_string())?;
-                let by_room = check_role(
-                    &message,
-                    &doc.signatures,
-                    &doc.root().keys,
-                    &ours,
-                    role.threshold,
-                    flavour,
-                );
-                if !by_room.met() {
-                    return Err(format!(
-                        "its current root (version {}) is not signed by {} of the root keys in this room ({} valid): refused as not ours",
-                        doc.version(),
-                        role.threshold,
-                        by_room.valid.len()
-                    ));
-                }
-                let mut root = doc.root().clone();
-                if kind == Kind::RevokeTaggingKey {
-                    if self.state.bindings.revoke.is_empty() && repo.revoke.is_empty() {
-                        return Err("no compromised key is named (--revoke KEYID)".into());
+        let ctx = BuildCtx {
+            request: &request,
+            room: &room,
+            kind,
+            flavour,
+            revoke: self.state.bindings.revoke.clone(),
+            expires: expires.clone(),
+        };
+        let ctx = &ctx;
+        in_order(
+            request.file.repositories.iter().enumerate(),
+            |(i, repo)| (i, repo.repository.clone(), draft_one(ctx, repo)),
+            |(i, name, check)| {
+                bar.inc(1);
+                match check {
+                    Ok((root, gone, came)) => {
+                        removed.extend(gone);
+                        added.extend(came);
+                        low = low.min(root.version);
+                        high = high.max(root.version);
+                        let line = serde_json::to_string(&Draft {
+                            i,
+                            repository: name,
+                            root,
+                        })
+                        .expect("a draft serialises");
+                        writeln!(out, "{line}").map_err(|e| io_err(&path, e))?;
                     }
-                    let given: Vec<String> = if self.state.bindings.revoke.is_empty() {
-                        repo.revoke.clone()
-                    } else {
-                        self.state.bindings.revoke.clone()
-                    };
-                    for g in &given {
-                        let matches: Vec<String> = root.roles["targets"]
-                            .keyids
-                            .iter()
-                            .filter(|id| g.len() >= 8 && id.starts_with(g.as_str()))
-                            .cloned()
-                            .collect();
-                        let [id] = matches.as_slice() else {
-                            return Err(format!(
-                                "its current root's targets role does not list the compromised key {}",
-                                short(g)
-                            ));
-                        };
-                        removed.insert(id.clone());
-                        super::remove_key(&mut root, "targets", id);
-                    }
-                    let key_path = repo
-                        .keys
-                        .get("targets")
-                        .ok_or("the request holds no replacement targets key for it")?;
-                    let key_bytes = request.bundle.read(key_path).map_err(|e| e.to_string())?;
-                    let key =
-                        read_key(&key_bytes, flavour).map_err(|e| format!("{key_path}: {e}"))?;
-                    let id = key_id(&key, flavour);
-                    if doc.root().keys.contains_key(&id) {
-                        return Err(format!(
-                            "the replacement targets key {} is already in its current root",
-                            short(&id)
-                        ));
-                    }
-                    added.insert(id.clone());
-                    add_key(&mut root, "targets", id, key);
+                    Err(reason) => problems.push(format!("repository {name}: {reason}")),
                 }
-                root.version = doc.version() + 1;
-                root.expires = expires.clone();
-                // Validate the new root as a whole.
-                RootDocument::draft(root.clone(), "new root").map_err(|e| e.to_string())?;
-                Ok(root)
-            })();
-            match check {
-                Ok(root) => {
-                    low = low.min(root.version);
-                    high = high.max(root.version);
-                    let line = serde_json::to_string(&Draft {
-                        i,
-                        repository: name.clone(),
-                        root,
-                    })
-                    .expect("a draft serialises");
-                    writeln!(out, "{line}").map_err(|e| io_err(&path, e))?;
-                }
-                Err(reason) => problems.push(format!("repository {name}: {reason}")),
-            }
-        }
+                Ok(())
+            },
+        )?;
         bar.finish_and_clear();
         if !problems.is_empty() {
             drop(out);
@@ -591,102 +521,57 @@ impl Engine<'_> {
         };
         let bar = progress_bar(state.count, "verifying");
         let flavour = self.flavour;
-        let drafts = self.drafts()?;
-        let request = &request;
-        let out_dir = &out;
-        // Workers verify and stage; this thread records, in repository order.
-        let mut verified = 0usize;
-        let transcript = &mut self.transcript;
-        let result: Result<()> = std::thread::scope(|scope| {
-            type Job = (Draft, Vec<Signature>);
-            let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(64);
-            let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
-            let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<Result<Checked>>(64);
-            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-            for _ in 0..cpus {
-                let rx = std::sync::Arc::clone(&job_rx);
-                let tx = done_tx.clone();
-                let options = options.clone();
-                scope.spawn(move || {
-                    loop {
-                        let job = rx.lock().expect("not poisoned").recv();
-                        let Ok((d, sigs)) = job else { break };
-                        let checked = check_one(request, out_dir, flavour, &options, d, sigs);
-                        if tx.send(checked).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(job_rx);
-            drop(done_tx);
-            let feeder = scope.spawn(move || -> Result<()> {
-                for d in drafts {
-                    let d = d?;
-                    let repo = &request.file.repositories[d.i];
-                    if repo.repository != d.repository {
+        let mut drafts = self.drafts()?;
+        // Each draft with its signatures, read in repository order.
+        let jobs = std::iter::from_fn(move || {
+            let d = drafts.next()?;
+            Some((|| -> Result<(Draft, Vec<Signature>)> {
+                let d = d?;
+                let mut sigs = Vec::new();
+                for (p, lines) in journals.iter_mut() {
+                    let line = lines
+                        .next()
+                        .ok_or_else(|| {
+                            usage(format!("{}: ends before repository {}", p.display(), d.i))
+                        })?
+                        .map_err(|e| io_err(p, e))?;
+                    let j: Journalled = serde_json::from_str(&line)
+                        .map_err(|e| usage(format!("{}: {e}", p.display())))?;
+                    if j.i != d.i {
                         return Err(usage(format!(
-                            "draft {} is for {}, the request lists {} there",
-                            d.i, d.repository, repo.repository
+                            "{}: out of order at repository {}",
+                            p.display(),
+                            d.i
                         )));
                     }
-                    let mut sigs = Vec::new();
-                    for (p, lines) in journals.iter_mut() {
-                        let line = lines
-                            .next()
-                            .ok_or_else(|| {
-                                usage(format!("{}: ends before repository {}", p.display(), d.i))
-                            })?
-                            .map_err(|e| io_err(p, e))?;
-                        let j: Journalled = serde_json::from_str(&line)
-                            .map_err(|e| usage(format!("{}: {e}", p.display())))?;
-                        if j.i != d.i {
-                            return Err(usage(format!(
-                                "{}: out of order at repository {}",
-                                p.display(),
-                                d.i
-                            )));
-                        }
-                        sigs.push(j.sig);
-                    }
-                    if job_tx.send((d, sigs)).is_err() {
-                        break;
-                    }
+                    sigs.push(j.sig);
                 }
-                Ok(())
-            });
-            let mut pending: BTreeMap<usize, Checked> = BTreeMap::new();
-            let mut first_error = None;
-            for checked in done_rx {
-                match checked {
-                    Ok(c) => {
-                        pending.insert(c.i, c);
-                    }
-                    Err(e) => {
-                        first_error = Some(e);
-                        break;
-                    }
-                }
-                while let Some(c) = pending.remove(&verified) {
-                    transcript.append_deferred(
-                        "repository",
-                        Some(&step.id),
-                        Some(&step.actor),
-                        json!({"index": c.i, "repository": c.repository, "version": c.version,
-                               "signed_by": c.signed_by, "targets_removed": c.removed,
-                               "targets_added": c.added, "path": c.path, "sha256": c.sha256}),
-                    )?;
-                    verified += 1;
-                    bar.inc(1);
-                }
-            }
-            let fed = feeder.join().expect("the feeder does not panic");
-            if let Some(e) = first_error {
-                return Err(e);
-            }
-            fed
+                Ok((d, sigs))
+            })())
         });
-        result?;
+        let request = &request;
+        let out_dir = &out;
+        let mut verified = 0usize;
+        let transcript = &mut self.transcript;
+        // Workers verify and stage; the transcript records them in repository order.
+        in_order(
+            jobs,
+            |job| job.and_then(|(d, sigs)| check_one(request, out_dir, flavour, &options, d, sigs)),
+            |checked| {
+                let c = checked?;
+                transcript.append_deferred(
+                    "repository",
+                    Some(&step.id),
+                    Some(&step.actor),
+                    json!({"index": c.i, "repository": c.repository, "version": c.version,
+                           "signed_by": c.signed_by, "targets_removed": c.removed,
+                           "targets_added": c.added, "path": c.path, "sha256": c.sha256}),
+                )?;
+                verified += 1;
+                bar.inc(1);
+                Ok(())
+            },
+        )?;
         bar.finish_and_clear();
         if verified != state.count {
             return Err(Error::Internal(format!(
@@ -731,6 +616,166 @@ impl Engine<'_> {
     }
 }
 
+/// What checking and drafting one repository of a batch needs.
+struct BuildCtx<'a> {
+    request: &'a Request,
+    room: &'a BTreeMap<String, PublicKey>,
+    kind: Kind,
+    flavour: Flavour,
+    revoke: Vec<String>,
+    expires: String,
+}
+
+/// Check one repository of a batch (its current root is ours, the compromised key
+/// is listed, the replacement is not) and build its new root. Returns the root and
+/// the targets key IDs removed and added, or why the repository cannot be part of
+/// the ceremony.
+#[allow(clippy::type_complexity)]
+fn draft_one(
+    ctx: &BuildCtx,
+    repo: &crate::online::request::RepositoryRequest,
+) -> std::result::Result<(Root, Vec<String>, Option<String>), String> {
+    let mut removed = Vec::new();
+    let mut added = None;
+    let latest = repo
+        .current
+        .last()
+        .ok_or("the request holds no current root for it")?;
+    let bytes = ctx.request.bundle.read(latest).map_err(|e| e.to_string())?;
+    let doc = RootDocument::from_slice(
+        &bytes,
+        &format!("{}/{latest}", ctx.request.bundle.dir().display()),
+    )
+    .map_err(|e| e.to_string())?;
+    if doc.flavour() != ctx.flavour {
+        return Err(format!("{latest} is not {} metadata", ctx.flavour));
+    }
+    // The anchor: the current root is signed by a threshold of the root
+    // keys in this room (a root anyone could write is not enough).
+    let role = &doc.root().roles["root"];
+    let ours: Vec<String> = ctx
+        .room
+        .values()
+        .filter_map(|pk| super::find_root_keyid(doc.root(), pk, ctx.flavour))
+        .collect();
+    let message = doc.canonical_signed().map_err(|e| e.to_string())?;
+    let by_room = check_role(
+        &message,
+        &doc.signatures,
+        &doc.root().keys,
+        &ours,
+        role.threshold,
+        ctx.flavour,
+    );
+    if !by_room.met() {
+        return Err(format!(
+            "its current root (version {}) is not signed by {} of the root keys in this room ({} valid): refused as not ours",
+            doc.version(),
+            role.threshold,
+            by_room.valid.len()
+        ));
+    }
+    let mut root = doc.root().clone();
+    if ctx.kind == Kind::RevokeTaggingKey {
+        if ctx.revoke.is_empty() && repo.revoke.is_empty() {
+            return Err("no compromised key is named (--revoke KEYID)".into());
+        }
+        let given: Vec<String> = if ctx.revoke.is_empty() {
+            repo.revoke.clone()
+        } else {
+            ctx.revoke.clone()
+        };
+        for g in &given {
+            let matches: Vec<String> = root.roles["targets"]
+                .keyids
+                .iter()
+                .filter(|id| g.len() >= 8 && id.starts_with(g.as_str()))
+                .cloned()
+                .collect();
+            let [id] = matches.as_slice() else {
+                return Err(format!(
+                    "its current root's targets role does not list the compromised key {}",
+                    short(g)
+                ));
+            };
+            removed.push(id.clone());
+            super::remove_key(&mut root, "targets", id);
+        }
+        let key_path = repo
+            .keys
+            .get("targets")
+            .ok_or("the request holds no replacement targets key for it")?;
+        let key_bytes = ctx
+            .request
+            .bundle
+            .read(key_path)
+            .map_err(|e| e.to_string())?;
+        let key = read_key(&key_bytes, ctx.flavour).map_err(|e| format!("{key_path}: {e}"))?;
+        let id = key_id(&key, ctx.flavour);
+        if doc.root().keys.contains_key(&id) {
+            return Err(format!(
+                "the replacement targets key {} is already in its current root",
+                short(&id)
+            ));
+        }
+        added = Some(id.clone());
+        add_key(&mut root, "targets", id, key);
+    }
+    root.version = doc.version() + 1;
+    root.expires = ctx.expires.clone();
+    // Validate the new root as a whole.
+    RootDocument::draft(root.clone(), "new root").map_err(|e| e.to_string())?;
+    Ok((root, removed, added))
+}
+
+/// Run `work` over `jobs` on every CPU and hand the results to `sink` in job order
+/// (memory stays bounded: at most a few dozen jobs are in flight).
+fn in_order<T: Send, R: Send>(
+    jobs: impl Iterator<Item = T> + Send,
+    work: impl Fn(T) -> R + Sync,
+    mut sink: impl FnMut(R) -> Result<()>,
+) -> Result<()> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    std::thread::scope(|scope| {
+        let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, T)>(64);
+        let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(usize, R)>(64);
+        let work = &work;
+        for _ in 0..cpus {
+            let rx = std::sync::Arc::clone(&job_rx);
+            let tx = done_tx.clone();
+            scope.spawn(move || {
+                loop {
+                    let job = rx.lock().expect("not poisoned").recv();
+                    let Ok((i, t)) = job else { break };
+                    if tx.send((i, work(t))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(job_rx);
+        drop(done_tx);
+        scope.spawn(move || {
+            for job in jobs.enumerate() {
+                if job_tx.send(job).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut pending = BTreeMap::new();
+        let mut next = 0usize;
+        for (i, r) in done_rx {
+            pending.insert(i, r);
+            while let Some(r) = pending.remove(&next) {
+                sink(r)?;
+                next += 1;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// One repository's new root, verified and staged.
 struct Checked {
     i: usize,
@@ -753,7 +798,17 @@ fn check_one(
     d: Draft,
     signatures: Vec<Signature>,
 ) -> Result<Checked> {
-    let repo = &request.file.repositories[d.i];
+    let repo = request
+        .file
+        .repositories
+        .get(d.i)
+        .filter(|r| r.repository == d.repository)
+        .ok_or_else(|| {
+            usage(format!(
+                "draft {} is for {}, which the request does not list there",
+                d.i, d.repository
+            ))
+        })?;
     let mut doc = RootDocument::draft(d.root, &format!("{} root", d.repository))?;
     doc.signatures = signatures;
     let latest = repo.current.last().expect("checked at build");
