@@ -15,7 +15,7 @@
 //!
 //! The emulator cannot attest (it answers `6A88`) or make Ed25519 keys: those
 //! paths run against crafted certificates here, and against a physical YubiKey in
-//! the `#[ignore]`d tests at the end (selected by `YUBIKEY_SERIAL`).
+//! the two ignored hardware tests at the end (selected by `YUBIKEY_SERIAL`).
 
 mod common;
 

@@ -235,23 +235,19 @@ impl<'a> Engine<'a> {
                 json!({"request_bundle": dir.display().to_string(), "bundle_hash": request.hash()}),
             )?;
         }
-        if let Some(path) = &bindings.trusted {
-            let bytes = crate::commands::read_file(path)?;
-            transcript.append(
-                tkind::INPUT,
-                None,
-                None,
-                json!({"trusted_root": path.display().to_string(), "sha256": hex::encode(Sha256::digest(&bytes))}),
-            )?;
-        }
-        if let Some(path) = &bindings.targets {
-            let bytes = crate::commands::read_file(path)?;
-            transcript.append(
-                tkind::INPUT,
-                None,
-                None,
-                json!({"current_targets": path.display().to_string(), "sha256": hex::encode(Sha256::digest(&bytes))}),
-            )?;
+        for (field, given) in [
+            ("trusted_root", &bindings.trusted),
+            ("current_targets", &bindings.targets),
+        ] {
+            if let Some(path) = given {
+                let bytes = crate::commands::read_file(path)?;
+                transcript.append(
+                    tkind::INPUT,
+                    None,
+                    None,
+                    json!({field: path.display().to_string(), "sha256": hex::encode(Sha256::digest(&bytes))}),
+                )?;
+            }
         }
         for doc in &current {
             let bytes = doc.to_json()?;

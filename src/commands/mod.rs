@@ -1,5 +1,6 @@
 //! One module per subcommand; this file dispatches and holds what they share.
 
+pub mod bundle;
 pub mod key;
 pub mod publish;
 pub mod qr;
@@ -60,7 +61,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Tokens(a) => tokens::run(a),
         Command::Request(a) => request::run(a),
         Command::Publish(a) => publish::run(a),
-        Command::BundleVerify(a) => publish::bundle_verify(a),
+        Command::BundleVerify(a) => bundle::verify(a),
         Command::Qr(cmd) => match cmd {
             QrCommand::Encode(a) => qr::encode(a),
             QrCommand::Show(a) => qr::show(a),

@@ -1,12 +1,11 @@
-//! `ceremony publish` and `ceremony bundle-verify` (online machine).
+//! `ceremony publish` (online machine).
 
 use super::passphrase;
-use crate::cli::{BundleVerifyArgs, PublishArgs};
+use crate::cli::PublishArgs;
 use crate::error::{Error, Result};
 use crate::online::keystore::KeyStore;
 use crate::online::notary_api::NotaryApi;
 use crate::online::publish::{Export, NotaryTarget, to_notary, to_tuf_repo};
-use crate::transfer::bundle::Bundle;
 use std::path::Path;
 
 pub fn run(args: PublishArgs) -> Result<()> {
@@ -95,27 +94,5 @@ pub fn run(args: PublishArgs) -> Result<()> {
             .join(", "),
         export.repository
     );
-    Ok(())
-}
-
-pub fn bundle_verify(args: BundleVerifyArgs) -> Result<()> {
-    let bundle = Bundle::open(&args.bundle, &args.kind)?;
-    let m = bundle.manifest();
-    println!(
-        "{} bundle {}: {} file(s) match the manifest, nothing extra",
-        m.kind,
-        args.bundle.display(),
-        bundle.len()
-    );
-    println!("  flavour: {}", m.flavour);
-    println!("  repositories: {}", m.repositories.join(", "));
-    if let Some(c) = &m.ceremony {
-        println!("  ceremony: {} ({})", c.name, c.kind);
-        println!("  transcript hash: {}", c.transcript_hash);
-    }
-    for f in bundle.entries() {
-        println!("  {}  {:>8}  {}", f.sha256, f.size, f.path);
-    }
-    println!("bundle hash: {}", bundle.hash());
     Ok(())
 }

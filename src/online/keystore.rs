@@ -67,24 +67,34 @@ impl KeyStore {
         let public = SoftToken::generate(&tmp, algorithm, passphrase)?;
         let id = key_id(&key_object(&public, flavour), flavour);
         let path = dir.join(format!("{role}-{}.age", &id[..16]));
-        for (from, to) in [
+        let pairs = [
             (
                 crate::tokens::soft::public_path(&tmp),
                 crate::tokens::soft::public_path(&path),
             ),
             (tmp.clone(), path.clone()),
-        ] {
-            if to.exists() {
-                return Err(Error::File(fsio::FileError::Exists {
-                    path: to.display().to_string(),
-                }));
+        ];
+        // Linked into place (a link never replaces an existing key file); the
+        // temporary names go whatever happens.
+        let mut result = Ok(());
+        for (from, to) in &pairs {
+            if let Err(e) = std::fs::hard_link(from, to) {
+                result = Err(match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => Error::File(fsio::FileError::Exists {
+                        path: to.display().to_string(),
+                    }),
+                    _ => Error::Read {
+                        path: to.display().to_string(),
+                        reason: e.to_string(),
+                    },
+                });
+                break;
             }
-            std::fs::rename(&from, &to).map_err(|e| Error::Read {
-                path: to.display().to_string(),
-                reason: e.to_string(),
-            })?;
         }
-        Ok((path, public))
+        for (from, _) in &pairs {
+            let _ = std::fs::remove_file(from);
+        }
+        result.map(|()| (path, public))
     }
 
     /// File the key at `path` (made by [`KeyStore::generate`] for another
