@@ -23,12 +23,12 @@ use crate::ceremony::script::Kind;
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::online::request::{Request, read_key};
-use crate::transfer::bundle;
+use crate::transfer::bundle::{self, PACK, PACK_INDEX, PackEntry};
 use crate::tuf::document::RootDocument;
 use crate::tuf::key::key_id;
 use crate::tuf::metadata::{Flavour, Key, Root, Signature};
-use crate::tuf::sign::sign_message;
-use crate::tuf::verify::{ChainOptions, check_role, short, verify_chain};
+use crate::tuf::sign::sign_message_checking;
+use crate::tuf::verify::{ChainOptions, CheckCache, check_role_cached, short, verify_successor};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -58,6 +58,10 @@ pub(super) struct BatchState {
 struct Draft {
     i: usize,
     repository: String,
+    /// The current root the draft was built from (its path in the request) and
+    /// its SHA-256: its signatures by the room's root keys were checked then.
+    current: String,
+    current_sha256: String,
     root: Root,
 }
 
@@ -125,12 +129,12 @@ fn add_key(root: &mut Root, role: &str, id: String, key: Key) {
 }
 
 impl Engine<'_> {
-    fn request(&self) -> Result<Request> {
+    fn request(&self) -> Result<std::sync::Arc<Request>> {
         let dir =
             self.state.bindings.request.as_ref().ok_or_else(|| {
                 usage("a batch ceremony reads its repositories from --request DIR")
             })?;
-        Request::open(dir)
+        Request::open_shared(dir)
     }
 
     /// The public keys of the root tokens bound for this ceremony (no PIN needed).
@@ -156,7 +160,7 @@ impl Engine<'_> {
         let flavour = self.flavour;
         let room = self.room_root_keys()?;
         let expires = self.script.parameters.expires_at(Utc::now());
-        let count = request.file.repositories.len();
+        let count = request.len();
         let path = drafts_path(&self.work.0);
         std::fs::create_dir_all(path.parent().expect("has a parent"))
             .map_err(|e| io_err(&path, e))?;
@@ -177,12 +181,20 @@ impl Engine<'_> {
         };
         let ctx = &ctx;
         in_order(
-            request.file.repositories.iter().enumerate(),
-            |(i, repo)| (i, repo.repository.clone(), draft_one(ctx, repo)),
-            |(i, name, check)| {
+            request.repositories().enumerate(),
+            |(i, repo)| {
+                repo.map(|repo| {
+                    let check = draft_one(ctx, &repo);
+                    (i, repo, check)
+                })
+            },
+            |item| {
+                // A request that cannot be read stops the ceremony outright.
+                let (i, repo, check) = item?;
+                let name = repo.repository;
                 bar.inc(1);
                 match check {
-                    Ok((root, gone, came)) => {
+                    Ok((root, current_sha256, gone, came)) => {
                         removed.extend(gone);
                         added.extend(came);
                         low = low.min(root.version);
@@ -190,6 +202,8 @@ impl Engine<'_> {
                         let line = serde_json::to_string(&Draft {
                             i,
                             repository: name,
+                            current: repo.current.last().cloned().unwrap_or_default(),
+                            current_sha256,
                             root,
                         })
                         .expect("a draft serialises");
@@ -389,10 +403,16 @@ impl Engine<'_> {
                 let rx = std::sync::Arc::clone(&work_rx);
                 let tx = done_tx.clone();
                 scope.spawn(move || {
+                    // Each session's first signature is checked here, so a token
+                    // that signs wrongly stops the step at once; every signature
+                    // is verified in the verify step, before anything is exported.
+                    let mut check = true;
                     loop {
                         let job = rx.lock().expect("not poisoned").recv();
                         let Ok((i, message, keyid)) = job else { break };
-                        let sig = sign_message(&message, s, flavour, keyid).map_err(Error::from);
+                        let sig = sign_message_checking(&message, s, flavour, keyid, check)
+                            .map_err(Error::from);
+                        check = false;
                         if tx.send((i, sig)).is_err() {
                             break;
                         }
@@ -549,24 +569,47 @@ impl Engine<'_> {
                 Ok((d, sigs))
             })())
         });
-        let request = &request;
-        let out_dir = &out;
+        let request = &*request;
         let mut verified = 0usize;
         let transcript = &mut self.transcript;
-        // Workers verify and stage; the transcript records them in repository order.
+        // The new roots go, in repository order, into one pack with an index line
+        // each (creating one file per repository costs more than signing it). They
+        // are written in the work directory, then staged in the export whole.
+        let batch_dir = self.work.0.join("batch");
+        let pack_path = batch_dir.join(PACK);
+        let index_path = batch_dir.join(PACK_INDEX);
+        let mut pack = BufWriter::with_capacity(256 << 10, super::fresh_file(&pack_path)?);
+        let mut index = BufWriter::with_capacity(256 << 10, super::fresh_file(&index_path)?);
+        let mut offset = 0u64;
+        // Workers verify; the pack, its index and the transcript take them in order.
         in_order(
             jobs,
-            |job| job.and_then(|(d, sigs)| check_one(request, out_dir, flavour, &options, d, sigs)),
+            |job| job.and_then(|(d, sigs)| check_one(request, flavour, &options, d, sigs)),
             |checked| {
                 let c = checked?;
+                let size = c.bytes.len() as u64;
+                pack.write_all(&c.bytes)
+                    .map_err(|e| io_err(&pack_path, e))?;
+                let line = serde_json::to_string(&PackEntry {
+                    index: c.i,
+                    repository: c.repository.clone(),
+                    version: c.version,
+                    offset,
+                    size,
+                    sha256: c.sha256.clone(),
+                })
+                .expect("an index entry serialises");
+                writeln!(index, "{line}").map_err(|e| io_err(&index_path, e))?;
                 transcript.append_deferred(
                     "repository",
                     Some(&step.id),
                     Some(&step.actor),
                     json!({"index": c.i, "repository": c.repository, "version": c.version,
                            "signed_by": c.signed_by, "targets_removed": c.removed,
-                           "targets_added": c.added, "path": c.path, "sha256": c.sha256}),
+                           "targets_added": c.added, "path": PACK, "offset": offset,
+                           "size": size, "sha256": c.sha256}),
                 )?;
+                offset += size;
                 verified += 1;
                 bar.inc(1);
                 Ok(())
@@ -579,7 +622,15 @@ impl Engine<'_> {
                 state.count
             )));
         }
+        for (path, file) in [(&pack_path, pack), (&index_path, index)] {
+            let file = file
+                .into_inner()
+                .map_err(|e| io_err(path, e.into_error()))?;
+            file.sync_all().map_err(|e| io_err(path, e))?;
+        }
         self.transcript.sync()?;
+        bundle::stage_file(&out, PACK, &pack_path)?;
+        bundle::stage_file(&out, PACK_INDEX, &index_path)?;
         bundle::sync_staged(&out)?;
         self.ui.say(&format!(
             "all {verified} new roots verify: each is signed by the threshold of its previous root's keys and of its own"
@@ -626,15 +677,20 @@ struct BuildCtx<'a> {
     expires: String,
 }
 
+thread_local! {
+    /// Each worker thread's decoded root keys (a batch's roots share them).
+    static CACHE: std::cell::RefCell<CheckCache> = std::cell::RefCell::new(CheckCache::default());
+}
+
 /// Check one repository of a batch (its current root is ours, the compromised key
-/// is listed, the replacement is not) and build its new root. Returns the root and
-/// the targets key IDs removed and added, or why the repository cannot be part of
-/// the ceremony.
+/// is listed, the replacement is not) and build its new root. Returns the root, the
+/// SHA-256 of the current root checked, and the targets key IDs removed and added,
+/// or why the repository cannot be part of the ceremony.
 #[allow(clippy::type_complexity)]
 fn draft_one(
     ctx: &BuildCtx,
     repo: &crate::online::request::RepositoryRequest,
-) -> std::result::Result<(Root, Vec<String>, Option<String>), String> {
+) -> std::result::Result<(Root, String, Vec<String>, Option<String>), String> {
     let mut removed = Vec::new();
     let mut added = None;
     let latest = repo
@@ -659,14 +715,18 @@ fn draft_one(
         .filter_map(|pk| super::find_root_keyid(doc.root(), pk, ctx.flavour))
         .collect();
     let message = doc.canonical_signed().map_err(|e| e.to_string())?;
-    let by_room = check_role(
-        &message,
-        &doc.signatures,
-        &doc.root().keys,
-        &ours,
-        role.threshold,
-        ctx.flavour,
-    );
+    let by_room = CACHE.with_borrow_mut(|cache| {
+        cache.new_message();
+        check_role_cached(
+            &message,
+            &doc.signatures,
+            &doc.root().keys,
+            &ours,
+            role.threshold,
+            ctx.flavour,
+            cache,
+        )
+    });
     if !by_room.met() {
         return Err(format!(
             "its current root (version {}) is not signed by {} of the root keys in this room ({} valid): refused as not ours",
@@ -725,7 +785,7 @@ fn draft_one(
     root.expires = ctx.expires.clone();
     // Validate the new root as a whole.
     RootDocument::draft(root.clone(), "new root").map_err(|e| e.to_string())?;
-    Ok((root, removed, added))
+    Ok((root, hex::encode(Sha256::digest(&bytes)), removed, added))
 }
 
 /// Run `work` over `jobs` on every CPU and hand the results to `sink` in job order
@@ -776,7 +836,7 @@ fn in_order<T: Send, R: Send>(
     })
 }
 
-/// One repository's new root, verified and staged.
+/// One repository's new root, verified.
 struct Checked {
     i: usize,
     repository: String,
@@ -784,54 +844,56 @@ struct Checked {
     signed_by: Vec<String>,
     removed: Vec<String>,
     added: Vec<String>,
-    path: String,
+    bytes: Vec<u8>,
     sha256: String,
 }
 
-/// Assemble repository `d`'s new root from its draft and signatures, verify it as
-/// the next version of its current root, and stage it in the export.
+/// Assemble repository `d`'s new root from its draft and signatures and verify it
+/// as the next version of its current root.
 fn check_one(
     request: &Request,
-    out: &Path,
     flavour: Flavour,
     options: &ChainOptions,
     d: Draft,
     signatures: Vec<Signature>,
 ) -> Result<Checked> {
-    let repo = request
-        .file
-        .repositories
-        .get(d.i)
-        .filter(|r| r.repository == d.repository)
-        .ok_or_else(|| {
-            usage(format!(
-                "draft {} is for {}, which the request does not list there",
-                d.i, d.repository
-            ))
-        })?;
     let mut doc = RootDocument::draft(d.root, &format!("{} root", d.repository))?;
     doc.signatures = signatures;
-    let latest = repo.current.last().expect("checked at build");
-    let current = RootDocument::from_slice(&request.bundle.read(latest)?, latest)?;
+    let latest = &d.current;
+    let current_bytes = request.bundle.read(latest)?;
+    // The current root must be the one whose signatures were checked when the
+    // draft was built; it then need not be checked again.
+    if hex::encode(Sha256::digest(&current_bytes)) != d.current_sha256 {
+        return Err(usage(format!(
+            "repository {}: {latest} in the request changed after the drafts were built: stop and investigate",
+            d.repository
+        )));
+    }
+    let current = RootDocument::from_slice(&current_bytes, latest)?;
     let mut options = options.clone();
     if flavour == Flavour::Notary {
         options.gun = Some(d.repository.clone());
     }
-    verify_chain(Some(current.clone()), vec![doc.clone()], &options)?;
+    let before: BTreeSet<String> = current.root().roles["targets"]
+        .keyids
+        .iter()
+        .cloned()
+        .collect();
+    let report = CACHE
+        .with_borrow_mut(|cache| verify_successor(current, doc, &options, cache))?
+        .into_inner();
+    let doc = report.latest;
     let bytes = doc.to_json()?;
-    let path = format!("repositories/{}/{}.root.json", d.i, doc.version());
-    bundle::stage(out, &path, &bytes)?;
-    let before: BTreeSet<&String> = current.root().roles["targets"].keyids.iter().collect();
-    let after: BTreeSet<&String> = doc.root().roles["targets"].keyids.iter().collect();
+    let after: BTreeSet<String> = doc.root().roles["targets"].keyids.iter().cloned().collect();
     Ok(Checked {
         i: d.i,
         repository: d.repository,
         version: doc.version(),
         signed_by: doc.signatures.iter().map(|s| s.keyid.clone()).collect(),
-        removed: before.difference(&after).map(|s| (*s).clone()).collect(),
-        added: after.difference(&before).map(|s| (*s).clone()).collect(),
-        path,
+        removed: before.difference(&after).cloned().collect(),
+        added: after.difference(&before).cloned().collect(),
         sha256: hex::encode(Sha256::digest(&bytes)),
+        bytes,
     })
 }
 

@@ -227,12 +227,12 @@ impl<'a> Engine<'a> {
         );
         let mut transcript = Transcript::create(&work.transcript(), &meta)?;
         if let Some(dir) = &bindings.request {
-            let request = crate::transfer::bundle::Bundle::open(dir, "request")?;
+            let request = crate::online::request::Request::open_shared(dir)?;
             transcript.append(
                 tkind::INPUT,
                 None,
                 None,
-                json!({"request_bundle": dir.display().to_string(), "bundle_hash": request.hash()}),
+                json!({"request_bundle": dir.display().to_string(), "bundle_hash": request.bundle.hash()}),
             )?;
         }
         for (field, given) in [
@@ -412,6 +412,7 @@ impl<'a> Engine<'a> {
         let sealed = self.transcript.seal(signer)?;
         crash_point("before-finish", "seal");
         let repositories = bundle_repositories(&self.script, &self.state.bindings)?;
+        crate::online::request::Request::close_shared();
         finish(
             &sealed.path,
             &out,
@@ -424,7 +425,10 @@ impl<'a> Engine<'a> {
     /// export gets the transcript and its report, and the final hash is shown.
     pub fn finish_sealed(workdir: &Path, ui: &mut dyn OperatorUi) -> Result<Option<String>> {
         let work = Workdir(workdir.to_owned());
-        let sealed = match super::transcript::verify_file(&work.transcript()) {
+        let sealed = match super::transcript::check_file_with(
+            &work.transcript(),
+            &super::transcript::VerifyOptions::default(),
+        ) {
             Ok(report) if report.sealed => report,
             _ => return Ok(None),
         };
@@ -440,6 +444,7 @@ impl<'a> Engine<'a> {
         let script = Script::parse(&text, "script.toml").map_err(|e| usage(e.to_string()))?;
         let flavour = flavour_of(&script);
         let repositories = bundle_repositories(&script, &state.bindings)?;
+        crate::online::request::Request::close_shared();
         finish(
             &sealed.path,
             &state.bindings.out,
@@ -1689,6 +1694,23 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// Create `path` anew, for writing. An old file of that name (from an interrupted
+/// run) is unlinked first, never written through: it may be linked into a staged
+/// export.
+fn fresh_file(path: &Path) -> Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(path, e)),
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    Ok(file)
+}
+
 /// The sealed transcript and its report travel with the export, the manifest is
 /// written over everything, and the bundle moves into place in one rename; the
 /// final hash and the bundle hash are shown for the witnesses.
@@ -1700,22 +1722,30 @@ fn finish(
 ) -> Result<String> {
     let (script, flavour, repositories) = info;
     let staged = bundle::is_staged(out);
-    // One pass over the transcript: verified, and rendered for the export.
-    let (md, verdict) = super::transcript::render_markdown_with(
-        transcript,
-        &super::transcript::VerifyOptions::default(),
-    )?;
+    // The transcript is verified and rendered for the export as it is read: a
+    // batch's transcript has an entry per repository and is never held whole.
+    let md_path = transcript.with_extension("md");
+    let verdict = {
+        let mut md = std::io::BufWriter::new(fresh_file(&md_path)?);
+        let verdict = super::transcript::render_markdown_to(
+            transcript,
+            &super::transcript::VerifyOptions::default(),
+            &mut md,
+        )?;
+        let file = md
+            .into_inner()
+            .map_err(|e| io_err(&md_path, e.into_error()))?;
+        file.sync_all().map_err(|e| io_err(&md_path, e))?;
+        verdict
+    };
     let report = verdict?;
     let hash = report.final_hash;
     drop(report);
     if staged || out.join(bundle::MANIFEST).is_file() {
         if staged {
-            let bytes = std::fs::read(transcript).map_err(|e| io_err(transcript, e))?;
-            bundle::stage(out, "transcript.jsonl", &bytes)?;
-            drop(bytes);
-            bundle::stage(out, "transcript.md", md.as_bytes())?;
+            bundle::stage_copy(out, "transcript.jsonl", transcript)?;
+            bundle::stage_copy(out, "transcript.md", &md_path)?;
         }
-        drop(md);
         let made = bundle::commit(
             out,
             "export",
@@ -1747,12 +1777,10 @@ fn bundle_repositories(script: &Script, b: &Bindings) -> Result<Vec<String>> {
         .request
         .as_ref()
         .ok_or_else(|| usage("a batch ceremony reads its repositories from --request DIR"))?;
-    Ok(crate::online::request::Request::open(dir)?
-        .file
-        .repositories
-        .into_iter()
-        .map(|r| r.repository)
-        .collect())
+    crate::online::request::Request::open_shared(dir)?
+        .repositories()
+        .map(|r| r.map(|r| r.repository))
+        .collect()
 }
 
 /// What a batch ceremony needs bound before it starts.

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -563,7 +563,7 @@ impl Transcript {
     /// verified first: a tampered or sealed transcript is never appended to.
     /// Nothing is recorded here; the engine records the interruption and resume.
     pub fn open_for_append(path: &Path) -> Result<Transcript> {
-        let report = verify_file(path)?;
+        let report = check_file_with(path, &VerifyOptions::default())?;
         if report.sealed {
             return Err(TranscriptError::AlreadySealed {
                 path: path.display().to_string(),
@@ -579,14 +579,14 @@ impl Transcript {
         if len != report.bytes {
             return Err(TranscriptError::Malformed {
                 path: path.display().to_string(),
-                line: report.entries.len() + 1,
+                line: report.count as usize + 1,
                 reason: "the file changed while it was being opened".into(),
             });
         }
         Ok(Transcript {
             path: path.to_owned(),
             file,
-            next_seq: report.entries.len() as u64,
+            next_seq: report.count,
             head: report.final_hash,
             broken: false,
         })
@@ -844,8 +844,14 @@ pub struct SealSignature {
 #[derive(Debug, Clone)]
 pub struct VerifyReport {
     pub path: PathBuf,
-    /// Every entry, in order (all verified).
+    /// Every entry, in order (all verified). Empty from [`check_file_with`],
+    /// which verifies every entry but keeps none (see `count`, `begin`, `last`).
     pub entries: Vec<Entry>,
+    /// The number of entries verified.
+    pub count: u64,
+    /// The first entry (the `begin` entry) and the last.
+    pub begin: Entry,
+    pub last: Entry,
     /// The size of the file verified, in bytes.
     pub bytes: u64,
     /// The hash of the last entry: the seal's for a sealed transcript.
@@ -862,12 +868,12 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// The seq of the last entry.
     pub fn last_seq(&self) -> u64 {
-        self.entries.len() as u64 - 1
+        self.count - 1
     }
 
     /// The ceremony's name from the `begin` entry.
     pub fn ceremony(&self) -> &str {
-        self.entries[0]
+        self.begin
             .data
             .get("ceremony")
             .and_then(Value::as_str)
@@ -896,17 +902,24 @@ pub fn verify_file(path: &Path) -> Result<VerifyReport> {
 /// [`verify_file`], then compare the final hash with the one the witnesses wrote
 /// down, and the seal's signer with the expected key: a mismatch is an error.
 pub fn verify_file_with(path: &Path, options: &VerifyOptions) -> Result<VerifyReport> {
-    let bytes = std::fs::read(path).map_err(io(path, "read"))?;
-    verify_bytes_with(path, &bytes, options)
+    verify_path(path, options, true)
 }
 
-/// [`verify_file_with`] of bytes already read from `path`.
-fn verify_bytes_with(path: &Path, bytes: &[u8], options: &VerifyOptions) -> Result<VerifyReport> {
-    let mut report = verify_bytes(path, bytes)?;
+/// [`verify_file_with`] without keeping the entries: memory stays flat however
+/// long the transcript (a batch ceremony writes one entry per repository).
+pub fn check_file_with(path: &Path, options: &VerifyOptions) -> Result<VerifyReport> {
+    verify_path(path, options, false)
+}
+
+fn verify_path(path: &Path, options: &VerifyOptions, keep: bool) -> Result<VerifyReport> {
+    let file = std::fs::File::open(path).map_err(io(path, "read"))?;
+    let mut report = verify_reader(path, std::io::BufReader::new(file), |e| {
+        if keep { Some(e) } else { None }
+    })?;
     let name = path.display().to_string();
     if let Some(expected) = &options.expect_hash {
         if *expected != report.final_hash {
-            let detail = match hashes(bytes).iter().position(|h| h == expected) {
+            let detail = match position_of(path, expected) {
                 Some(seq) => format!(
                     "the witnessed hash is that of entry {seq}; entries {}..={} were added after it",
                     seq + 1,
@@ -947,37 +960,97 @@ fn verify_bytes_with(path: &Path, bytes: &[u8], options: &VerifyOptions) -> Resu
     Ok(report)
 }
 
-/// The hashes of every complete line (used only to explain a hash mismatch).
-fn hashes(bytes: &[u8]) -> Vec<EntryHash> {
-    bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(EntryHash::of)
-        .collect()
+/// The seq of the complete line whose hash is `hash` (used only to explain a
+/// hash mismatch).
+fn position_of(path: &Path, hash: &EntryHash) -> Option<u64> {
+    let file = std::fs::File::open(path).ok()?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    let mut seq = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        if line.pop() != Some(b'\n') {
+            return None;
+        }
+        if !line.is_empty() {
+            if EntryHash::of(&line) == *hash {
+                return Some(seq);
+            }
+            seq += 1;
+        }
+    }
 }
 
-fn verify_bytes(path: &Path, bytes: &[u8]) -> Result<VerifyReport> {
-    let name = path.display().to_string();
-    if bytes.is_empty() {
-        return Err(TranscriptError::Empty { path: name });
+/// Verify the transcript read from `reader` one line at a time, handing each
+/// verified entry to `keep` (what it returns is kept in the report).
+fn verify_reader(
+    path: &Path,
+    mut reader: impl BufRead,
+    mut keep: impl FnMut(Entry) -> Option<Entry>,
+) -> Result<VerifyReport> {
+    let mut chain = Chain::new(path);
+    let mut entries = Vec::new();
+    let mut line = Vec::new();
+    let mut bytes = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(io(path, "read"))?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        if line.last() != Some(&b'\n') {
+            return Err(chain.incomplete());
+        }
+        line.pop();
+        let entry = chain.push(&line)?;
+        if let Some(e) = keep(entry) {
+            entries.push(e);
+        }
     }
-    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    // `split` yields an empty last piece when the file ends with a line ending.
-    let partial = lines.pop().filter(|last| !last.is_empty());
-    let mut entries: Vec<Entry> = Vec::with_capacity(lines.len());
-    let mut head = EntryHash::ZERO;
-    let mut signature = None;
-    for (i, line) in lines.iter().enumerate() {
-        let line_no = i + 1;
-        let expected_seq = i as u64;
+    chain.report(bytes, entries)
+}
+
+/// A transcript's hash chain, checked one line at a time.
+struct Chain {
+    path: PathBuf,
+    name: String,
+    head: EntryHash,
+    count: u64,
+    begin: Option<Entry>,
+    last: Option<Entry>,
+    signature: Option<SealSignature>,
+}
+
+impl Chain {
+    fn new(path: &Path) -> Chain {
+        Chain {
+            path: path.to_owned(),
+            name: path.display().to_string(),
+            head: EntryHash::ZERO,
+            count: 0,
+            begin: None,
+            last: None,
+            signature: None,
+        }
+    }
+
+    /// Check the next line (without its line ending) and return its entry.
+    fn push(&mut self, line: &[u8]) -> Result<Entry> {
+        let name = self.name.clone();
+        let line_no = self.count as usize + 1;
+        let expected_seq = self.count;
         let malformed = |reason: String| TranscriptError::Malformed {
             path: name.clone(),
             line: line_no,
             reason,
         };
-        if let Some(previous) = entries.last()
-            && previous.kind == kind::SEAL
-        {
+        if self.last.as_ref().is_some_and(|e| e.kind == kind::SEAL) {
             return Err(TranscriptError::AfterSeal {
                 path: name,
                 line: line_no,
@@ -1016,7 +1089,7 @@ fn verify_bytes(path: &Path, bytes: &[u8]) -> Result<VerifyReport> {
         };
         let prev = EntryHash::from_entry_hex(&entry.prev)
             .ok_or_else(|| bad("prev is not a SHA-256 hash in lowercase hex".into()))?;
-        if prev != head {
+        if prev != self.head {
             if entry.seq == 0 {
                 return Err(bad("the first entry's prev must be 64 zeros".into()));
             }
@@ -1025,7 +1098,7 @@ fn verify_bytes(path: &Path, bytes: &[u8]) -> Result<VerifyReport> {
                 line: line_no,
                 seq: entry.seq,
                 prev: prev.short(),
-                actual: head.short(),
+                actual: self.head.short(),
             });
         }
         if (entry.seq == 0) != (entry.kind == kind::BEGIN) {
@@ -1047,7 +1120,7 @@ fn verify_bytes(path: &Path, bytes: &[u8]) -> Result<VerifyReport> {
         // corrected during a ceremony, so order is not required.
         check_time(&entry.time).map_err(&bad)?;
         if entry.kind == kind::SEAL {
-            signature = check_seal(&entry, &head).map_err(|e| match e {
+            self.signature = check_seal(&entry, &self.head).map_err(|e| match e {
                 SealProblem::Entry(reason) => bad(reason),
                 SealProblem::Signature(reason) => TranscriptError::BadSignature {
                     path: name.clone(),
@@ -1057,37 +1130,49 @@ fn verify_bytes(path: &Path, bytes: &[u8]) -> Result<VerifyReport> {
                 },
             })?;
         }
-        head = EntryHash::of(line);
-        entries.push(entry);
+        self.head = EntryHash::of(line);
+        self.count += 1;
+        if self.begin.is_none() {
+            self.begin = Some(entry.clone());
+        }
+        self.last = Some(entry.clone());
+        Ok(entry)
     }
-    if partial.is_some() {
-        let line = lines.len() + 1;
-        return Err(match entries.last() {
+
+    /// The error for a last line without a line ending.
+    fn incomplete(&self) -> TranscriptError {
+        let line = self.count as usize + 1;
+        match &self.last {
             Some(last) => TranscriptError::IncompleteLine {
-                path: name,
+                path: self.name.clone(),
                 line,
                 after: last.seq,
             },
             None => TranscriptError::Malformed {
-                path: name,
+                path: self.name.clone(),
                 line,
                 reason: "the line is incomplete (no line ending)".into(),
             },
-        });
+        }
     }
-    if entries.is_empty() {
-        return Err(TranscriptError::Empty { path: name });
+
+    fn report(self, bytes: u64, entries: Vec<Entry>) -> Result<VerifyReport> {
+        let (Some(begin), Some(last)) = (self.begin, self.last) else {
+            return Err(TranscriptError::Empty { path: self.name });
+        };
+        Ok(VerifyReport {
+            path: self.path,
+            entries,
+            count: self.count,
+            sealed: last.kind == kind::SEAL,
+            begin,
+            last,
+            bytes,
+            final_hash: self.head,
+            signature: self.signature,
+            expected_hash_matched: None,
+        })
     }
-    let sealed = entries.last().is_some_and(|e| e.kind == kind::SEAL);
-    Ok(VerifyReport {
-        path: path.to_owned(),
-        entries,
-        bytes: bytes.len() as u64,
-        final_hash: head,
-        sealed,
-        signature,
-        expected_hash_matched: None,
-    })
 }
 
 fn check_time(time: &str) -> Result<(), String> {
@@ -1184,56 +1269,73 @@ pub fn render_markdown_with(
     path: &Path,
     options: &VerifyOptions,
 ) -> Result<(String, Result<VerifyReport>)> {
-    let bytes = std::fs::read(path).map_err(io(path, "read"))?;
-    let verdict = verify_bytes_with(path, &bytes, options);
-    let unverified: Vec<Entry>;
-    let entries: &[Entry] = match &verdict {
-        Ok(report) => &report.entries,
-        // Show what can be read, clearly marked as unverified.
-        Err(_) => {
-            unverified = bytes
-                .split(|&b| b == b'\n')
-                .filter_map(|l| serde_json::from_slice(l).ok())
-                .collect();
-            &unverified
-        }
+    let mut out = Vec::new();
+    let verdict = render_markdown_to(path, options, &mut out)?;
+    let text = String::from_utf8(out).expect("the report is UTF-8");
+    Ok((text, verdict))
+}
+
+/// [`render_markdown_with`], written to `out` as it is made: a verified transcript
+/// is read twice (verified, then rendered and verified again, so the report shows
+/// exactly what was verified) and never held whole in memory.
+pub fn render_markdown_to(
+    path: &Path,
+    options: &VerifyOptions,
+    out: &mut dyn Write,
+) -> Result<Result<VerifyReport>> {
+    let verdict = check_file_with(path, options);
+    let w = |e: std::io::Error| TranscriptError::Io {
+        path: path.display().to_string(),
+        op: "write the report of",
+        source: e,
     };
-    drop(bytes);
-    let mut out = String::new();
-    let ceremony = entries
-        .first()
+    // A transcript that fails shows what can be read, clearly marked as unverified.
+    let unverified: Vec<Entry> = match &verdict {
+        Ok(_) => Vec::new(),
+        Err(_) => std::fs::read(path)
+            .map_err(io(path, "read"))?
+            .split(|&b| b == b'\n')
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect(),
+    };
+    let (first, last) = match &verdict {
+        Ok(report) => (Some(&report.begin), Some(&report.last)),
+        Err(_) => (unverified.first(), unverified.last()),
+    };
+    let ceremony = first
         .and_then(|e| e.data.get("ceremony"))
         .and_then(Value::as_str)
         .unwrap_or("(unknown)");
-    out.push_str(&format!("# Ceremony transcript: {}\n\n", md_cell(ceremony)));
-    out.push_str(&format!("- File: `{}`\n", path.display()));
-    if let Some(begin) = entries.first().filter(|e| e.kind == kind::BEGIN) {
-        out.push_str(&format!("- Started: {}\n", begin.time));
+    let mut head = String::new();
+    head.push_str(&format!("# Ceremony transcript: {}\n\n", md_cell(ceremony)));
+    head.push_str(&format!("- File: `{}`\n", path.display()));
+    if let Some(begin) = first.filter(|e| e.kind == kind::BEGIN) {
+        head.push_str(&format!("- Started: {}\n", begin.time));
         if let Some(h) = begin.data.get("script_sha256").and_then(Value::as_str) {
-            out.push_str(&format!("- Script SHA-256: `{}`\n", md_cell(h)));
+            head.push_str(&format!("- Script SHA-256: `{}`\n", md_cell(h)));
         }
         if let Some(tool) = begin.data.get("tool") {
-            out.push_str(&format!(
+            head.push_str(&format!(
                 "- Tool: {} {}\n",
                 md_cell(tool.get("name").and_then(Value::as_str).unwrap_or("?")),
                 md_cell(tool.get("version").and_then(Value::as_str).unwrap_or("?"))
             ));
         }
     }
-    if let Some(last) = entries.last() {
-        out.push_str(&format!("- Last entry: {} at {}\n", last.seq, last.time));
+    if let Some(last) = last {
+        head.push_str(&format!("- Last entry: {} at {}\n", last.seq, last.time));
     }
-    out.push_str("\n## Verification\n\n");
+    head.push_str("\n## Verification\n\n");
     match &verdict {
         Ok(report) => {
-            out.push_str(&format!(
+            head.push_str(&format!(
                 "**Chain intact**: {} entries, each carrying the hash of the one before it.\n\n",
-                report.entries.len()
+                report.count
             ));
             if report.sealed {
-                out.push_str("- Sealed: yes\n");
+                head.push_str("- Sealed: yes\n");
             } else {
-                out.push_str(&format!(
+                head.push_str(&format!(
                     "- Sealed: **no** — the ceremony did not finish (interrupted after entry {}), \
                      or trailing entries were removed; compare the final hash with the one the \
                      witnesses wrote down\n",
@@ -1241,64 +1343,101 @@ pub fn render_markdown_with(
                 ));
             }
             match &report.signature {
-                Some(sig) => out.push_str(&format!(
+                Some(sig) => head.push_str(&format!(
                     "- Seal signature: **valid**, {} key `{}` (key ID `{}`), {}\n",
                     sig.public_key.algorithm(),
                     hex::encode(sig.public_key.as_bytes()),
                     sig.keyid,
                     md_cell(&sig.signer)
                 )),
-                None if report.sealed => out.push_str("- Seal signature: none (unsigned seal)\n"),
+                None if report.sealed => head.push_str("- Seal signature: none (unsigned seal)\n"),
                 None => {}
             }
             if let Some(keyid) = &options.expect_keyid {
-                out.push_str(&format!(
+                head.push_str(&format!(
                     "- Seal signed by the expected key `{}`: yes\n",
                     md_cell(keyid)
                 ));
             }
             match report.expected_hash_matched {
-                Some(true) => out.push_str("- Final hash matches the witnessed hash: yes\n"),
-                _ => out.push_str(
+                Some(true) => head.push_str("- Final hash matches the witnessed hash: yes\n"),
+                _ => head.push_str(
                     "- Final hash not compared with a witnessed hash: compare it with the one \
                      written down at the ceremony\n",
                 ),
             }
         }
         Err(e) => {
-            out.push_str(&format!(
+            head.push_str(&format!(
                 "**VERIFICATION FAILED — do not rely on this transcript.**\n\n> {}\n\n\
                  The entries below are shown as found in the file and are not verified.\n",
                 md_cell(&e.to_string())
             ));
         }
     }
-    out.push_str("\n## Entries\n\n");
-    out.push_str("| seq | time | kind | step | actor | data |\n");
-    out.push_str("|---:|---|---|---|---|---|\n");
-    for e in entries {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+    head.push_str("\n## Entries\n\n");
+    head.push_str("| seq | time | kind | step | actor | data |\n");
+    head.push_str("|---:|---|---|---|---|---|\n");
+    out.write_all(head.as_bytes()).map_err(w)?;
+    drop(head);
+    // Only the (few) file entries are kept, for the table after the entries.
+    let mut files: Vec<Entry> = Vec::new();
+    let row = |e: &Entry, out: &mut dyn Write| -> std::io::Result<()> {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
             e.seq,
             md_cell(&e.time),
             md_cell(&e.kind),
             md_cell(e.step.as_deref().unwrap_or("")),
             md_cell(e.actor.as_deref().unwrap_or("")),
             md_cell(&summarise(&e.data, 100)),
-        ));
+        )
+    };
+    match &verdict {
+        Ok(report) => {
+            let file = std::fs::File::open(path).map_err(io(path, "read"))?;
+            let mut failed = None;
+            let again = verify_reader(path, std::io::BufReader::new(file), |e| {
+                if failed.is_none()
+                    && let Err(err) = row(&e, out)
+                {
+                    failed = Some(err);
+                }
+                if e.kind == kind::FILE_WRITTEN {
+                    files.push(e);
+                }
+                None
+            })?;
+            if let Some(err) = failed {
+                return Err(w(err));
+            }
+            if again.final_hash != report.final_hash {
+                return Err(TranscriptError::Malformed {
+                    path: path.display().to_string(),
+                    line: again.count as usize,
+                    reason: "the file changed while its report was being written".into(),
+                });
+            }
+        }
+        Err(_) => {
+            for e in &unverified {
+                row(e, out).map_err(w)?;
+                if e.kind == kind::FILE_WRITTEN {
+                    files.push(e.clone());
+                }
+            }
+        }
     }
-    let files: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| e.kind == kind::FILE_WRITTEN)
-        .collect();
-    out.push_str("\n## Files written\n\n");
+    let mut tail = String::new();
+    tail.push_str("\n## Files written\n\n");
     if files.is_empty() {
-        out.push_str("None.\n");
+        tail.push_str("None.\n");
     } else {
-        out.push_str("| seq | file | size | SHA-256 |\n|---:|---|---:|---|\n");
-        for e in files {
+        tail.push_str("| seq | file | size | SHA-256 |\n|---:|---|---:|---|\n");
+        for e in &files {
             let s = |k: &str| e.data.get(k).and_then(Value::as_str).unwrap_or("?");
-            out.push_str(&format!(
+            tail.push_str(&format!(
                 "| {} | `{}` | {} | `{}` |\n",
                 e.seq,
                 md_cell(s("path")),
@@ -1311,10 +1450,10 @@ pub fn render_markdown_with(
             ));
         }
     }
-    out.push_str("\n## Final hash\n\n");
+    tail.push_str("\n## Final hash\n\n");
     match &verdict {
         Ok(report) => {
-            out.push_str(&format!(
+            tail.push_str(&format!(
                 "{} of entry {}:\n\n```\n{}\n```\n",
                 if report.sealed {
                     "The hash of the seal"
@@ -1325,9 +1464,10 @@ pub fn render_markdown_with(
                 witness_words(&report.final_hash)
             ));
         }
-        Err(_) => out.push_str("None: the chain does not verify.\n"),
+        Err(_) => tail.push_str("None: the chain does not verify.\n"),
     }
-    Ok((out, verdict))
+    out.write_all(tail.as_bytes()).map_err(w)?;
+    Ok(verdict)
 }
 
 /// One line summarising an entry's data: `key=value` pairs, nested values compact,

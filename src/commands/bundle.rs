@@ -14,7 +14,22 @@ pub fn verify(args: BundleVerifyArgs) -> Result<()> {
         bundle.len()
     );
     println!("  flavour: {}", m.flavour);
-    println!("  repositories: {}", m.repositories.join(", "));
+    match m.repositories.as_slice() {
+        [one] => println!("  repository: {one}"),
+        many => {
+            let shown: Vec<&str> = many.iter().take(5).map(String::as_str).collect();
+            println!(
+                "  repositories: {} ({}{})",
+                many.len(),
+                shown.join(", "),
+                if many.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     if let Some(c) = &m.ceremony {
         println!("  ceremony: {} ({})", c.name, c.kind);
         println!("  transcript hash: {}", c.transcript_hash);

@@ -60,12 +60,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         })?;
         let mut set = pairs(&args.set, "--set")?;
         let request = match &args.request {
-            Some(dir) => Some(Request::open(dir)?),
+            Some(dir) => Some(Request::open_shared(dir)?),
             None => None,
         };
-        let batch = request
-            .as_ref()
-            .is_some_and(|r| r.file.repositories.len() > 1);
+        let batch = request.as_ref().is_some_and(|r| r.len() > 1);
         let input = match &request {
             Some(r) if batch => {
                 match set.get("flavour") {
@@ -146,7 +144,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                 revoke = input.revoke.clone();
             }
         }
-        // The request was checked and read; the engine opens it again where needed.
+        // The request was checked and read; the engine uses it again where needed.
         drop(request);
         let bindings = Bindings {
             tokens,

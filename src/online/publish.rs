@@ -11,7 +11,7 @@ use crate::fsio;
 use crate::secret::Secret;
 use crate::tokens::Signer;
 use crate::tokens::soft::SoftToken;
-use crate::transfer::bundle::Bundle;
+use crate::transfer::bundle::{Bundle, PACK, PACK_INDEX, PackEntry};
 use crate::tuf::cjson;
 use crate::tuf::document::RootDocument;
 use crate::tuf::key::key_id;
@@ -47,6 +47,79 @@ fn refuse(bundle: &Path, reason: impl std::fmt::Display) -> Error {
     ))
 }
 
+/// Repository `i`'s new root from a batch export's pack, checked against its
+/// index entry.
+fn packed_root(
+    bundle: &Bundle,
+    i: usize,
+    repository: &str,
+    flavour: Flavour,
+) -> Result<SignedRoot> {
+    let dir = bundle.dir();
+    for file in [PACK, PACK_INDEX] {
+        if !bundle.contains(file) {
+            return Err(refuse(dir, format!("it is a batch export without {file}")));
+        }
+    }
+    let index = bundle.read(PACK_INDEX)?;
+    let line = index
+        .split(|b| *b == b'\n')
+        .nth(i)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| refuse(dir, format!("{PACK_INDEX} has no line for repository {i}")))?;
+    let entry: PackEntry = serde_json::from_slice(line)
+        .map_err(|e| refuse(dir, format!("{PACK_INDEX} line {}: {e}", i + 1)))?;
+    if entry.index != i || entry.repository != repository {
+        return Err(refuse(
+            dir,
+            format!(
+                "{PACK_INDEX} line {} is for repository {} ({}), not {repository} ({i})",
+                i + 1,
+                entry.index,
+                entry.repository
+            ),
+        ));
+    }
+    let pack = bundle.read(PACK)?;
+    let bytes = usize::try_from(entry.offset)
+        .ok()
+        .zip(usize::try_from(entry.size).ok())
+        .and_then(|(start, size)| pack.get(start..start.checked_add(size)?))
+        .ok_or_else(|| {
+            refuse(
+                dir,
+                format!("{PACK_INDEX} points {repository}'s root outside {PACK}"),
+            )
+        })?
+        .to_vec();
+    drop(pack);
+    if hex::encode(Sha256::digest(&bytes)) != entry.sha256 {
+        return Err(refuse(
+            dir,
+            format!("{repository}'s root in {PACK} does not have the SHA-256 its index gives"),
+        ));
+    }
+    let name = format!("{}/{PACK}[{repository}]", dir.display());
+    let doc = RootDocument::from_slice(&bytes, &name)?;
+    if doc.version() != entry.version {
+        return Err(refuse(
+            dir,
+            format!(
+                "{repository}'s root in {PACK} is version {}, its index says {}",
+                doc.version(),
+                entry.version
+            ),
+        ));
+    }
+    if doc.flavour() != flavour {
+        return Err(refuse(
+            dir,
+            format!("{repository}'s root is not {} metadata", flavour.name()),
+        ));
+    }
+    Ok((doc, bytes))
+}
+
 impl Export {
     /// Open an export bundle for publishing `repository` (required for a batch
     /// bundle of several repositories; checked against a one-repository bundle).
@@ -69,19 +142,20 @@ impl Export {
             _ => Flavour::Tuf,
         };
         // A one-repository bundle keeps its roots at the top; a batch bundle keeps
-        // repository i's under repositories/i/.
+        // every repository's new root in one pack (repository i's at line i of the
+        // pack's index).
         let batch = !bundle.contains("root.json");
-        let (repository, prefix) = match (m.repositories.as_slice(), repository) {
+        let (repository, batch_index) = match (m.repositories.as_slice(), repository) {
             ([one], wanted) if !batch => {
                 if let Some(w) = wanted
                     && w != one
                 {
                     return Err(refuse(dir, format!("it is for repository {one}, not {w}")));
                 }
-                (one.clone(), String::new())
+                (one.clone(), None)
             }
             (many, Some(w)) => match many.iter().position(|r| r == w) {
-                Some(i) => (w.to_owned(), format!("repositories/{i}/")),
+                Some(i) => (w.to_owned(), Some(i)),
                 None => {
                     return Err(refuse(
                         dir,
@@ -108,7 +182,10 @@ impl Export {
         if !bundle.contains("transcript.jsonl") {
             return Err(refuse(dir, "it has no transcript.jsonl"));
         }
-        let report = crate::ceremony::transcript::verify_file(&dir.join("transcript.jsonl"))?;
+        let report = crate::ceremony::transcript::check_file_with(
+            &dir.join("transcript.jsonl"),
+            &Default::default(),
+        )?;
         if !report.sealed {
             return Err(refuse(dir, "its transcript is not sealed"));
         }
@@ -123,9 +200,11 @@ impl Export {
             ));
         }
         let mut roots = Vec::new();
-        for path in bundle.paths() {
-            let Some(n) = path
-                .strip_prefix(prefix.as_str())
+        if let Some(i) = batch_index {
+            roots.push(packed_root(&bundle, i, &repository, flavour)?);
+        }
+        for path in bundle.paths().filter(|_| batch_index.is_none()) {
+            let Some(n) = Some(path)
                 .filter(|rest| !rest.contains('/'))
                 .and_then(|rest| rest.strip_suffix(".root.json"))
                 .and_then(|n| n.parse::<u64>().ok())

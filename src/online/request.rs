@@ -46,11 +46,20 @@ pub struct RepositoryInput {
     pub revoke: Vec<String>,
 }
 
-/// An opened, checked request bundle.
+/// The request [`Request::open_shared`] opened.
+#[allow(clippy::type_complexity)]
+static SHARED: std::sync::Mutex<Option<(std::path::PathBuf, std::sync::Arc<Request>)>> =
+    std::sync::Mutex::new(None);
+
+/// An opened, checked request bundle. Its repositories are not held in memory (a
+/// batch request lists tens of thousands): [`Request::repositories`] reads them
+/// again, one at a time, checking `request.json` against the manifest.
 pub struct Request {
     pub bundle: Bundle,
     pub flavour: Flavour,
-    pub file: RequestFile,
+    count: usize,
+    /// The repository of a one-repository request.
+    only: Option<RepositoryRequest>,
 }
 
 fn bad(dir: &Path, reason: impl Into<String>) -> Error {
@@ -64,24 +73,67 @@ fn bad(dir: &Path, reason: impl Into<String>) -> Error {
 impl Request {
     /// Open a request bundle: its manifest and files, then `request.json` and every
     /// file it names (roots parse, keys decode in the bundle's flavour).
+    /// [`Request::open`], once per process: later calls for the same directory get
+    /// the request opened first (a batch ceremony reads its request in several
+    /// steps). Every file is still read and checked against the manifest first
+    /// seen when it is used, so a bundle changed under a running ceremony is
+    /// refused, not followed.
+    pub fn open_shared(dir: &Path) -> Result<std::sync::Arc<Request>> {
+        let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+        let mut opened = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((path, request)) = opened.as_ref()
+            && *path == key
+        {
+            return Ok(std::sync::Arc::clone(request));
+        }
+        let request = std::sync::Arc::new(Request::open(dir)?);
+        *opened = Some((key, std::sync::Arc::clone(&request)));
+        Ok(request)
+    }
+
+    /// Let go of the request [`Request::open_shared`] keeps (its index of files
+    /// is the largest thing a batch holds): the ceremony is done reading it.
+    pub fn close_shared() {
+        SHARED.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
     pub fn open(dir: &Path) -> Result<Request> {
         let bundle = Bundle::open(dir, "request")?;
         if !bundle.contains(REQUEST_FILE) {
             return Err(bad(dir, format!("no {REQUEST_FILE}")));
         }
-        let bytes = bundle.read(REQUEST_FILE)?;
-        let file: RequestFile = crate::tuf::json::from_slice_strict(&bytes)
+        // Duplicate keys anywhere are refused (serde keeps the last silently).
+        crate::tuf::json::check_no_duplicates(checked_reader(&bundle)?)
             .map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
-        if file.format != REQUEST_FORMAT {
+        // Every file named is in the bundle (and was checked against the manifest);
+        // roots and keys are parsed where they are used.
+        let mut first = None;
+        let header = stream(&bundle, &mut |i, repo| {
+            for path in repo.current.iter().chain(repo.keys.values()) {
+                if !bundle.contains(path) {
+                    return Err(format!("{}: {path} is not in the bundle", repo.repository));
+                }
+            }
+            for role in repo.keys.keys() {
+                if !super::keystore::ONLINE_ROLES.contains(&role.as_str()) {
+                    return Err(format!("{}: {role} is not an online role", repo.repository));
+                }
+            }
+            if i == 0 {
+                first = Some(repo);
+            }
+            Ok(())
+        })?;
+        if header.format != REQUEST_FORMAT {
             return Err(bad(
                 dir,
                 format!(
                     "{REQUEST_FILE}: format {:?} is not {REQUEST_FORMAT:?}",
-                    file.format
+                    header.format
                 ),
             ));
         }
-        let flavour = match file.flavour.as_str() {
+        let flavour = match header.flavour.as_str() {
             "tuf" => Flavour::Tuf,
             "notary" => Flavour::Notary,
             other => {
@@ -91,52 +143,86 @@ impl Request {
                 ));
             }
         };
-        if file.flavour != bundle.manifest().flavour {
+        if header.flavour != bundle.manifest().flavour {
             return Err(bad(
                 dir,
                 "request.json and the manifest name different flavours",
             ));
         }
-        if file.repositories.is_empty() {
+        if header.count == 0 {
             return Err(bad(dir, "it names no repository"));
-        }
-        // Every file named is in the bundle (and was checked against the manifest);
-        // roots and keys are parsed where they are used.
-        for repo in &file.repositories {
-            for path in repo.current.iter().chain(repo.keys.values()) {
-                if !bundle.contains(path) {
-                    return Err(bad(
-                        dir,
-                        format!("{}: {path} is not in the bundle", repo.repository),
-                    ));
-                }
-            }
-            for role in repo.keys.keys() {
-                if !super::keystore::ONLINE_ROLES.contains(&role.as_str()) {
-                    return Err(bad(
-                        dir,
-                        format!("{}: {role} is not an online role", repo.repository),
-                    ));
-                }
-            }
         }
         Ok(Request {
             bundle,
             flavour,
-            file,
+            count: header.count,
+            only: first.filter(|_| header.count == 1),
         })
+    }
+
+    /// How many repositories the request names.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Every repository of the request, in order, read from `request.json` as they
+    /// are used (on a thread of their own, a few dozen ahead). The file is checked
+    /// against the manifest as it is read: if it changed, the last item is an
+    /// error, so a caller must use every item before acting on any.
+    pub fn repositories(&self) -> impl Iterator<Item = Result<RepositoryRequest>> + Send + use<> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RepositoryRequest>>(64);
+        let dir = self.bundle.dir().to_owned();
+        let expected = self.bundle.expected(REQUEST_FILE);
+        std::thread::spawn(move || {
+            let run = || -> Result<()> {
+                let (sha, size) =
+                    expected.ok_or_else(|| bad(&dir, format!("no {REQUEST_FILE}")))?;
+                let reader = HashingReader::open(&dir.join(REQUEST_FILE), sha, size)
+                    .map_err(|e| bad(&dir, format!("{REQUEST_FILE}: {e}")))?;
+                let mut stopped = false;
+                let mut reader = reader;
+                parse(&mut reader, &mut |_, repo| {
+                    tx.send(Ok(repo)).map_err(|_| {
+                        stopped = true;
+                        "stopped".to_string()
+                    })
+                })
+                .or_else(|e| {
+                    if stopped {
+                        Ok(Header::default())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(|e| bad(&dir, format!("{REQUEST_FILE}: {e}")))?;
+                if !stopped {
+                    reader
+                        .finish()
+                        .map_err(|e| bad(&dir, format!("{REQUEST_FILE}: {e}")))?;
+                }
+                Ok(())
+            };
+            if let Err(e) = run() {
+                let _ = tx.send(Err(e));
+            }
+        });
+        rx.into_iter()
     }
 
     /// The single repository of a one-repository request.
     pub fn single(&self) -> Result<RepositoryInput> {
         let dir = self.bundle.dir();
-        match self.file.repositories.as_slice() {
-            [repo] => Ok(self.input(repo)),
-            many => Err(bad(
+        match &self.only {
+            Some(repo) => Ok(self.input(repo)),
+            None => Err(bad(
                 dir,
                 format!(
                     "it names {} repositories; this ceremony takes one",
-                    many.len()
+                    self.count
                 ),
             )),
         }
@@ -160,6 +246,150 @@ impl Request {
                 .collect(),
             revoke: repo.revoke.clone(),
         }
+    }
+}
+
+/// What `request.json` says besides its repositories.
+#[derive(Default)]
+struct Header {
+    format: String,
+    flavour: String,
+    count: usize,
+}
+
+/// `request.json` of `bundle`, read through a check against the manifest.
+fn checked_reader(bundle: &Bundle) -> Result<HashingReader> {
+    let dir = bundle.dir();
+    let (sha, size) = bundle
+        .expected(REQUEST_FILE)
+        .ok_or_else(|| bad(dir, format!("no {REQUEST_FILE}")))?;
+    HashingReader::open(&dir.join(REQUEST_FILE), sha, size)
+        .map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))
+}
+
+/// Read `request.json` of `bundle` once, handing each repository to `each`.
+fn stream(
+    bundle: &Bundle,
+    each: &mut dyn FnMut(usize, RepositoryRequest) -> std::result::Result<(), String>,
+) -> Result<Header> {
+    let dir = bundle.dir();
+    let mut reader = checked_reader(bundle)?;
+    let header = parse(&mut reader, each).map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
+    reader
+        .finish()
+        .map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
+    Ok(header)
+}
+
+/// Parse `request.json` from `reader`, one repository at a time.
+fn parse(
+    reader: &mut dyn std::io::Read,
+    each: &mut dyn FnMut(usize, RepositoryRequest) -> std::result::Result<(), String>,
+) -> std::result::Result<Header, String> {
+    use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+    struct Top<'a>(&'a mut dyn FnMut(usize, RepositoryRequest) -> std::result::Result<(), String>);
+    struct Repos<'a>(
+        &'a mut dyn FnMut(usize, RepositoryRequest) -> std::result::Result<(), String>,
+    );
+    impl<'de> Visitor<'de> for Top<'_> {
+        type Value = Header;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a request object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Header, A::Error> {
+            let (mut format, mut flavour, mut count) = (None, None, None);
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "format" => format = Some(map.next_value::<String>()?),
+                    "flavour" => flavour = Some(map.next_value::<String>()?),
+                    "repositories" => count = Some(map.next_value_seed(Repos(&mut *self.0))?),
+                    other => {
+                        return Err(A::Error::unknown_field(
+                            other,
+                            &["format", "flavour", "repositories"],
+                        ));
+                    }
+                }
+            }
+            Ok(Header {
+                format: format.ok_or_else(|| A::Error::missing_field("format"))?,
+                flavour: flavour.ok_or_else(|| A::Error::missing_field("flavour"))?,
+                count: count.ok_or_else(|| A::Error::missing_field("repositories"))?,
+            })
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Repos<'_> {
+        type Value = usize;
+        fn deserialize<D: serde::Deserializer<'de>>(
+            self,
+            d: D,
+        ) -> std::result::Result<usize, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Repos<'_> {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of repositories")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<usize, A::Error> {
+            let mut i = 0;
+            while let Some(repo) = seq.next_element::<RepositoryRequest>()? {
+                (self.0)(i, repo).map_err(A::Error::custom)?;
+                i += 1;
+            }
+            Ok(i)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
+    let header =
+        serde::Deserializer::deserialize_map(&mut de, Top(each)).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(header)
+}
+
+/// Reads a file, hashing what it reads; [`HashingReader::finish`] says whether it
+/// was the file the manifest lists (SHA-256 and size).
+struct HashingReader {
+    file: std::fs::File,
+    hash: sha2::Sha256,
+    read: u64,
+    expected: ([u8; 32], u64),
+}
+
+impl HashingReader {
+    fn open(path: &Path, sha: [u8; 32], size: u64) -> std::io::Result<HashingReader> {
+        use sha2::Digest;
+        Ok(HashingReader {
+            file: std::fs::File::open(path)?,
+            hash: sha2::Sha256::new(),
+            read: 0,
+            expected: (sha, size),
+        })
+    }
+
+    /// Read to the end, then compare with the manifest.
+    fn finish(mut self) -> std::result::Result<(), String> {
+        use sha2::Digest;
+        std::io::copy(&mut self, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        let actual: [u8; 32] = self.hash.finalize().into();
+        if (actual, self.read) != self.expected {
+            return Err(
+                "changed since the bundle was opened (its SHA-256 differs from the manifest's)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Read for HashingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.file.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
     }
 }
 

@@ -10,10 +10,8 @@
 //! is used. See `docs/formats.md`.
 
 use crate::fsio;
-use crate::tuf::json::from_slice_strict;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
@@ -135,7 +133,99 @@ pub struct Bundle {
     /// Path → (SHA-256, size) as checked when the bundle was opened. The bytes are
     /// not kept (a bundle may hold thousands of repositories); [`Bundle::read`]
     /// reads a file again and checks it again.
-    files: BTreeMap<String, ([u8; 32], u64)>,
+    files: Index,
+}
+
+/// A manifest's file list, compact (a request for thousands of repositories lists
+/// tens of thousands of files): every path in one string, entries sorted by path.
+#[derive(Debug, Default)]
+struct Index {
+    names: String,
+    /// (start and length of the path in `names`, SHA-256, size).
+    entries: Vec<(u32, u32, [u8; 32], u64)>,
+}
+
+impl Index {
+    fn name(&self, e: &(u32, u32, [u8; 32], u64)) -> &str {
+        &self.names[e.0 as usize..(e.0 + e.1) as usize]
+    }
+
+    /// Add an entry (call [`Index::finish`] once all are in).
+    fn push(&mut self, path: &str, sha256: [u8; 32], size: u64) -> Result<(), String> {
+        let start = u32::try_from(self.names.len()).map_err(|_| "too many files".to_string())?;
+        let len = u32::try_from(path.len()).map_err(|_| "path too long".to_string())?;
+        self.names.push_str(path);
+        self.entries.push((start, len, sha256, size));
+        Ok(())
+    }
+
+    /// Sort by path; a path listed twice is refused.
+    fn finish(&mut self) -> Result<(), String> {
+        let names = &self.names;
+        let name = |e: &(u32, u32, [u8; 32], u64)| &names[e.0 as usize..(e.0 + e.1) as usize];
+        self.entries.sort_by(|a, b| name(a).cmp(name(b)));
+        if let Some(w) = self.entries.windows(2).find(|w| name(&w[0]) == name(&w[1])) {
+            return Err(format!("lists {} twice", name(&w[0])));
+        }
+        self.names.shrink_to_fit();
+        self.entries.shrink_to_fit();
+        Ok(())
+    }
+
+    fn get(&self, path: &str) -> Option<([u8; 32], u64)> {
+        self.entries
+            .binary_search_by(|e| self.name(e).cmp(path))
+            .ok()
+            .map(|i| (self.entries[i].2, self.entries[i].3))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &[u8; 32], u64)> {
+        self.entries.iter().map(|e| (self.name(e), &e.2, e.3))
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+impl<'de> Deserialize<'de> for Index {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Index, D::Error> {
+        struct Files;
+        impl<'de> serde::de::Visitor<'de> for Files {
+            type Value = Index;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of files")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Index, A::Error> {
+                use serde::de::Error as _;
+                let mut index = Index::default();
+                while let Some(f) = seq.next_element::<FileEntry>()? {
+                    let sha = check_entry(&f).map_err(A::Error::custom)?;
+                    index.push(&f.path, sha, f.size).map_err(A::Error::custom)?;
+                }
+                index.finish().map_err(A::Error::custom)?;
+                Ok(index)
+            }
+        }
+        d.deserialize_seq(Files)
+    }
+}
+
+/// `manifest.json` as read: the file list goes straight into an [`Index`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestIn {
+    format: String,
+    kind: String,
+    flavour: String,
+    repositories: Vec<String>,
+    created: String,
+    #[serde(default)]
+    ceremony: Option<CeremonyInfo>,
+    files: Index,
 }
 
 impl Bundle {
@@ -153,8 +243,14 @@ impl Bundle {
     fn open_inner(dir: &Path, kind: Option<&str>) -> Result<Bundle, BundleError> {
         let d = dir.display().to_string();
         let mpath = dir.join(MANIFEST);
-        let mbytes = match fs::read(&mpath) {
-            Ok(b) => b,
+        let opened = || -> std::io::Result<Box<dyn std::io::Read>> {
+            Ok(Box::new(std::io::BufReader::with_capacity(
+                64 << 10,
+                fs::File::open(&mpath)?,
+            )))
+        };
+        match fs::symlink_metadata(&mpath) {
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(BundleError::NoManifest { dir: d });
             }
@@ -164,11 +260,12 @@ impl Bundle {
                     reason: e.to_string(),
                 });
             }
-        };
-        let manifest = parse_manifest(&mbytes).map_err(|reason| BundleError::Manifest {
-            dir: d.clone(),
-            reason,
-        })?;
+        }
+        let (manifest, index, hash) =
+            parse_manifest_from(&opened).map_err(|reason| BundleError::Manifest {
+                dir: d.clone(),
+                reason,
+            })?;
         if let Some(kind) = kind
             && manifest.kind != kind
         {
@@ -178,65 +275,59 @@ impl Bundle {
                 actual: manifest.kind,
             });
         }
-        let mut files = BTreeMap::new();
-        for entry in &manifest.files {
-            let path = dir.join(&entry.path);
+        for (rel, sha, size) in index.iter() {
+            let path = dir.join(rel);
             let meta = match fs::symlink_metadata(&path) {
                 Ok(m) => m,
                 Err(_) => {
                     return Err(BundleError::Missing {
                         dir: d,
-                        path: entry.path.clone(),
+                        path: rel.into(),
                     });
                 }
             };
             if !meta.is_file() {
                 return Err(BundleError::NotAFile {
                     dir: d,
-                    path: entry.path.clone(),
+                    path: rel.into(),
                 });
             }
-            if meta.len() != entry.size {
+            if meta.len() != size {
                 return Err(BundleError::Size {
                     dir: d,
-                    path: entry.path.clone(),
-                    expected: entry.size,
+                    path: rel.into(),
+                    expected: size,
                     actual: meta.len(),
                 });
             }
-            let bytes = fs::read(&path).map_err(|e| BundleError::Io {
+            let (digest, _) = hash_file(&path).map_err(|e| BundleError::Io {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-            let actual = hex::encode(Sha256::digest(&bytes));
-            if actual != entry.sha256 {
+            if digest != *sha {
                 return Err(BundleError::Hash {
                     dir: d,
-                    path: entry.path.clone(),
-                    expected: entry.sha256.clone(),
-                    actual,
+                    path: rel.into(),
+                    expected: hex::encode(sha),
+                    actual: hex::encode(digest),
                 });
             }
-            files.insert(
-                entry.path.clone(),
-                (Sha256::digest(&bytes).into(), entry.size),
-            );
         }
-        for found in walk(dir)? {
-            if found != MANIFEST && !files.contains_key(&found) {
+        let files = index;
+        walk_each(dir, &mut |found| {
+            if found != MANIFEST && files.get(&found).is_none() {
                 return Err(BundleError::Extra {
-                    dir: d,
+                    dir: d.clone(),
                     path: found,
                 });
             }
-        }
+            Ok(())
+        })?;
         // The file list lives on in the index only (a batch bundle lists tens of
         // thousands of files).
-        let mut manifest = manifest;
-        manifest.files = Vec::new();
         Ok(Bundle {
             dir: dir.to_owned(),
-            hash: hex::encode(Sha256::digest(&mbytes)),
+            hash,
             manifest,
             files,
         })
@@ -262,26 +353,31 @@ impl Bundle {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.files.len() == 0
     }
 
     /// Every file as the manifest lists it: path, SHA-256 (hex) and size.
     pub fn entries(&self) -> impl Iterator<Item = FileEntry> + '_ {
-        self.files.iter().map(|(path, (sha, size))| FileEntry {
-            path: path.clone(),
+        self.files.iter().map(|(path, sha, size)| FileEntry {
+            path: path.to_owned(),
             sha256: hex::encode(sha),
-            size: *size,
+            size,
         })
     }
 
     /// Whether the manifest lists `path`.
     pub fn contains(&self, path: &str) -> bool {
-        self.files.contains_key(path)
+        self.files.get(path).is_some()
     }
 
     /// Every file's path (the manifest is not among them), in path order.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.files.keys().map(String::as_str)
+        self.files.iter().map(|(path, _, _)| path)
+    }
+
+    /// The SHA-256 and size the manifest gives for `path`.
+    pub fn expected(&self, path: &str) -> Option<([u8; 32], u64)> {
+        self.files.get(path)
     }
 
     /// A file's bytes, read now and checked against the manifest again.
@@ -299,7 +395,7 @@ impl Bundle {
             path: path.into(),
         })?;
         let actual: [u8; 32] = Sha256::digest(&bytes).into();
-        if actual != *expected || bytes.len() as u64 != *size {
+        if actual != expected || bytes.len() as u64 != size {
             return Err(BundleError::Hash {
                 dir: d,
                 path: path.into(),
@@ -311,63 +407,102 @@ impl Bundle {
     }
 }
 
+#[cfg(test)]
 fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+    parse_manifest_from(&|| Ok(Box::new(bytes) as Box<dyn std::io::Read + '_>)).map(|(m, _, _)| m)
+}
+
+/// Parse a manifest read (three times, streamed) from `open`: well-formed JSON, no
+/// duplicate keys, then the typed manifest with its file list as an [`Index`].
+/// Returns the manifest (its `files` empty), the index and the manifest's SHA-256
+/// (the bundle hash), the same in all three readings.
+fn parse_manifest_from<'a>(
+    open: &dyn Fn() -> std::io::Result<Box<dyn std::io::Read + 'a>>,
+) -> Result<(Manifest, Index, String), String> {
+    let read = |e: std::io::Error| format!("cannot be read: {e}");
+    let reader = || open().map(|r| HashRead(r, Sha256::new())).map_err(read);
+    let digest = |mut r: HashRead<Box<dyn std::io::Read + 'a>>| {
+        std::io::copy(&mut r, &mut std::io::sink()).map_err(read)?;
+        Ok::<_, String>(hex::encode(r.1.finalize()))
+    };
+    let mut r = reader()?;
+    let mut de = serde_json::Deserializer::from_reader(&mut r);
+    if let Err(e) = serde::de::IgnoredAny::deserialize(&mut de).and_then(|_| de.end()) {
         return Err(format!("not valid JSON: {e}"));
     }
-    let manifest: Manifest = from_slice_strict(bytes).map_err(|e| {
-        if e.to_string().starts_with("duplicate key") {
-            format!("not valid JSON: {e}")
-        } else {
-            format!("not a bundle manifest: {e}")
-        }
-    })?;
-    if manifest.format != FORMAT {
+    let hash = digest(r)?;
+    let mut r = reader()?;
+    crate::tuf::json::check_no_duplicates(&mut r).map_err(|e| format!("not valid JSON: {e}"))?;
+    let again = digest(r)?;
+    let mut r = reader()?;
+    let mut de = serde_json::Deserializer::from_reader(&mut r);
+    let m = ManifestIn::deserialize(&mut de)
+        .and_then(|m| de.end().map(|()| m))
+        .map_err(|e| format!("not a bundle manifest: {e}"))?;
+    if digest(r)? != hash || again != hash {
+        return Err("changed while it was being read".into());
+    }
+    if m.format != FORMAT {
         return Err(format!(
             "format {:?} is not {FORMAT:?} (written by another version of ceremony?)",
-            manifest.format
+            m.format
         ));
     }
-    if !matches!(manifest.kind.as_str(), "request" | "export") {
+    if !matches!(m.kind.as_str(), "request" | "export") {
+        return Err(format!("kind {:?} is neither request nor export", m.kind));
+    }
+    if !matches!(m.flavour.as_str(), "tuf" | "notary") {
+        return Err(format!("flavour {:?} is neither tuf nor notary", m.flavour));
+    }
+    let manifest = Manifest {
+        format: m.format,
+        kind: m.kind,
+        flavour: m.flavour,
+        repositories: m.repositories,
+        created: m.created,
+        ceremony: m.ceremony,
+        files: Vec::new(),
+    };
+    Ok((manifest, m.files, hash))
+}
+
+/// Check one file entry of a manifest; returns its SHA-256.
+fn check_entry(f: &FileEntry) -> Result<[u8; 32], String> {
+    check_relative(&f.path)?;
+    if f.path == MANIFEST {
+        return Err(format!("lists {MANIFEST} itself"));
+    }
+    let sha = (f.sha256.len() == 64
+        && f.sha256
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then(|| hex::decode(&f.sha256).ok())
+    .flatten()
+    .and_then(|v| <[u8; 32]>::try_from(v).ok())
+    .ok_or_else(|| {
+        format!(
+            "{}: sha256 {:?} is not 64 lowercase hex digits",
+            f.path, f.sha256
+        )
+    })?;
+    if f.size > MAX_FILE {
         return Err(format!(
-            "kind {:?} is neither request nor export",
-            manifest.kind
+            "{}: {} bytes is more than a bundle file may hold",
+            f.path, f.size
         ));
     }
-    if !matches!(manifest.flavour.as_str(), "tuf" | "notary") {
-        return Err(format!(
-            "flavour {:?} is neither tuf nor notary",
-            manifest.flavour
-        ));
+    Ok(sha)
+}
+
+/// Hashes what is read through it.
+struct HashRead<R>(R, Sha256);
+
+impl<R: std::io::Read> std::io::Read for HashRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.update(&buf[..n]);
+        Ok(n)
     }
-    let mut seen = std::collections::BTreeSet::new();
-    for f in &manifest.files {
-        check_relative(&f.path)?;
-        if f.path == MANIFEST {
-            return Err(format!("lists {MANIFEST} itself"));
-        }
-        if !seen.insert(f.path.as_str()) {
-            return Err(format!("lists {} twice", f.path));
-        }
-        if f.sha256.len() != 64
-            || !f
-                .sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(format!(
-                "{}: sha256 {:?} is not 64 lowercase hex digits",
-                f.path, f.sha256
-            ));
-        }
-        if f.size > MAX_FILE {
-            return Err(format!(
-                "{}: {} bytes is more than a bundle file may hold",
-                f.path, f.size
-            ));
-        }
-    }
-    Ok(manifest)
 }
 
 /// A bundle path: relative, `/`-separated, no `.`/`..`, no empty or hidden parts.
@@ -387,10 +522,23 @@ pub fn check_relative(path: &str) -> Result<(), String> {
     }
 }
 
-/// Every regular file under `dir`, as `/`-separated relative paths. Anything that
-/// is not a regular file or a directory is refused.
+/// Every regular file under `dir`, as `/`-separated relative paths, sorted.
+/// Anything that is not a regular file or a directory is refused.
 fn walk(dir: &Path) -> Result<Vec<String>, BundleError> {
     let mut out = Vec::new();
+    walk_each(dir, &mut |rel| {
+        out.push(rel);
+        Ok(())
+    })?;
+    out.sort();
+    Ok(out)
+}
+
+/// [`walk`], handing each path to `each` as it is found (in no set order).
+fn walk_each(
+    dir: &Path,
+    each: &mut dyn FnMut(String) -> Result<(), BundleError>,
+) -> Result<(), BundleError> {
     let mut stack = vec![(dir.to_owned(), String::new())];
     while let Some((d, prefix)) = stack.pop() {
         let entries = fs::read_dir(&d).map_err(|e| BundleError::Io {
@@ -415,7 +563,7 @@ fn walk(dir: &Path) -> Result<Vec<String>, BundleError> {
             if ft.is_dir() {
                 stack.push((entry.path(), rel));
             } else if ft.is_file() {
-                out.push(rel);
+                each(rel)?;
             } else {
                 return Err(BundleError::NotAFile {
                     dir: dir.display().to_string(),
@@ -424,8 +572,7 @@ fn walk(dir: &Path) -> Result<Vec<String>, BundleError> {
             }
         }
     }
-    out.sort();
-    Ok(out)
+    Ok(())
 }
 
 /// Where a bundle bound for `out` is assembled: a hidden sibling, so the final
@@ -482,6 +629,136 @@ pub fn stage(out: &Path, path: &str, bytes: &[u8]) -> Result<PathBuf, BundleErro
         }
     }
     Ok(target)
+}
+
+// ---------------------------------------------------------------------------
+// A batch export's packed roots.
+
+/// The file of a batch export holding every new root, one after the other, in
+/// repository order, each exactly as it is published.
+pub const PACK: &str = "roots.pack";
+/// The index of [`PACK`]: one JSON line per repository ([`PackEntry`]).
+pub const PACK_INDEX: &str = "roots.jsonl";
+
+/// One line of [`PACK_INDEX`]: where repository `index`'s new root is in the pack.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackEntry {
+    /// The repository's position in the request (from 0).
+    pub index: usize,
+    pub repository: String,
+    pub version: u64,
+    /// Where its bytes start in the pack, and how many there are.
+    pub offset: u64,
+    pub size: u64,
+    /// SHA-256 of those bytes.
+    pub sha256: String,
+}
+
+/// Add the file at `src` (written elsewhere, piece by piece) to the bundle being
+/// assembled for `out`, as `path`. It is hard-linked (copied across file
+/// systems); a file already staged as `path` is never replaced: it must hold the
+/// same bytes.
+pub fn stage_file(out: &Path, path: &str, src: &Path) -> Result<PathBuf, BundleError> {
+    stage_from(out, path, src, true)
+}
+
+fn stage_from(out: &Path, path: &str, src: &Path, link: bool) -> Result<PathBuf, BundleError> {
+    check_relative(path).map_err(|_| BundleError::UnsafePath {
+        dir: out.display().to_string(),
+        path: path.into(),
+    })?;
+    let target = staging_dir(out).join(path);
+    let io = |p: &Path, e: std::io::Error| BundleError::Io {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    };
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    }
+    let attempt = if link {
+        fs::hard_link(src, &target)
+    } else {
+        Err(std::io::Error::other("copy"))
+    };
+    let linked = match attempt {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut from = fs::File::open(src).map_err(|e| io(src, e))?;
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&target)
+            {
+                Ok(mut to) => {
+                    std::io::copy(&mut from, &mut to).map_err(|e| io(&target, e))?;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match linked {
+        Ok(()) => Ok(target),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if same_contents(src, &target).map_err(|e| io(&target, e))? {
+                Ok(target)
+            } else {
+                Err(BundleError::File(fsio::FileError::Exists {
+                    path: target.display().to_string(),
+                }))
+            }
+        }
+        Err(e) => Err(io(&target, e)),
+    }
+}
+
+/// SHA-256 and size of a file, read in pieces (a batch's pack is tens of MB).
+pub fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok((h.finalize().into(), size));
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+}
+
+/// Add a copy of the file at `src` to the bundle being assembled for `out`, as
+/// `path` (streamed, not read whole). A file already staged as `path` is never
+/// replaced: it must hold the same bytes.
+pub fn stage_copy(out: &Path, path: &str, src: &Path) -> Result<PathBuf, BundleError> {
+    stage_from(out, path, src, false)
+}
+
+/// Whether two files hold the same bytes (read in pieces).
+fn same_contents(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let (fa, fb) = (fs::File::open(a)?, fs::File::open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ra, mut rb) = (std::io::BufReader::new(fa), std::io::BufReader::new(fb));
+    let (mut ba, mut bb) = (vec![0u8; 64 << 10], vec![0u8; 64 << 10]);
+    loop {
+        let n = ra.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        rb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 /// Make every file staged for `out` durable: a step that staged files calls
@@ -555,13 +832,13 @@ pub fn commit(
             continue;
         }
         let path = staging.join(&rel);
-        let bytes = fs::read(&path).map_err(|e| BundleError::Io {
+        let (digest, size) = hash_file(&path).map_err(|e| BundleError::Io {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
         files.push(FileEntry {
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            size: bytes.len() as u64,
+            sha256: hex::encode(digest),
+            size,
             path: rel,
         });
     }

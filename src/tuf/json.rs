@@ -30,6 +30,14 @@ pub fn from_slice_strict<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result
     serde_json::from_slice(bytes).map_err(|e| JsonError(e.to_string()))
 }
 
+/// Check JSON read from `reader` for duplicate object keys anywhere (and for
+/// well-formedness), holding only the keys of the objects being read.
+pub fn check_no_duplicates(reader: impl std::io::Read) -> Result<(), JsonError> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    NoDuplicates::deserialize(&mut de).map_err(|e| JsonError(e.to_string()))?;
+    de.end().map_err(|e| JsonError(e.to_string()))
+}
+
 /// Walks a document, keeping only the keys of the object being read.
 struct NoDuplicates;
 

@@ -6,7 +6,7 @@ use super::key::{DecodedKey, decode_key, decode_sig, key_id};
 use super::metadata::{Flavour, Key, MetadataError, Signature};
 use super::time::parse_expires;
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A value that has passed verification. Only this module can construct one.
 #[derive(Debug, Clone)]
@@ -127,6 +127,49 @@ pub fn short(keyid: &str) -> &str {
     &keyid[..keyid.len().min(8)]
 }
 
+/// Work that gives the same answer for the same input, remembered across checks:
+/// the key ID and decoding of each key object (an Ed25519 key is decompressed once,
+/// not once per signature), and, for one message, the result of checking each
+/// signature with each key. A root's signatures are checked against its previous
+/// root's role and its own; where the two roles share a key, the signature is
+/// verified once and counted for both. A cache is cheap to make; keep one for a
+/// chain, or per thread for a batch.
+#[derive(Default)]
+pub struct CheckCache {
+    /// Claimed key ID → the key object seen under it, and what it decoded to (or
+    /// why it is refused). Reused only for an identical key object.
+    keys: HashMap<String, (Key, Flavour, Result<DecodedKey, String>)>,
+    /// For the current message: (signature index, public key) → the result.
+    seen: HashMap<(usize, Vec<u8>), Result<(), String>>,
+}
+
+impl CheckCache {
+    /// Forget the signature results: the next checks are over another message.
+    pub fn new_message(&mut self) {
+        self.seen.clear();
+    }
+
+    fn decoded(&mut self, keyid: &str, key: &Key, flavour: Flavour) -> &Result<DecodedKey, String> {
+        let fresh = match self.keys.get(keyid) {
+            Some((k, f, _)) => k != key || *f != flavour,
+            None => true,
+        };
+        if fresh {
+            if self.keys.len() > 4096 {
+                self.keys.clear();
+            }
+            let result = if key_id(key, flavour) != keyid {
+                Err("key ID does not match its key".to_string())
+            } else {
+                decode_key(key, flavour)
+            };
+            self.keys
+                .insert(keyid.to_owned(), (key.clone(), flavour, result));
+        }
+        &self.keys[keyid].2
+    }
+}
+
 /// Check `signatures` over `message` against a role (`keyids`, `threshold`) whose
 /// keys are in `keys`. A key counts once however often it signed; a signature whose
 /// key ID is not authorised, or whose key ID does not match its key, never counts.
@@ -138,11 +181,33 @@ pub fn check_role(
     threshold: u64,
     flavour: Flavour,
 ) -> RoleCheck {
+    check_role_cached(
+        message,
+        signatures,
+        keys,
+        keyids,
+        threshold,
+        flavour,
+        &mut CheckCache::default(),
+    )
+}
+
+/// [`check_role`] with a [`CheckCache`]. The cache's signature results must be for
+/// this `message` (call [`CheckCache::new_message`] between messages).
+pub fn check_role_cached(
+    message: &[u8],
+    signatures: &[Signature],
+    keys: &BTreeMap<String, Key>,
+    keyids: &[String],
+    threshold: u64,
+    flavour: Flavour,
+    cache: &mut CheckCache,
+) -> RoleCheck {
     let authorised: BTreeSet<&str> = keyids.iter().map(String::as_str).collect();
     let mut valid_ids: Vec<String> = Vec::new();
     let mut valid_keys: BTreeSet<Vec<u8>> = BTreeSet::new();
     let mut out = Vec::new();
-    for sig in signatures {
+    for (index, sig) in signatures.iter().enumerate() {
         let mut key_bytes = Vec::new();
         let status = (|| {
             if !authorised.contains(sig.keyid.as_str()) {
@@ -151,15 +216,25 @@ pub fn check_role(
             let Some(key) = keys.get(&sig.keyid) else {
                 return SignatureStatus::Rejected("key is not listed".into());
             };
-            if key_id(key, flavour) != sig.keyid {
-                return SignatureStatus::Rejected("key ID does not match its key".into());
-            }
-            let decoded = match decode_key(key, flavour) {
+            let decoded = match cache.decoded(&sig.keyid, key, flavour) {
                 Ok(d) => d,
-                Err(e) => return SignatureStatus::Rejected(e),
+                Err(e) => return SignatureStatus::Rejected(e.clone()),
             };
             key_bytes = decoded.public.as_bytes().to_vec();
-            match verify_one(message, sig, &decoded, flavour) {
+            let memo = (index, key_bytes.clone());
+            let result = match cache.seen.get(&memo) {
+                Some(r) => r.clone(),
+                None => {
+                    let decoded = match &cache.keys[sig.keyid.as_str()].2 {
+                        Ok(d) => d,
+                        Err(e) => return SignatureStatus::Rejected(e.clone()),
+                    };
+                    let r = verify_one(message, sig, decoded, flavour);
+                    cache.seen.insert(memo, r.clone());
+                    r
+                }
+            };
+            match result {
                 Ok(()) => SignatureStatus::Valid,
                 Err(e) => SignatureStatus::Rejected(e),
             }
@@ -209,15 +284,7 @@ pub fn verify_one(
 /// Check a root against its own root role.
 pub fn check_self(doc: &RootDocument) -> Result<RoleCheck, VerifyError> {
     let message = doc.canonical_signed()?;
-    let role = &doc.root().roles["root"];
-    Ok(check_role(
-        &message,
-        &doc.signatures,
-        &doc.root().keys,
-        &role.keyids,
-        role.threshold,
-        doc.flavour(),
-    ))
+    Ok(role_check(doc, &message, doc, &mut CheckCache::default()))
 }
 
 /// Check a root against the root role of the version before it.
@@ -226,15 +293,31 @@ pub fn check_by_previous(
     previous: &RootDocument,
 ) -> Result<RoleCheck, VerifyError> {
     let message = doc.canonical_signed()?;
-    let role = &previous.root().roles["root"];
-    Ok(check_role(
+    Ok(role_check(
+        doc,
         &message,
+        previous,
+        &mut CheckCache::default(),
+    ))
+}
+
+/// Check `doc` (whose signed part is `message`) against the root role of `by`.
+fn role_check(
+    doc: &RootDocument,
+    message: &[u8],
+    by: &RootDocument,
+    cache: &mut CheckCache,
+) -> RoleCheck {
+    let role = &by.root().roles["root"];
+    check_role_cached(
+        message,
         &doc.signatures,
-        &previous.root().keys,
+        &by.root().keys,
         &role.keyids,
         role.threshold,
         doc.flavour(),
-    ))
+        cache,
+    )
 }
 
 /// Options for chain verification.
@@ -319,6 +402,28 @@ pub fn verify_chain(
     chain: Vec<RootDocument>,
     options: &ChainOptions,
 ) -> Result<Verified<ChainReport>, VerifyError> {
+    verify_chain_with(trusted, true, chain, options, &mut CheckCache::default())
+}
+
+/// [`verify_chain`] of one root, `doc`, as the next version after `previous`, a
+/// root the caller has already verified (its own signatures are not checked
+/// again), with a [`CheckCache`] kept by the caller.
+pub fn verify_successor(
+    previous: RootDocument,
+    doc: RootDocument,
+    options: &ChainOptions,
+    cache: &mut CheckCache,
+) -> Result<Verified<ChainReport>, VerifyError> {
+    verify_chain_with(Some(previous), false, vec![doc], options, cache)
+}
+
+fn verify_chain_with(
+    trusted: Option<RootDocument>,
+    check_trusted: bool,
+    chain: Vec<RootDocument>,
+    options: &ChainOptions,
+    cache: &mut CheckCache,
+) -> Result<Verified<ChainReport>, VerifyError> {
     let mut iter = chain.into_iter().peekable();
     let flavour = trusted
         .as_ref()
@@ -332,9 +437,13 @@ pub fn verify_chain(
     let trusted_start = trusted.as_ref().map(|t| t.version());
     let mut current: Option<RootDocument> = None;
     if let Some(t) = trusted {
-        let check = check_self(&t)?;
-        if !check.met() {
-            return Err(below(&t, "its own root role".into(), &check));
+        if check_trusted {
+            let message = t.canonical_signed()?;
+            cache.new_message();
+            let check = role_check(&t, &message, &t, cache);
+            if !check.met() {
+                return Err(below(&t, "its own root role".into(), &check));
+            }
         }
         current = Some(t);
     }
@@ -374,7 +483,9 @@ pub fn verify_chain(
                     found: doc.version(),
                 });
             }
-            let by_previous = check_by_previous(&doc, prev)?;
+            let message = doc.canonical_signed()?;
+            cache.new_message();
+            let by_previous = role_check(&doc, &message, prev, cache);
             if !by_previous.met() {
                 return Err(below(
                     &doc,
@@ -382,7 +493,7 @@ pub fn verify_chain(
                     &by_previous,
                 ));
             }
-            let by_self = check_self(&doc)?;
+            let by_self = role_check(&doc, &message, &doc, cache);
             if !by_self.met() {
                 return Err(below(&doc, "its own root keys".into(), &by_self));
             }
@@ -393,7 +504,9 @@ pub fn verify_chain(
                 by_self,
             });
         } else {
-            let by_self = check_self(&doc)?;
+            let message = doc.canonical_signed()?;
+            cache.new_message();
+            let by_self = role_check(&doc, &message, &doc, cache);
             if !by_self.met() {
                 return Err(below(&doc, "its own root keys".into(), &by_self));
             }

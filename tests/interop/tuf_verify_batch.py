@@ -3,10 +3,14 @@ bundle, python-tuf must accept its current root followed by the new root the
 ceremony exported (the new one meets the threshold of the current root's keys and
 its own), and the new root must no longer list the compromised targets key.
 
+The export keeps the new roots in roots.pack, each where its line of roots.jsonl
+says (offset, size, SHA-256).
+
 Usage: tuf_verify_batch.py REQUEST EXPORT
 Prints "OK: N repositories" or the first refusal, exit 0 or 1.
 """
 
+import hashlib
 import json
 import os
 import sys
@@ -14,16 +18,39 @@ import sys
 from tuf.api.metadata import Metadata, Root
 
 
+def packed_roots(export: str) -> list:
+    """The new roots of a batch export, cut from roots.pack where roots.jsonl says."""
+    with open(os.path.join(export, "roots.pack"), "rb") as f:
+        pack = f.read()
+    out = []
+    with open(os.path.join(export, "roots.jsonl")) as f:
+        for i, line in enumerate(f):
+            entry = json.loads(line)
+            if entry["index"] != i:
+                raise ValueError(f"roots.jsonl line {i + 1} is for index {entry['index']}")
+            data = pack[entry["offset"] : entry["offset"] + entry["size"]]
+            if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                raise ValueError(f"{entry['repository']}: SHA-256 differs from roots.jsonl")
+            out.append((entry, data))
+    return out
+
+
 def main(request: str, export: str) -> int:
     with open(os.path.join(request, "request.json")) as f:
         req = json.load(f)
-    for i, repo in enumerate(req["repositories"]):
+    packed = packed_roots(export)
+    if len(packed) != len(req["repositories"]):
+        print(f"REFUSED: {len(packed)} roots for {len(req['repositories'])} repositories")
+        return 1
+    for (entry, data), repo in zip(packed, req["repositories"]):
         try:
+            if entry["repository"] != repo["repository"]:
+                raise ValueError(f"roots.jsonl names {entry['repository']}")
             trusted = Metadata[Root].from_file(os.path.join(request, repo["current"][-1]))
             version = trusted.signed.version + 1
-            new = Metadata[Root].from_file(
-                os.path.join(export, "repositories", str(i), f"{version}.root.json")
-            )
+            new = Metadata[Root].from_bytes(data)
+            if new.signed.version != version or entry["version"] != version:
+                raise ValueError(f"the new root is not version {version}")
             trusted.verify_delegate(Root.type, new)
             new.verify_delegate(Root.type, new)
             if new.signed.is_expired():
