@@ -491,16 +491,34 @@ fn a_request_for_several_repositories_is_a_batch() {
     let r: serde_json::Value =
         serde_json::from_slice(&fs::read(req.join("request.json")).unwrap()).unwrap();
     assert_eq!(r["repositories"][0]["repository"], "example.com/a");
+    // A batch keeps its roots and keys in two packs; each repository names the
+    // parts that are its files.
+    let b = &r["repositories"][1];
     assert_eq!(
-        r["repositories"][1]["current"],
-        serde_json::json!([
-            "repositories/1/current/1.root.json",
-            "repositories/1/current/2.root.json"
-        ])
+        b["current"],
+        serde_json::json!(["current/1.root.json", "current/2.root.json"])
+    );
+    assert_eq!(b["keys"]["targets"], "keys/targets.json");
+    assert_eq!(b["packed"]["current/2.root.json"]["file"], "current.pack");
+    assert_eq!(b["packed"]["keys/targets.json"]["file"], "keys.pack");
+    let pack = fs::read(req.join("current.pack")).unwrap();
+    let part = &b["packed"]["current/2.root.json"];
+    let (at, size) = (
+        part["offset"].as_u64().unwrap() as usize,
+        part["size"].as_u64().unwrap() as usize,
     );
     assert_eq!(
-        r["repositories"][1]["keys"]["targets"],
-        "repositories/1/keys/targets.json"
+        &pack[at..at + size],
+        &fs::read(current.join("example.com%2Fb").join("2.root.json")).unwrap()[..]
+    );
+    let mut listed: Vec<String> = fs::read_dir(&req)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        ["current.pack", "keys.pack", "manifest.json", "request.json"]
     );
     ok(&["bundle-verify", "--kind", "request", p(&req)]);
     // A batch runs only the scripts that make sense over many repositories.

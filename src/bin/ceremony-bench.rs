@@ -98,12 +98,16 @@ fn synth(args: &[String]) -> R<()> {
     let compromised = online(Algorithm::Ed25519);
     let compromised_id = key_id(&compromised, Flavour::Tuf);
     let other_targets = online(Algorithm::Ed25519);
-    let snapshot = online(Algorithm::Ed25519);
-    let timestamp = online(Algorithm::Ed25519);
     let replacement = online(Algorithm::Ed25519);
-    let expires = format_expires(chrono::Utc::now() + chrono::Duration::days(365));
+    let now = chrono::Utc::now();
     let mut repos = Vec::with_capacity(n);
     for i in 0..n {
+        // Like real repositories, each has its own snapshot and timestamp keys and
+        // its own expiry: no two current roots are the same.
+        let snapshot = online(Algorithm::Ed25519);
+        let timestamp = online(Algorithm::Ed25519);
+        let expires =
+            format_expires(now + chrono::Duration::days(365) + chrono::Duration::seconds(i as i64));
         let mut keys: BTreeMap<String, Key> = BTreeMap::new();
         let mut root_ids = Vec::new();
         for s in &signers {
@@ -330,7 +334,12 @@ fn run(args: &[String]) -> R<()> {
         sh(&mut c)?;
 
         // 1. The raw floor: only the token's sign, same keys, same count.
-        let floor = raw_floor(&hsm, &refs, &pin_file, n)?;
+        let floor = raw_floor(&hsm, &refs, &pin_file, n, 1)?;
+        // For reference: the same on as many sessions per token as the ceremony uses.
+        let sessions = std::thread::available_parallelism()
+            .map_or(1, |c| c.get())
+            .clamp(1, 4);
+        let floor_parallel = raw_floor(&hsm, &refs, &pin_file, n, sessions)?;
 
         // 2. Our batch ceremony, unattended.
         let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
@@ -371,8 +380,12 @@ fn run(args: &[String]) -> R<()> {
         println!();
         println!("N = {n} repositories (2 signatures each)");
         println!(
-            "  raw floor (token sign only)   {:>8.2} s",
+            "  raw floor (token sign only)   {:>8.2} s   one session per token, as a plain loop",
             floor.as_secs_f64()
+        );
+        println!(
+            "    on {sessions} sessions per token  {:>8.2} s   (for reference: the ceremony signs on {sessions})",
+            floor_parallel.as_secs_f64()
         );
         println!(
             "  ceremony batch (unattended)   {:>8.2} s   {:.2}x the floor   peak RSS {} MiB",
@@ -530,9 +543,16 @@ fn tuftool_script(tuftool: &Path, dir: &Path, n: usize) -> R<Duration> {
     Ok(took)
 }
 
-fn raw_floor(hsm: &Hsm, refs: &[String], pin_file: &Path, n: usize) -> R<Duration> {
+fn raw_floor(
+    hsm: &Hsm,
+    refs: &[String],
+    pin_file: &Path,
+    n: usize,
+    sessions: usize,
+) -> R<Duration> {
     // In a child process, which gets SOFTHSM2_CONF before the module loads.
     let mut c = hsm.cmd(&exe("ceremony-bench"));
+    c.env("FLOOR_SESSIONS", sessions.to_string());
     c.args(["floor", &n.to_string(), pin_file.to_str().unwrap()]);
     c.args(refs);
     let out = sh(&mut c)?;
@@ -563,7 +583,12 @@ fn floor(args: &[String]) -> R<()> {
     pkcs11
         .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .map_err(|e| e.to_string())?;
-    let mut keys = Vec::new();
+    let sessions: usize = std::env::var("FLOOR_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut slots = Vec::new();
     for r in &args[2..] {
         let label = r
             .strip_prefix("pkcs11:token=")
@@ -580,29 +605,55 @@ fn floor(args: &[String]) -> R<()> {
                     .unwrap_or(false)
             })
             .ok_or(format!("no token {label}"))?;
-        let session = pkcs11.open_ro_session(slot).map_err(|e| e.to_string())?;
-        session
-            .login(UserType::User, Some(&AuthPin::from(pin.trim().to_owned())))
-            .map_err(|e| e.to_string())?;
-        let key = session
-            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .next()
-            .ok_or("no private key")?;
-        keys.push((session, key));
+        slots.push(slot);
+    }
+    // One session per token per thread; the first logs in for the token.
+    let mut per_thread = Vec::new();
+    for t in 0..sessions {
+        let mut keys = Vec::new();
+        for slot in &slots {
+            let session = pkcs11.open_ro_session(*slot).map_err(|e| e.to_string())?;
+            if t == 0 {
+                session
+                    .login(UserType::User, Some(&AuthPin::from(pin.trim().to_owned())))
+                    .map_err(|e| e.to_string())?;
+            }
+            let key = session
+                .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .next()
+                .ok_or("no private key")?;
+            keys.push((session, key));
+        }
+        per_thread.push(keys);
     }
     // A message the size of a canonical root with four keys.
     let message = vec![b'x'; 1400];
-    let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
     let start = Instant::now();
-    for _ in 0..n {
-        for (session, key) in &keys {
-            session
-                .sign(&mechanism, *key, &message)
-                .map_err(|e| e.to_string())?;
+    std::thread::scope(|scope| -> R<()> {
+        let mut handles = Vec::new();
+        for (t, keys) in per_thread.into_iter().enumerate() {
+            let message = &message;
+            // Thread t makes its share of the n signatures with each key.
+            let share = n / sessions + usize::from(t < n % sessions);
+            handles.push(scope.spawn(move || -> R<()> {
+                let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+                for _ in 0..share {
+                    for (session, key) in &keys {
+                        session
+                            .sign(&mechanism, *key, message)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                Ok(())
+            }));
         }
-    }
+        for h in handles {
+            h.join().map_err(|_| "a signing thread panicked")??;
+        }
+        Ok(())
+    })?;
     println!("{}", start.elapsed().as_secs_f64());
     Ok(())
 }

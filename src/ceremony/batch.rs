@@ -29,6 +29,8 @@ use crate::tuf::key::key_id;
 use crate::tuf::metadata::{Flavour, Key, Root, Signature};
 use crate::tuf::sign::sign_message_checking;
 use crate::tuf::verify::{ChainOptions, CheckCache, check_role_cached, short, verify_successor};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -52,15 +54,38 @@ pub(super) struct BatchState {
     pub removed: Vec<String>,
     #[serde(default)]
     pub added: Vec<String>,
+    /// The lowest and highest new root version.
+    #[serde(default)]
+    pub versions: (u64, u64),
+    /// SHA-256 of `batch/messages.jsonl`: what each root token signs.
+    #[serde(default)]
+    pub messages_sha256: Option<String>,
+    /// Each root key in the room when the drafts were built (hex public key).
+    #[serde(default)]
+    pub room: BTreeMap<String, String>,
+}
+
+/// What the root tokens sign for one repository: the canonical bytes of its new
+/// root's signed part, and the key ID each root key has in it. Written once when
+/// the drafts are built, so signing does no JSON work.
+#[derive(Serialize, Deserialize)]
+struct ToSign {
+    i: usize,
+    keyids: BTreeMap<String, String>,
+    /// Base64.
+    message: String,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Draft {
     i: usize,
     repository: String,
-    /// The current root the draft was built from (its path in the request) and
-    /// its SHA-256: its signatures by the room's root keys were checked then.
+    /// The current root the draft was built from (its name in the request, and
+    /// the part of a pack holding it) and its SHA-256: its signatures by the
+    /// room's root keys were checked then.
     current: String,
+    #[serde(default)]
+    current_part: Option<crate::online::request::Part>,
     current_sha256: String,
     root: Root,
 }
@@ -73,6 +98,10 @@ struct Journalled {
 
 fn drafts_path(work: &Path) -> PathBuf {
     work.join("batch").join("drafts.jsonl")
+}
+
+fn messages_path(work: &Path) -> PathBuf {
+    work.join("batch").join("messages.jsonl")
 }
 
 fn journal_path(work: &Path, step: &str) -> PathBuf {
@@ -166,6 +195,9 @@ impl Engine<'_> {
             .map_err(|e| io_err(&path, e))?;
         let file = std::fs::File::create(&path).map_err(|e| io_err(&path, e))?;
         let mut out = BufWriter::new(file);
+        let messages = messages_path(&self.work.0);
+        let file = std::fs::File::create(&messages).map_err(|e| io_err(&messages, e))?;
+        let mut to_sign = BufWriter::new(file);
         let mut problems: Vec<String> = Vec::new();
         let mut removed: BTreeSet<String> = BTreeSet::new();
         let mut added: BTreeSet<String> = BTreeSet::new();
@@ -194,15 +226,34 @@ impl Engine<'_> {
                 let name = repo.repository;
                 bar.inc(1);
                 match check {
-                    Ok((root, current_sha256, gone, came)) => {
+                    Ok(Built {
+                        root,
+                        current_sha256,
+                        removed: gone,
+                        added: came,
+                        keyids,
+                        message,
+                    }) => {
                         removed.extend(gone);
                         added.extend(came);
+                        let line = serde_json::to_string(&ToSign {
+                            i,
+                            keyids,
+                            message: B64.encode(&message),
+                        })
+                        .expect("a message serialises");
+                        writeln!(to_sign, "{line}").map_err(|e| io_err(&messages, e))?;
                         low = low.min(root.version);
                         high = high.max(root.version);
                         let line = serde_json::to_string(&Draft {
                             i,
                             repository: name,
                             current: repo.current.last().cloned().unwrap_or_default(),
+                            current_part: repo
+                                .current
+                                .last()
+                                .and_then(|c| repo.packed.get(c))
+                                .cloned(),
                             current_sha256,
                             root,
                         })
@@ -217,7 +268,9 @@ impl Engine<'_> {
         bar.finish_and_clear();
         if !problems.is_empty() {
             drop(out);
+            drop(to_sign);
             let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&messages);
             let shown: Vec<&str> = problems.iter().take(10).map(String::as_str).collect();
             return Err(usage(format!(
                 "{} of {count} repositories cannot be part of this ceremony; nothing was signed:\n  {}{}",
@@ -234,6 +287,10 @@ impl Engine<'_> {
             .into_inner()
             .map_err(|e| io_err(&path, e.into_error()))?;
         file.sync_all().map_err(|e| io_err(&path, e))?;
+        let file = to_sign
+            .into_inner()
+            .map_err(|e| io_err(&messages, e.into_error()))?;
+        file.sync_all().map_err(|e| io_err(&messages, e))?;
         let digest = sha256_file(&path)?;
         self.state.draft_sha256 = Some(digest.clone());
         self.state.batch = Some(BatchState {
@@ -241,6 +298,12 @@ impl Engine<'_> {
             expires: Some(expires.clone()),
             removed: removed.iter().cloned().collect(),
             added: added.iter().cloned().collect(),
+            versions: (low, high),
+            messages_sha256: Some(sha256_file(&messages)?),
+            room: room
+                .iter()
+                .map(|(name, public)| (name.clone(), hex::encode(public.as_bytes())))
+                .collect(),
         });
         self.ui.say(&format!(
             "{count} repositories checked; {count} new roots built (versions {low} to {high}), nothing signed yet"
@@ -286,14 +349,40 @@ impl Engine<'_> {
         }))
     }
 
+    /// Open what the root tokens sign, checking it is what was built.
+    #[allow(clippy::type_complexity)]
+    fn messages(
+        &self,
+        state: &BatchState,
+    ) -> Result<
+        impl Iterator<Item = Result<(usize, BTreeMap<String, String>, Vec<u8>)>> + Send + use<>,
+    > {
+        let path = messages_path(&self.work.0);
+        if state.messages_sha256.is_none()
+            || state.messages_sha256.as_deref() != Some(sha256_file(&path)?.as_str())
+        {
+            return Err(usage(format!(
+                "{} changed after it was built: stop and investigate",
+                path.display()
+            )));
+        }
+        let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
+        Ok(BufReader::new(file).lines().map(move |line| {
+            let line = line.map_err(|e| io_err(&path, e))?;
+            let m: ToSign = serde_json::from_str(&line)
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            let message = B64
+                .decode(&m.message)
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            Ok((m.i, m.keyids, message))
+        }))
+    }
+
     pub(super) fn batch_review(&mut self, step: &Step) -> Result<()> {
         let state = self.batch_state()?;
-        let (mut low, mut high) = (u64::MAX, 0);
-        for d in self.drafts()? {
-            let d = d?;
-            low = low.min(d.root.version);
-            high = high.max(d.root.version);
-        }
+        // The drafts are the ones built (their hash is checked).
+        drop(self.drafts()?);
+        let (low, high) = state.versions;
         let signers: Vec<String> = self
             .script
             .steps
@@ -359,7 +448,13 @@ impl Engine<'_> {
         }
         self.seal_signer = None;
         let mut signer = self.open_signer(&step.id, &reference)?;
-        let public = signer.public_key().clone();
+        let public = hex::encode(signer.public_key().as_bytes());
+        if state.room.get(&name) != Some(&public) {
+            return Err(usage(format!(
+                "{name} ({}) does not hold the root key the drafts were built for: bind the same token as at the build-root step",
+                signer.describe()
+            )));
+        }
         let flavour = self.flavour;
         let mut forks: Vec<Box<dyn crate::tokens::Signer>> = Vec::new();
         for _ in 1..sessions() {
@@ -387,7 +482,7 @@ impl Engine<'_> {
         ));
         let bar = progress_bar(state.count, &format!("signing with {name}"));
         bar.set_position(done as u64);
-        let drafts = self.drafts()?.skip(done);
+        let messages = self.messages(&state)?.skip(done);
         let step_id = step.id.clone();
         let key_name = name.clone();
         let result: Result<usize> = std::thread::scope(|scope| {
@@ -425,17 +520,12 @@ impl Engine<'_> {
             drop(done_tx);
             // Feed the workers from one thread, collect in another order-keeping loop.
             let feeder = scope.spawn(move || -> Result<()> {
-                for d in drafts {
-                    let d = d?;
-                    let doc = RootDocument::draft(d.root, &d.repository)?;
-                    let keyid =
-                        super::find_root_keyid(doc.root(), &public, flavour).ok_or_else(|| {
-                            usage(format!(
-                                "repository {}: key {key_name} is not a root key of its root",
-                                d.repository
-                            ))
-                        })?;
-                    if work_tx.send((d.i, doc.canonical_signed()?, keyid)).is_err() {
+                for m in messages {
+                    let (i, mut keyids, message) = m?;
+                    let keyid = keyids.remove(&key_name).ok_or_else(|| {
+                        usage(format!("root {i}: key {key_name} is not a root key of it"))
+                    })?;
+                    if work_tx.send((i, message, keyid)).is_err() {
                         break;
                     }
                 }
@@ -682,22 +772,35 @@ thread_local! {
     static CACHE: std::cell::RefCell<CheckCache> = std::cell::RefCell::new(CheckCache::default());
 }
 
+/// One repository's new root, built and checked.
+struct Built {
+    root: Root,
+    /// SHA-256 of the current root checked.
+    current_sha256: String,
+    /// The targets key IDs removed and added.
+    removed: Vec<String>,
+    added: Option<String>,
+    /// Each room root key's key ID in the new root.
+    keyids: BTreeMap<String, String>,
+    /// The canonical bytes of the new root's signed part.
+    message: Vec<u8>,
+}
+
 /// Check one repository of a batch (its current root is ours, the compromised key
-/// is listed, the replacement is not) and build its new root. Returns the root, the
-/// SHA-256 of the current root checked, and the targets key IDs removed and added,
-/// or why the repository cannot be part of the ceremony.
-#[allow(clippy::type_complexity)]
+/// is listed, the replacement is not, every root key in the room is a root key of
+/// it) and build its new root, or say why the repository cannot be part of the
+/// ceremony.
 fn draft_one(
     ctx: &BuildCtx,
     repo: &crate::online::request::RepositoryRequest,
-) -> std::result::Result<(Root, String, Vec<String>, Option<String>), String> {
+) -> std::result::Result<Built, String> {
     let mut removed = Vec::new();
     let mut added = None;
     let latest = repo
         .current
         .last()
         .ok_or("the request holds no current root for it")?;
-    let bytes = ctx.request.bundle.read(latest).map_err(|e| e.to_string())?;
+    let bytes = ctx.request.read(repo, latest).map_err(|e| e.to_string())?;
     let doc = RootDocument::from_slice(
         &bytes,
         &format!("{}/{latest}", ctx.request.bundle.dir().display()),
@@ -767,8 +870,7 @@ fn draft_one(
             .ok_or("the request holds no replacement targets key for it")?;
         let key_bytes = ctx
             .request
-            .bundle
-            .read(key_path)
+            .read(repo, key_path)
             .map_err(|e| e.to_string())?;
         let key = read_key(&key_bytes, ctx.flavour).map_err(|e| format!("{key_path}: {e}"))?;
         let id = key_id(&key, ctx.flavour);
@@ -784,8 +886,23 @@ fn draft_one(
     root.version = doc.version() + 1;
     root.expires = ctx.expires.clone();
     // Validate the new root as a whole.
-    RootDocument::draft(root.clone(), "new root").map_err(|e| e.to_string())?;
-    Ok((root, hex::encode(Sha256::digest(&bytes)), removed, added))
+    let new = RootDocument::draft(root, "new root").map_err(|e| e.to_string())?;
+    let mut keyids = BTreeMap::new();
+    for (name, public) in ctx.room {
+        let id = super::find_root_keyid(new.root(), public, ctx.flavour).ok_or_else(|| {
+            format!("root key {name} in this room is not a root key of its new root")
+        })?;
+        keyids.insert(name.clone(), id);
+    }
+    let message = new.canonical_signed().map_err(|e| e.to_string())?;
+    Ok(Built {
+        root: new.root().clone(),
+        current_sha256: hex::encode(Sha256::digest(&bytes)),
+        removed,
+        added,
+        keyids,
+        message,
+    })
 }
 
 /// Run `work` over `jobs` on every CPU and hand the results to `sink` in job order
@@ -860,7 +977,10 @@ fn check_one(
     let mut doc = RootDocument::draft(d.root, &format!("{} root", d.repository))?;
     doc.signatures = signatures;
     let latest = &d.current;
-    let current_bytes = request.bundle.read(latest)?;
+    let current_bytes = match &d.current_part {
+        Some(part) => request.read_part(latest, part)?,
+        None => request.bundle.read(latest)?,
+    };
     // The current root must be the one whose signatures were checked when the
     // draft was built; it then need not be checked again.
     if hex::encode(Sha256::digest(&current_bytes)) != d.current_sha256 {
@@ -869,7 +989,7 @@ fn check_one(
             d.repository
         )));
     }
-    let current = RootDocument::from_slice(&current_bytes, latest)?;
+    let current = RootDocument::from_slice_validated_before(&current_bytes, latest)?;
     let mut options = options.clone();
     if flavour == Flavour::Notary {
         options.gun = Some(d.repository.clone());

@@ -101,18 +101,43 @@ impl std::fmt::Debug for PublicKey {
     }
 }
 
+/// Decompress an Ed25519 public key, remembering the last few hundred: a
+/// decompression costs about a third of a verification, and a batch ceremony
+/// reads the same handful of keys in every one of thousands of roots. (A pure
+/// function of the bytes, so remembering it changes nothing but the time.)
+fn decompressed(arr: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, KeyError> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static SEEN: Mutex<Option<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>> = Mutex::new(None);
+    if let Some(vk) = SEEN
+        .lock()
+        .ok()
+        .and_then(|seen| seen.as_ref().and_then(|m| m.get(arr).copied()))
+    {
+        return Ok(vk);
+    }
+    let vk =
+        ed25519_dalek::VerifyingKey::from_bytes(arr).map_err(|e| KeyError::MalformedPublicKey {
+            algorithm: Algorithm::Ed25519,
+            reason: e.to_string(),
+        })?;
+    if let Ok(mut seen) = SEEN.lock() {
+        let map = seen.get_or_insert_with(HashMap::new);
+        if map.len() >= 512 {
+            map.clear();
+        }
+        map.insert(*arr, vk);
+    }
+    Ok(vk)
+}
+
 impl PublicKey {
     pub fn ed25519(bytes: &[u8]) -> Result<Self, KeyError> {
         let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::MalformedPublicKey {
             algorithm: Algorithm::Ed25519,
             reason: format!("expected 32 bytes, got {}", bytes.len()),
         })?;
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| {
-            KeyError::MalformedPublicKey {
-                algorithm: Algorithm::Ed25519,
-                reason: e.to_string(),
-            }
-        })?;
+        let vk = decompressed(&arr)?;
         Ok(PublicKey {
             algorithm: Algorithm::Ed25519,
             bytes: arr.to_vec(),

@@ -35,7 +35,27 @@ pub struct RepositoryRequest {
     /// Key IDs the ceremony is asked to remove (a compromised tagging key).
     #[serde(default)]
     pub revoke: Vec<String>,
+    /// A batch request keeps its repositories' roots and keys in pack files, not
+    /// one file each: each name in `current` and `keys` is then a part of a pack,
+    /// found here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packed: BTreeMap<String, Part>,
 }
+
+/// Where a named file of a batch request is: `size` bytes at `offset` in the
+/// bundle's file `file`, with SHA-256 `sha256`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    pub file: String,
+    pub offset: u64,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The pack files of a batch request.
+pub const CURRENT_PACK: &str = "current.pack";
+pub const KEYS_PACK: &str = "keys.pack";
 
 /// What one repository of the request holds, read and checked.
 pub struct RepositoryInput {
@@ -60,6 +80,8 @@ pub struct Request {
     count: usize,
     /// The repository of a one-repository request.
     only: Option<RepositoryRequest>,
+    /// The pack files parts are read from, open (read at an offset, from any thread).
+    packs: BTreeMap<String, std::fs::File>,
 }
 
 fn bad(dir: &Path, reason: impl Into<String>) -> Error {
@@ -103,14 +125,47 @@ impl Request {
             return Err(bad(dir, format!("no {REQUEST_FILE}")));
         }
         // Duplicate keys anywhere are refused (serde keeps the last silently).
-        crate::tuf::json::check_no_duplicates(checked_reader(&bundle)?)
-            .map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
+        crate::tuf::json::check_no_duplicates(std::io::BufReader::with_capacity(
+            64 << 10,
+            checked_reader(&bundle)?,
+        ))
+        .map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
         // Every file named is in the bundle (and was checked against the manifest);
         // roots and keys are parsed where they are used.
         let mut first = None;
+        let mut packs: BTreeMap<String, std::fs::File> = BTreeMap::new();
         let header = stream(&bundle, &mut |i, repo| {
+            for (name, part) in &repo.packed {
+                let Some((_, size)) = bundle.expected(&part.file) else {
+                    return Err(format!(
+                        "{}: {name} is in {}, which is not in the bundle",
+                        repo.repository, part.file
+                    ));
+                };
+                if part
+                    .offset
+                    .checked_add(part.size)
+                    .is_none_or(|end| end > size)
+                {
+                    return Err(format!(
+                        "{}: {name} lies outside {}",
+                        repo.repository, part.file
+                    ));
+                }
+                if hex::decode(&part.sha256).map(|v| v.len()) != Ok(32) {
+                    return Err(format!(
+                        "{}: {name}: sha256 is not 64 hex digits",
+                        repo.repository
+                    ));
+                }
+                if !packs.contains_key(&part.file) {
+                    let f = std::fs::File::open(bundle.dir().join(&part.file))
+                        .map_err(|e| format!("{}: {e}", part.file))?;
+                    packs.insert(part.file.clone(), f);
+                }
+            }
             for path in repo.current.iter().chain(repo.keys.values()) {
-                if !bundle.contains(path) {
+                if !bundle.contains(path) && !repo.packed.contains_key(path) {
                     return Err(format!("{}: {path} is not in the bundle", repo.repository));
                 }
             }
@@ -152,12 +207,56 @@ impl Request {
         if header.count == 0 {
             return Err(bad(dir, "it names no repository"));
         }
+        if header.count == 1 && first.as_ref().is_some_and(|r| !r.packed.is_empty()) {
+            return Err(bad(
+                dir,
+                "a one-repository request keeps its roots and keys as files, not packed",
+            ));
+        }
         Ok(Request {
             bundle,
             flavour,
             count: header.count,
             only: first.filter(|_| header.count == 1),
+            packs,
         })
+    }
+
+    /// The bytes of `name`, a file of `repo`: a part of a pack, or a file of the
+    /// bundle; checked against its SHA-256 either way.
+    pub fn read(&self, repo: &RepositoryRequest, name: &str) -> Result<Vec<u8>> {
+        match repo.packed.get(name) {
+            Some(part) => self.read_part(name, part),
+            None => Ok(self.bundle.read(name)?),
+        }
+    }
+
+    /// The bytes of a part of one of the request's packs, checked.
+    pub fn read_part(&self, name: &str, part: &Part) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let dir = self.bundle.dir();
+        let file = self.packs.get(&part.file).ok_or_else(|| {
+            bad(
+                dir,
+                format!("{name} is in {}, which is not one of its packs", part.file),
+            )
+        })?;
+        let size =
+            usize::try_from(part.size).map_err(|_| bad(dir, format!("{name} is too large")))?;
+        let mut bytes = vec![0u8; size];
+        file.read_exact_at(&mut bytes, part.offset)
+            .map_err(|e| bad(dir, format!("{name} in {}: {e}", part.file)))?;
+        use sha2::Digest;
+        if hex::encode(sha2::Sha256::digest(&bytes)) != part.sha256 {
+            return Err(bad(
+                dir,
+                format!(
+                    "{name} in {} does not have the SHA-256 request.json gives: the bundle changed, stop and investigate",
+                    part.file
+                ),
+            ));
+        }
+        Ok(bytes)
     }
 
     /// How many repositories the request names.
@@ -341,7 +440,8 @@ fn parse(
             Ok(i)
         }
     }
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 << 10, reader));
     let header =
         serde::Deserializer::deserialize_map(&mut de, Top(each)).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
@@ -409,37 +509,63 @@ pub struct NewRepository {
     pub revoke: Vec<String>,
 }
 
-/// Write a request bundle for `repos` to `out` (all or nothing).
+/// Write a request bundle for `repos` to `out` (all or nothing). One repository's
+/// roots and keys are files; a batch's go into two pack files
+/// ([`CURRENT_PACK`], [`KEYS_PACK`]), each repository's parts listed in its entry.
 pub fn write(out: &Path, flavour: Flavour, repos: &[NewRepository]) -> Result<Bundle> {
+    use sha2::Digest;
     let single = repos.len() == 1;
     let mut entries = Vec::new();
-    for (i, repo) in repos.iter().enumerate() {
-        let prefix = if single {
-            String::new()
-        } else {
-            format!("repositories/{i}/")
+    let mut packs: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    for repo in repos {
+        let mut packed = BTreeMap::new();
+        let mut put = |name: String, bytes: &[u8], pack: &'static str| -> Result<String> {
+            if single {
+                bundle::stage(out, &name, bytes)?;
+            } else {
+                let buf = packs.entry(pack).or_default();
+                packed.insert(
+                    name.clone(),
+                    Part {
+                        file: pack.to_owned(),
+                        offset: buf.len() as u64,
+                        size: bytes.len() as u64,
+                        sha256: hex::encode(sha2::Sha256::digest(bytes)),
+                    },
+                );
+                buf.extend_from_slice(bytes);
+            }
+            Ok(name)
         };
         let mut current = Vec::new();
         for (version, bytes) in &repo.current {
-            let path = format!("{prefix}current/{version}.root.json");
-            bundle::stage(out, &path, bytes)?;
-            current.push(path);
+            current.push(put(
+                format!("current/{version}.root.json"),
+                bytes,
+                CURRENT_PACK,
+            )?);
         }
         let mut keys = BTreeMap::new();
         for (role, key) in &repo.keys {
-            let path = format!("{prefix}keys/{role}.json");
             let mut bytes = serde_json::to_vec_pretty(key).expect("a key serialises");
             bytes.push(b'\n');
-            bundle::stage(out, &path, &bytes)?;
-            keys.insert(role.clone(), path);
+            keys.insert(
+                role.clone(),
+                put(format!("keys/{role}.json"), &bytes, KEYS_PACK)?,
+            );
         }
         entries.push(RepositoryRequest {
             repository: repo.repository.clone(),
             current,
             keys,
             revoke: repo.revoke.clone(),
+            packed,
         });
     }
+    for (name, bytes) in &packs {
+        bundle::stage(out, name, bytes)?;
+    }
+    drop(packs);
     let file = RequestFile {
         format: REQUEST_FORMAT.into(),
         flavour: flavour.name().into(),

@@ -38,6 +38,23 @@ impl RootDocument {
         Ok(doc)
     }
 
+    /// Parse a root document without validating it again: only for bytes the
+    /// caller has matched, by SHA-256, with bytes it validated with
+    /// [`RootDocument::from_slice`] (a batch ceremony re-reads each current root
+    /// it checked when building, and every key in it would be decoded again).
+    pub fn from_slice_validated_before(bytes: &[u8], name: &str) -> Result<Self, MetadataError> {
+        let env = envelope::parse(bytes, name, "root")?;
+        let root: Root = envelope::typed(env.signed.clone(), name, "root")?;
+        Ok(RootDocument {
+            name: name.to_owned(),
+            signed: env.signed,
+            root,
+            flavour: env.flavour,
+            signatures: env.signatures,
+            envelope_unknown: env.unknown,
+        })
+    }
+
     /// A new unsigned draft.
     pub fn draft(root: Root, name: &str) -> Result<Self, MetadataError> {
         let flavour =

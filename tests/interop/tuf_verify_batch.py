@@ -35,6 +35,20 @@ def packed_roots(export: str) -> list:
     return out
 
 
+def request_file(request: str, repo: dict, name: str) -> bytes:
+    """A file of one repository of the request: a part of a pack, or a file."""
+    part = repo.get("packed", {}).get(name)
+    if part is None:
+        with open(os.path.join(request, name), "rb") as f:
+            return f.read()
+    with open(os.path.join(request, part["file"]), "rb") as f:
+        f.seek(part["offset"])
+        data = f.read(part["size"])
+    if hashlib.sha256(data).hexdigest() != part["sha256"]:
+        raise ValueError(f"{name}: SHA-256 differs from request.json")
+    return data
+
+
 def main(request: str, export: str) -> int:
     with open(os.path.join(request, "request.json")) as f:
         req = json.load(f)
@@ -46,7 +60,7 @@ def main(request: str, export: str) -> int:
         try:
             if entry["repository"] != repo["repository"]:
                 raise ValueError(f"roots.jsonl names {entry['repository']}")
-            trusted = Metadata[Root].from_file(os.path.join(request, repo["current"][-1]))
+            trusted = Metadata[Root].from_bytes(request_file(request, repo, repo["current"][-1]))
             version = trusted.signed.version + 1
             new = Metadata[Root].from_bytes(data)
             if new.signed.version != version or entry["version"] != version:
