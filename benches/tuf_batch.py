@@ -6,7 +6,14 @@ Usage:
                                         compromised targets key, add the replacement,
                                         bump the version and expiry, sign with two
                                         Ed25519 keys (software keys: python-tuf has no
-                                        SoftHSM signer without extra packages), write
+                                        SoftHSM signer without extra packages), and
+                                        append it to OUT/roots.pack, as the ceremony's
+                                        export does (a file per repository would cost
+                                        python-tuf more than signing)
+  tuf_batch.py python-tuf-hsm REQUEST OUT MODULE PIN_FILE LABEL...
+                                        the same, signing on the SoftHSM2 tokens LABEL...
+                                        (the ceremony's own root keys) through PyKCS11
+                                        (pip install PyKCS11), one session per token
   tuf_batch.py make-chain DIR N         a root chain 1..N (one Ed25519 key, threshold 1)
   tuf_batch.py verify-chain DIR         verify DIR/1.root.json .. N.root.json as the
                                         updater does: each version by the previous
@@ -18,7 +25,7 @@ import os
 import sys
 from datetime import datetime, timedelta, timezone
 
-from securesystemslib.signer import CryptoSigner, Key
+from securesystemslib.signer import CryptoSigner, Key, Signature, Signer
 from tuf.api.metadata import Metadata, Root
 
 
@@ -26,20 +33,21 @@ def expiry(days: int) -> datetime:
     return (datetime.now(timezone.utc) + timedelta(days=days)).replace(microsecond=0)
 
 
-def batch(request: str, out: str) -> None:
+def batch(request: str, out: str, signers=None) -> None:
     with open(os.path.join(request, "request.json")) as f:
         req = json.load(f)
-    signers = [CryptoSigner.generate_ed25519(), CryptoSigner.generate_ed25519()]
+    if signers is None:
+        signers = [CryptoSigner.generate_ed25519(), CryptoSigner.generate_ed25519()]
     expires = expiry(365)
-    for i, repo in enumerate(req["repositories"]):
-        with open(os.path.join(request, repo["current"][-1]), "rb") as f:
-            md = Metadata[Root].from_bytes(f.read())
+    os.makedirs(out, exist_ok=True)
+    pack = open(os.path.join(out, "roots.pack"), "wb")
+    for repo in req["repositories"]:
+        md = Metadata[Root].from_bytes(_read(request, repo, repo["current"][-1]))
         root = md.signed
         for keyid in list(root.roles["targets"].keyids):
             if any(keyid.startswith(r) for r in repo["revoke"]):
                 root.revoke_key(keyid, "targets")
-        with open(os.path.join(request, repo["keys"]["targets"])) as f:
-            data = json.load(f)
+        data = json.loads(_read(request, repo, repo["keys"]["targets"]))
         new_key = Key.from_dict(_keyid(data), dict(data))
         root.add_key(new_key, "targets")
         root.version += 1
@@ -47,9 +55,65 @@ def batch(request: str, out: str) -> None:
         md.signatures.clear()
         for s in signers:
             md.sign(s, append=True)
-        d = os.path.join(out, str(i))
-        os.makedirs(d, exist_ok=True)
-        md.to_file(os.path.join(d, f"{root.version}.root.json"))
+        pack.write(md.to_bytes())
+    pack.close()
+
+
+def _read(request: str, repo: dict, name: str) -> bytes:
+    """A file of a repository of the request: a part of a pack, or a file."""
+    part = repo.get("packed", {}).get(name)
+    if part is None:
+        with open(os.path.join(request, name), "rb") as f:
+            return f.read()
+    with open(os.path.join(request, part["file"]), "rb") as f:
+        f.seek(part["offset"])
+        return f.read(part["size"])
+
+
+class Pkcs11Signer(Signer):
+    """A securesystemslib signer for an Ed25519 key on a PKCS#11 token (CKM_EDDSA)."""
+
+    def __init__(self, session, private, public_key: Key):
+        self._session = session
+        self._private = private
+        self._public_key = public_key
+
+    @classmethod
+    def from_priv_key_uri(cls, priv_key_uri, public_key, secrets_handler=None):
+        raise NotImplementedError("made directly by the benchmark")
+
+    @property
+    def public_key(self) -> Key:
+        return self._public_key
+
+    def sign(self, payload: bytes) -> Signature:
+        import PyKCS11
+
+        raw = self._session.sign(self._private, payload, PyKCS11.Mechanism(PyKCS11.CKM_EDDSA, None))
+        return Signature(self._public_key.keyid, bytes(raw).hex())
+
+
+def hsm_signers(module: str, pin_file: str, labels: list) -> list:
+    import PyKCS11
+
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(module)
+    with open(pin_file) as f:
+        pin = f.read().strip()
+    signers = []
+    for label in labels:
+        slot = next(
+            s for s in lib.getSlotList(tokenPresent=True) if lib.getTokenInfo(s).label.strip() == label
+        )
+        session = lib.openSession(slot)
+        session.login(pin)
+        private = session.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY)])[0]
+        public = session.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PUBLIC_KEY)])[0]
+        point = bytes(session.getAttributeValue(public, [PyKCS11.CKA_EC_POINT])[0])
+        raw = point[2:] if len(point) == 34 and point[0] == 0x04 else point
+        data = {"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": raw.hex()}}
+        signers.append(Pkcs11Signer(session, private, Key.from_dict(_keyid(data), dict(data))))
+    return signers
 
 
 def _keyid(data: dict) -> str:
@@ -91,6 +155,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "python-tuf":
         batch(args[0], args[1])
+    elif cmd == "python-tuf-hsm":
+        batch(args[0], args[1], hsm_signers(args[2], args[3], args[4:]))
     elif cmd == "make-chain":
         make_chain(args[0], int(args[1]))
     elif cmd == "verify-chain":

@@ -3,14 +3,17 @@
 //!   ceremony-bench synth --out REQ --repositories N --root REF... [--threshold T]
 //!       A request bundle of N synthetic TUF repositories whose current roots are
 //!       signed by the given root tokens, all listing one compromised targets key,
-//!       each with a replacement. `--forge-at I` breaks repository I's signatures;
+//!       each with its own snapshot and timestamp keys and expiry, all with one
+//!       replacement (as `ceremony request` gives several repositories). `--forge-at I` breaks repository I's signatures;
 //!       `--unlisted-at I` leaves the compromised key out of repository I.
 //!
 //!   ceremony-bench run [--n 1000 --n 10000]
 //!       SoftHSM tokens made on the spot; for each N, side by side: the raw signing
-//!       floor, the batch ceremony, python-tuf's Metadata API, a tuftool script (if
-//!       tuftool is installed); then a 1,000-version chain verified by us and by
-//!       python-tuf. Prints the figures and ratios.
+//!       floor (one session per token, and for reference as many as the ceremony
+//!       uses), the batch ceremony, python-tuf's Metadata API (software keys, and the
+//!       same SoftHSM keys if PyKCS11 is installed), a tuftool script (if tuftool is
+//!       installed); then a 1,000-version chain verified by us and by python-tuf.
+//!       Prints the figures and ratios.
 
 use ceremony::cli::SecretArgs;
 use ceremony::commands::open_signer;
@@ -394,10 +397,40 @@ fn run(args: &[String]) -> R<()> {
             peak / 1024
         );
         println!(
-            "  python-tuf Metadata API       {:>8.2} s   ours is {:.1}x faster",
+            "  python-tuf Metadata API       {:>8.2} s   ours is {:.1}x faster   (software keys in the Python process)",
             py.as_secs_f64(),
             py.as_secs_f64() / ours.as_secs_f64()
         );
+        // The same with the same SoftHSM keys, if PyKCS11 is installed.
+        let has_pykcs11 = Command::new(python())
+            .args(["-c", "import PyKCS11"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if has_pykcs11 {
+            let mut c = hsm.cmd(&python());
+            c.args([
+                helper.to_str().unwrap(),
+                "python-tuf-hsm",
+                req.to_str().unwrap(),
+                dir.join("py-hsm-out").to_str().unwrap(),
+                SOFTHSM_MODULE,
+                pin_file.to_str().unwrap(),
+                "bench-root-1",
+                "bench-root-2",
+            ]);
+            let (py_hsm, _) = measure(&mut c)?;
+            println!(
+                "    with the same SoftHSM keys  {:>8.2} s   ours is {:.1}x faster   (PyKCS11, one session per token)",
+                py_hsm.as_secs_f64(),
+                py_hsm.as_secs_f64() / ours.as_secs_f64()
+            );
+        } else {
+            println!(
+                "    with the same SoftHSM keys  not run: PyKCS11 is not installed (.venv/bin/pip install PyKCS11)"
+            );
+        }
         match which("tuftool") {
             Some(t) => {
                 let took = tuftool_script(&t, &dir.join("tuftool"), n)?;

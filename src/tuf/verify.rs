@@ -320,6 +320,53 @@ fn role_check(
     )
 }
 
+/// For a long chain, each document's signatures checked against the document
+/// before it (the trusted root for the first) and against itself, on every CPU;
+/// one entry per document of `chain`, `None` where not prechecked. Short chains
+/// are checked in the walk itself.
+#[allow(clippy::type_complexity)]
+fn precheck(
+    trusted: Option<&RootDocument>,
+    chain: &[RootDocument],
+) -> Vec<Option<(Option<RoleCheck>, RoleCheck)>> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if chain.len() < 32 || cpus < 2 {
+        return Vec::new();
+    }
+    let check = |j: usize, cache: &mut CheckCache| {
+        let doc = &chain[j];
+        let prev = if j == 0 { trusted } else { Some(&chain[j - 1]) };
+        let message = doc.canonical_signed().ok()?;
+        cache.new_message();
+        let by_previous = prev.map(|p| role_check(doc, &message, p, cache));
+        let by_self = role_check(doc, &message, doc, cache);
+        Some((by_previous, by_self))
+    };
+    let per = chain.len().div_ceil(cpus);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..cpus)
+            .map(|t| {
+                let check = &check;
+                scope.spawn(move || {
+                    let mut cache = CheckCache::default();
+                    (t * per..((t + 1) * per).min(chain.len()))
+                        .map(|j| check(j, &mut cache))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(chain.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                // Without every part the results would not line up: check in the walk.
+                Err(_) => return Vec::new(),
+            }
+        }
+        out
+    })
+}
+
 /// Options for chain verification.
 #[derive(Debug, Clone)]
 pub struct ChainOptions {
@@ -424,6 +471,9 @@ fn verify_chain_with(
     options: &ChainOptions,
     cache: &mut CheckCache,
 ) -> Result<Verified<ChainReport>, VerifyError> {
+    // The signature checks of a long chain run on every CPU first; the walk below
+    // then takes their results in order (the first failure in order is reported).
+    let mut prechecked = precheck(trusted.as_ref(), &chain).into_iter();
     let mut iter = chain.into_iter().peekable();
     let flavour = trusted
         .as_ref()
@@ -468,6 +518,7 @@ fn verify_chain_with(
                             version: doc.version(),
                         });
                     }
+                    let _ = prechecked.next();
                     continue;
                 }
                 return Err(VerifyError::Rollback {
@@ -483,9 +534,17 @@ fn verify_chain_with(
                     found: doc.version(),
                 });
             }
-            let message = doc.canonical_signed()?;
-            cache.new_message();
-            let by_previous = role_check(&doc, &message, prev, cache);
+            // A precheck was made against the document before this one in the
+            // chain; where that was a repeat of the trusted root, it is the same
+            // root (checked above), so the result is the same.
+            let (by_previous, by_self) = match prechecked.next().flatten() {
+                Some((Some(by_previous), by_self)) => (by_previous, Some(by_self)),
+                _ => {
+                    let message = doc.canonical_signed()?;
+                    cache.new_message();
+                    (role_check(&doc, &message, prev, cache), None)
+                }
+            };
             if !by_previous.met() {
                 return Err(below(
                     &doc,
@@ -493,7 +552,14 @@ fn verify_chain_with(
                     &by_previous,
                 ));
             }
-            let by_self = role_check(&doc, &message, &doc, cache);
+            let by_self = match by_self {
+                Some(c) => c,
+                None => {
+                    let message = doc.canonical_signed()?;
+                    cache.new_message();
+                    role_check(&doc, &message, &doc, cache)
+                }
+            };
             if !by_self.met() {
                 return Err(below(&doc, "its own root keys".into(), &by_self));
             }
@@ -504,6 +570,7 @@ fn verify_chain_with(
                 by_self,
             });
         } else {
+            let _ = prechecked.next();
             let message = doc.canonical_signed()?;
             cache.new_message();
             let by_self = role_check(&doc, &message, &doc, cache);
@@ -547,4 +614,134 @@ fn verify_chain_with(
         steps,
         latest,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PublicKey;
+    use crate::tokens::{Signer, TokenError};
+    use crate::tuf::key::tuf_key;
+    use crate::tuf::metadata::{RoleKeys, Root, SPEC_VERSION};
+
+    /// A software Ed25519 key for these tests only.
+    struct TestKey(ed25519_dalek::SigningKey, PublicKey);
+
+    impl Signer for TestKey {
+        fn public_key(&self) -> &PublicKey {
+            &self.1
+        }
+        fn describe(&self) -> String {
+            "test key".into()
+        }
+        fn sign(&mut self, message: &[u8]) -> Result<Vec<u8>, TokenError> {
+            use ed25519_dalek::Signer as _;
+            Ok(self.0.sign(message).to_bytes().to_vec())
+        }
+    }
+
+    fn key(seed: u8) -> TestKey {
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+        let pk = PublicKey::ed25519(sk.verifying_key().as_bytes()).unwrap();
+        TestKey(sk, pk)
+    }
+
+    /// Versions 1..=n, each signed by one root key (threshold 1).
+    fn chain(n: u64) -> Vec<RootDocument> {
+        let mut k = key(7);
+        let tk = tuf_key(k.public_key());
+        let id = key_id(&tk, Flavour::Tuf);
+        let mut roles = BTreeMap::new();
+        for role in ["root", "targets", "snapshot", "timestamp"] {
+            roles.insert(
+                role.to_owned(),
+                RoleKeys {
+                    keyids: vec![id.clone()],
+                    threshold: 1,
+                    unknown: Default::default(),
+                },
+            );
+        }
+        (1..=n)
+            .map(|v| {
+                let root = Root {
+                    type_name: "root".into(),
+                    spec_version: Some(SPEC_VERSION.into()),
+                    consistent_snapshot: Some(false),
+                    version: v,
+                    expires: "2099-01-01T00:00:00Z".into(),
+                    keys: BTreeMap::from([(id.clone(), tk.clone())]),
+                    roles: roles.clone(),
+                    unknown: Default::default(),
+                };
+                let mut doc = RootDocument::draft(root, &format!("{v}.root.json")).unwrap();
+                crate::tuf::sign::sign_root(&mut doc, &mut k, None).unwrap();
+                doc
+            })
+            .collect()
+    }
+
+    fn options() -> ChainOptions {
+        ChainOptions {
+            now: Utc::now(),
+            gun: None,
+        }
+    }
+
+    fn forge(doc: &mut RootDocument) {
+        let mut other = key(9);
+        let message = doc.canonical_signed().unwrap();
+        doc.signatures[0].sig = hex::encode(other.sign(&message).unwrap());
+    }
+
+    #[test]
+    fn a_long_chain_is_checked_in_parallel_and_reports_the_first_failure_in_order() {
+        let docs = chain(60);
+        let mut iter = docs.clone().into_iter();
+        let trusted = iter.next();
+        let report = verify_chain(trusted.clone(), iter.collect(), &options()).unwrap();
+        assert_eq!(report.latest.version(), 60);
+        assert_eq!(report.steps.len(), 59);
+
+        // A forged signature at version 20 and a gap after version 40: the
+        // forgery, which comes first, is what is reported.
+        let mut bad = docs.clone();
+        forge(&mut bad[19]);
+        bad.remove(40);
+        let e = verify_chain(trusted.clone(), bad[1..].to_vec(), &options()).unwrap_err();
+        assert!(
+            matches!(&e, VerifyError::BelowThreshold { file, version: 20, .. } if file == "20.root.json"),
+            "{e}"
+        );
+
+        // The gap alone is reported as a gap.
+        let mut gap = docs.clone();
+        gap.remove(40);
+        let e = verify_chain(trusted.clone(), gap[1..].to_vec(), &options()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VerifyError::NotConsecutive {
+                    expected: 41,
+                    found: 42,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+
+        // Repeating the trusted root at the head of a long chain is fine.
+        let report = verify_chain(trusted, docs.clone(), &options()).unwrap();
+        assert_eq!(report.latest.version(), 60);
+
+        // Without a trusted root the first is trusted on first use; a forgery in
+        // the last version is still found.
+        let mut last = docs;
+        forge(&mut last[59]);
+        let e = verify_chain(None, last, &options()).unwrap_err();
+        assert!(
+            matches!(e, VerifyError::BelowThreshold { version: 60, .. }),
+            "{e}"
+        );
+    }
 }
