@@ -341,23 +341,19 @@ fn run(args: &[String]) -> R<()> {
         c.args(["--pin-file", pin_file.to_str().unwrap()]);
         sh(&mut c)?;
 
-        // 1. The raw floor: only the token's sign, same keys, same count.
-        let floor = median(repeat, || raw_floor(&hsm, &refs, &pin_file, n, 1))?;
-        // For reference: the same on as many sessions per token as the ceremony uses.
+        // The peers, measured in turn `repeat` times (so a slower spell of the
+        // machine falls on all of them alike); each figure is the median.
         let sessions = std::thread::available_parallelism()
             .map_or(1, |c| c.get())
             .clamp(1, 4);
-        let floor_parallel = median(repeat, || raw_floor(&hsm, &refs, &pin_file, n, sessions))?;
-
-        // 2. Our batch ceremony, unattended.
         let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
         for r in &refs {
             answers.push_str(&format!("{r:?} = {PIN:?}\n"));
         }
         let answers_file = dir.join("answers.toml");
         std::fs::write(&answers_file, answers).map_err(|e| e.to_string())?;
-        let mut c = hsm.cmd(&ceremony);
-        c.args([
+        let mut ceremony_run = hsm.cmd(&ceremony);
+        ceremony_run.args([
             "run",
             scripts.join("revoke-tagging-key.toml").to_str().unwrap(),
             "--workdir",
@@ -374,27 +370,59 @@ fn run(args: &[String]) -> R<()> {
             "--answers",
             answers_file.to_str().unwrap(),
         ]);
+        let mut py_run = Command::new(python());
+        py_run.args([
+            helper.to_str().unwrap(),
+            "python-tuf",
+            req.to_str().unwrap(),
+            dir.join("py-out").to_str().unwrap(),
+        ]);
+        // python-tuf on the same SoftHSM keys, if PyKCS11 is installed.
+        let has_pykcs11 = Command::new(python())
+            .args(["-c", "import PyKCS11"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let mut py_hsm_run = hsm.cmd(&python());
+        py_hsm_run.args([
+            helper.to_str().unwrap(),
+            "python-tuf-hsm",
+            req.to_str().unwrap(),
+            dir.join("py-hsm-out").to_str().unwrap(),
+            SOFTHSM_MODULE,
+            pin_file.to_str().unwrap(),
+            "bench-root-1",
+            "bench-root-2",
+        ]);
         let mut peak = 0;
-        let ours = median(repeat, || {
+        let (mut floors, mut floors_parallel, mut ourses, mut pys, mut py_hsms) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..repeat.max(1) {
+            // 1. The raw floor: only the token's sign, same keys, same count (and,
+            // for reference, on as many sessions per token as the ceremony uses).
+            floors.push(raw_floor(&hsm, &refs, &pin_file, n, 1)?);
+            floors_parallel.push(raw_floor(&hsm, &refs, &pin_file, n, sessions)?);
+            // 2. Our batch ceremony, unattended.
             for d in ["work", "export"] {
                 let _ = std::fs::remove_dir_all(dir.join(d));
             }
-            let (took, p) = measure(&mut c)?;
+            let (took, p) = measure(&mut ceremony_run)?;
             peak = peak.max(p);
-            Ok(took)
-        })?;
+            ourses.push(took);
+            // 3. python-tuf's Metadata API: the same edit + sign + write.
+            pys.push(measure(&mut py_run)?.0);
+            if has_pykcs11 {
+                py_hsms.push(measure(&mut py_hsm_run)?.0);
+            }
+        }
+        let (floor, floor_parallel, ours, py) = (
+            median(floors),
+            median(floors_parallel),
+            median(ourses),
+            median(pys),
+        );
         peaks.push((n, peak));
-
-        // 3. python-tuf's Metadata API: the same edit + sign + write per repository.
-        let py = median(repeat, || {
-            Ok(measure(Command::new(python()).args([
-                helper.to_str().unwrap(),
-                "python-tuf",
-                req.to_str().unwrap(),
-                dir.join("py-out").to_str().unwrap(),
-            ]))?
-            .0)
-        })?;
 
         println!();
         println!("N = {n} repositories (2 signatures each)");
@@ -417,26 +445,8 @@ fn run(args: &[String]) -> R<()> {
             py.as_secs_f64(),
             py.as_secs_f64() / ours.as_secs_f64()
         );
-        // The same with the same SoftHSM keys, if PyKCS11 is installed.
-        let has_pykcs11 = Command::new(python())
-            .args(["-c", "import PyKCS11"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
         if has_pykcs11 {
-            let mut c = hsm.cmd(&python());
-            c.args([
-                helper.to_str().unwrap(),
-                "python-tuf-hsm",
-                req.to_str().unwrap(),
-                dir.join("py-hsm-out").to_str().unwrap(),
-                SOFTHSM_MODULE,
-                pin_file.to_str().unwrap(),
-                "bench-root-1",
-                "bench-root-2",
-            ]);
-            let py_hsm = median(repeat, || Ok(measure(&mut c)?.0))?;
+            let py_hsm = median(py_hsms);
             println!(
                 "    with the same SoftHSM keys  {:>8.2} s   ours is {:.1}x faster   (PyKCS11, one session per token)",
                 py_hsm.as_secs_f64(),
@@ -481,23 +491,27 @@ fn run(args: &[String]) -> R<()> {
         chain.to_str().unwrap(),
         "1000",
     ]))?;
-    let ours = median(repeat, || {
-        Ok(measure(Command::new(&ceremony).args([
-            "verify",
-            "--trusted",
-            chain.join("1.root.json").to_str().unwrap(),
-            chain.to_str().unwrap(),
-        ]))?
-        .0)
-    })?;
-    let py = median(repeat, || {
-        Ok(measure(Command::new(python()).args([
-            helper.to_str().unwrap(),
-            "verify-chain",
-            chain.to_str().unwrap(),
-        ]))?
-        .0)
-    })?;
+    let (mut ourses, mut pys) = (vec![], vec![]);
+    for _ in 0..repeat.max(1) {
+        ourses.push(
+            measure(Command::new(&ceremony).args([
+                "verify",
+                "--trusted",
+                chain.join("1.root.json").to_str().unwrap(),
+                chain.to_str().unwrap(),
+            ]))?
+            .0,
+        );
+        pys.push(
+            measure(Command::new(python()).args([
+                helper.to_str().unwrap(),
+                "verify-chain",
+                chain.to_str().unwrap(),
+            ]))?
+            .0,
+        );
+    }
+    let (ours, py) = (median(ourses), median(pys));
     println!();
     println!("verifying a 1,000-version root chain");
     println!(
@@ -598,11 +612,10 @@ fn tuftool_script(tuftool: &Path, dir: &Path, n: usize) -> R<Duration> {
     Ok(took)
 }
 
-/// The median of `k` measurements (this machine's timings vary from run to run).
-fn median(k: usize, mut once: impl FnMut() -> R<Duration>) -> R<Duration> {
-    let mut all = (0..k.max(1)).map(|_| once()).collect::<R<Vec<_>>>()?;
+/// The median of some measurements (this machine's timings vary from run to run).
+fn median(mut all: Vec<Duration>) -> Duration {
     all.sort();
-    Ok(all[all.len() / 2])
+    all.get(all.len() / 2).copied().unwrap_or_default()
 }
 
 fn raw_floor(

@@ -329,8 +329,11 @@ fn precheck(
     trusted: Option<&RootDocument>,
     chain: &[RootDocument],
 ) -> Vec<Option<(Option<RoleCheck>, RoleCheck)>> {
+    if chain.len() < 32 {
+        return Vec::new();
+    }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if chain.len() < 32 || cpus < 2 {
+    if cpus < 2 {
         return Vec::new();
     }
     let check = |j: usize, cache: &mut CheckCache| {
