@@ -288,3 +288,78 @@ fn a_batch_with_a_forged_or_unrelated_repository_is_refused_before_anything_is_s
     assert!(!work.join("batch/drafts.jsonl").exists());
     assert!(!room.path("export-bad").exists());
 }
+
+/// Write `bundle`'s manifest again over its files as they are now (a tampering
+/// that the manifest check alone would not see).
+fn rehash_manifest(bundle: &Path) {
+    use sha2::Digest;
+    let path = bundle.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    for f in m["files"].as_array_mut().unwrap() {
+        let bytes = fs::read(bundle.join(f["path"].as_str().unwrap())).unwrap();
+        f["sha256"] = hex::encode(sha2::Sha256::digest(&bytes)).into();
+        f["size"] = bytes.len().into();
+    }
+    fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn a_tampered_pack_in_the_request_is_refused_naming_the_repository_with_nothing_signed() {
+    let room = Room::new();
+    let req = room.synth("request", &[]);
+    let r: serde_json::Value =
+        serde_json::from_slice(&fs::read(req.join("request.json")).unwrap()).unwrap();
+
+    // One byte of repository 12's current root changes inside current.pack, and
+    // the manifest is made to match: the part's own SHA-256 in request.json
+    // still catches it, before anything is signed.
+    let repo = &r["repositories"][12];
+    let part = &repo["packed"][repo["current"][0].as_str().unwrap()];
+    let mut pack = fs::read(req.join("current.pack")).unwrap();
+    let at = part["offset"].as_u64().unwrap() as usize + 40;
+    pack[at] = if pack[at] == b' ' { b'\t' } else { b' ' };
+    fs::write(req.join("current.pack"), &pack).unwrap();
+    rehash_manifest(&req);
+    let o = room.batch(&req, "tampered", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("1 of 200 repositories cannot be part of this ceremony; nothing was signed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("repository example.com/bench/repo-00012:")
+            && err.contains(
+                "current/1.root.json in current.pack does not have the SHA-256 request.json gives"
+            ),
+        "{err}"
+    );
+    let work = room.path("work-tampered");
+    assert!(!work.join("batch/drafts.jsonl").exists());
+    assert!(!work.join("batch/sig-sign-root-1.jsonl").exists());
+    assert!(!room.path("export-tampered").exists());
+
+    // A part that points outside its pack is refused when the request is opened.
+    let req = room.synth("request-2", &[]);
+    let text = fs::read_to_string(req.join("request.json")).unwrap();
+    let mut r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let name = r["repositories"][3]["current"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    r["repositories"][3]["packed"][&name]["offset"] = 999_999_999u64.into();
+    fs::write(
+        req.join("request.json"),
+        serde_json::to_vec_pretty(&r).unwrap(),
+    )
+    .unwrap();
+    rehash_manifest(&req);
+    let o = room.batch(&req, "outside", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("example.com/bench/repo-00003: current/1.root.json lies outside current.pack"),
+        "{err}"
+    );
+    assert!(!room.path("export-outside").exists());
+}

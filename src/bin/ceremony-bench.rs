@@ -320,7 +320,7 @@ fn run(args: &[String]) -> R<()> {
     }
     println!("machine: {} CPUs; {}", cpus(), cpu_model());
     println!(
-        "tokens: SoftHSM2 ({SOFTHSM_MODULE}), two Ed25519 root keys, threshold 2; python-tuf signs with software Ed25519 keys"
+        "tokens: SoftHSM2 ({SOFTHSM_MODULE}), two Ed25519 root keys, threshold 2; each figure the median of {repeat} runs"
     );
     let mut peaks = Vec::new();
     for &n in &ns {
