@@ -363,3 +363,54 @@ fn a_tampered_pack_in_the_request_is_refused_naming_the_repository_with_nothing_
     );
     assert!(!room.path("export-outside").exists());
 }
+
+#[test]
+fn a_token_that_no_longer_holds_the_room_key_is_refused_at_its_signing_step() {
+    let room = Room::new();
+    let req = room.synth("request", &[]);
+    // Stop after 100 signatures by root-1 ...
+    let o = room.batch(
+        &req,
+        "swap",
+        &[("CEREMONY_TEST_CRASH", "batch-signed:sign-root-1:100")],
+    );
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    // ... then the token bound as root-2 is replaced by another with the same
+    // label and a new key.
+    let o = Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &room.hsm.conf)
+        .args(["--delete-token", "--token", "batch-root-2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    room.hsm.init("batch-root-2", PIN);
+    let o = self_cmd(&room.hsm, "ceremony")
+        .args([
+            "key",
+            "generate",
+            "--token",
+            &room.refs[1],
+            "--algorithm",
+            "ed25519",
+        ])
+        .args(["--pin-file", p(&room.path("pin"))])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = room.resume("swap");
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("root-2")
+            && err.contains("does not hold the root key the drafts were built for"),
+        "{err}"
+    );
+    // root-1 finished its roots; root-2 signed none; nothing was exported.
+    let work = room.path("work-swap");
+    let journal = |k: &str| {
+        fs::read_to_string(work.join(format!("batch/sig-sign-{k}.jsonl"))).unwrap_or_default()
+    };
+    assert_eq!(journal("root-1").lines().count(), N);
+    assert_eq!(journal("root-2").lines().count(), 0);
+    assert!(!room.path("export-swap").exists());
+}

@@ -664,7 +664,7 @@ impl Engine<'_> {
         let transcript = &mut self.transcript;
         // The new roots go, in repository order, into one pack with an index line
         // each (creating one file per repository costs more than signing it). They
-        // are written in the work directory, then staged in the export whole.
+        // are written in the work directory, then copied into the export whole.
         let batch_dir = self.work.0.join("batch");
         let pack_path = batch_dir.join(PACK);
         let index_path = batch_dir.join(PACK_INDEX);
@@ -719,8 +719,10 @@ impl Engine<'_> {
             file.sync_all().map_err(|e| io_err(path, e))?;
         }
         self.transcript.sync()?;
-        bundle::stage_file(&out, PACK, &pack_path)?;
-        bundle::stage_file(&out, PACK_INDEX, &index_path)?;
+        // Copied, not linked: the export must not share its bytes with a work
+        // file (wiping the work directory in place would wipe the export too).
+        bundle::stage_copy(&out, PACK, &pack_path)?;
+        bundle::stage_copy(&out, PACK_INDEX, &index_path)?;
         bundle::sync_staged(&out)?;
         self.ui.say(&format!(
             "all {verified} new roots verify: each is signed by the threshold of its previous root's keys and of its own"

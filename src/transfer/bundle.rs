@@ -655,15 +655,10 @@ pub struct PackEntry {
     pub sha256: String,
 }
 
-/// Add the file at `src` (written elsewhere, piece by piece) to the bundle being
-/// assembled for `out`, as `path`. It is hard-linked (copied across file
-/// systems); a file already staged as `path` is never replaced: it must hold the
-/// same bytes.
-pub fn stage_file(out: &Path, path: &str, src: &Path) -> Result<PathBuf, BundleError> {
-    stage_from(out, path, src, true)
-}
-
-fn stage_from(out: &Path, path: &str, src: &Path, link: bool) -> Result<PathBuf, BundleError> {
+/// Add a copy of the file at `src` (written elsewhere, piece by piece) to the
+/// bundle being assembled for `out`, as `path`, streamed, not read whole. A file
+/// already staged as `path` is never replaced: it must hold the same bytes.
+pub fn stage_copy(out: &Path, path: &str, src: &Path) -> Result<PathBuf, BundleError> {
     check_relative(path).map_err(|_| BundleError::UnsafePath {
         dir: out.display().to_string(),
         path: path.into(),
@@ -676,32 +671,34 @@ fn stage_from(out: &Path, path: &str, src: &Path, link: bool) -> Result<PathBuf,
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
     }
-    let attempt = if link {
-        fs::hard_link(src, &target)
-    } else {
-        Err(std::io::Error::other("copy"))
+    // Copied whole under a temporary name beside the staging directory, then
+    // linked into place: an interrupted copy never leaves a partial file staged,
+    // and a link never replaces a file already there.
+    let staging = staging_dir(out);
+    let tmp = staging.with_file_name(format!(
+        "{}.{}.copy",
+        staging
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        path.replace('/', "%2F")
+    ));
+    let mut from = fs::File::open(src).map_err(|e| io(src, e))?;
+    let mut to = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)
+            .map_err(|e| io(&tmp, e))?
     };
-    let linked = match attempt {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut from = fs::File::open(src).map_err(|e| io(src, e))?;
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&target)
-            {
-                Ok(mut to) => {
-                    std::io::copy(&mut from, &mut to).map_err(|e| io(&target, e))?;
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        }
-    };
-    match linked {
+    std::io::copy(&mut from, &mut to).map_err(|e| io(&tmp, e))?;
+    drop(to);
+    let copied = fs::hard_link(&tmp, &target);
+    let _ = fs::remove_file(&tmp);
+    match copied {
         Ok(()) => Ok(target),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             if same_contents(src, &target).map_err(|e| io(&target, e))? {
@@ -731,13 +728,6 @@ pub fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
         size += n as u64;
         h.update(&buf[..n]);
     }
-}
-
-/// Add a copy of the file at `src` to the bundle being assembled for `out`, as
-/// `path` (streamed, not read whole). A file already staged as `path` is never
-/// replaced: it must hold the same bytes.
-pub fn stage_copy(out: &Path, path: &str, src: &Path) -> Result<PathBuf, BundleError> {
-    stage_from(out, path, src, false)
 }
 
 /// Whether two files hold the same bytes (read in pieces).
