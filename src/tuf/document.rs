@@ -24,16 +24,7 @@ pub struct RootDocument {
 impl RootDocument {
     /// Parse and validate a root document. `name` names it in every error.
     pub fn from_slice(bytes: &[u8], name: &str) -> Result<Self, MetadataError> {
-        let env = envelope::parse(bytes, name, "root")?;
-        let root: Root = envelope::typed(env.signed.clone(), name, "root")?;
-        let doc = RootDocument {
-            name: name.to_owned(),
-            signed: env.signed,
-            root,
-            flavour: env.flavour,
-            signatures: env.signatures,
-            envelope_unknown: env.unknown,
-        };
+        let doc = Self::from_slice_validated_before(bytes, name)?;
         doc.validate()?;
         Ok(doc)
     }
