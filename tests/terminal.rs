@@ -4,9 +4,35 @@
 mod common;
 
 use common::*;
+use expectrl::process::Termios;
 use expectrl::{Eof, Expect, Session};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Start `cmd` on a terminal with echo on, as a person's terminal is (the pty
+/// library turns it off), so that [`type_secret`] can see a hidden prompt turn
+/// it off.
+fn spawn(cmd: std::process::Command) -> expectrl::session::OsSession {
+    let mut p = Session::spawn(cmd).unwrap();
+    p.get_process_mut().set_echo(true).unwrap();
+    p.set_expect_timeout(Some(Duration::from_secs(60)));
+    p
+}
+
+/// Type a secret at a hidden prompt the way a person would: once the prompt has
+/// turned echo off. The prompt flushes what was typed before it was ready (as a
+/// terminal password prompt should), so typing earlier would be lost.
+fn type_secret(p: &mut expectrl::session::OsSession, secret: &str) {
+    let start = Instant::now();
+    while p.get_process().is_echo().unwrap_or(true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the secret prompt never turned echo off"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    p.send_line(secret).unwrap();
+}
 
 #[test]
 fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
@@ -36,8 +62,7 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
         .arg(format!("root-1={}", k.token("root-a")))
         .arg("--token")
         .arg(format!("root-2={}", k.token("root-b")));
-    let mut p = Session::spawn(cmd).unwrap();
-    p.set_expect_timeout(Some(Duration::from_secs(60)));
+    let mut p = spawn(cmd);
     p.expect("step 1 of 8").unwrap();
     p.expect("--allow-network: continuing").unwrap();
     p.expect("READ ALOUD").unwrap();
@@ -46,14 +71,14 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
     p.send("y").unwrap();
     p.expect("sign with key root-1").unwrap();
     p.expect("Passphrase for").unwrap();
-    p.send_line("this is not the passphrase").unwrap();
+    type_secret(&mut p, "this is not the passphrase");
     p.expect("wrong passphrase").unwrap();
     p.expect("try again (1 of 3 attempts used)").unwrap();
     p.expect("Passphrase for").unwrap();
-    p.send_line(PASSPHRASE).unwrap();
+    type_secret(&mut p, PASSPHRASE);
     p.expect("signed root version 2 with root-1").unwrap();
     p.expect("Passphrase for").unwrap();
-    p.send_line(PASSPHRASE).unwrap();
+    type_secret(&mut p, PASSPHRASE);
     p.expect("signed root version 2 with root-2").unwrap();
     p.expect("trustworthy: tuf root version 2").unwrap();
     p.expect("Witnesses: write down the transcript hash")
@@ -139,8 +164,7 @@ fn a_person_selects_the_token_and_types_pins() {
     for f in &key_files {
         cmd.arg("--key").arg(f);
     }
-    let mut p = Session::spawn(cmd).unwrap();
-    p.set_expect_timeout(Some(Duration::from_secs(60)));
+    let mut p = spawn(cmd);
     p.expect("tamper-evident bag").unwrap();
     p.send("y").unwrap();
     p.expect("root-1 (root): token to be selected when it is needed")
@@ -151,7 +175,7 @@ fn a_person_selects_the_token_and_types_pins() {
     p.expect("vault-a").unwrap();
     p.send("\r").unwrap();
     p.expect("PIN for").unwrap();
-    p.send_line("999999").unwrap();
+    type_secret(&mut p, "999999");
     p.expect("wrong user PIN").unwrap();
     p.expect(Eof).unwrap();
     let mut resume = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"));
@@ -160,8 +184,7 @@ fn a_person_selects_the_token_and_types_pins() {
         .arg(d.path().join("work"))
         .env("SOFTHSM2_CONF", &conf)
         .env("CEREMONY_PKCS11_MODULE", module);
-    let mut p = Session::spawn(resume).unwrap();
-    p.set_expect_timeout(Some(Duration::from_secs(60)));
+    let mut p = spawn(resume);
     for n in 1..=3 {
         if n > 1 {
             p.expect(format!("Which token holds key root-{n}?").as_str())
@@ -170,7 +193,7 @@ fn a_person_selects_the_token_and_types_pins() {
             p.send("\r").unwrap();
         }
         p.expect("PIN for").unwrap();
-        p.send_line(pin).unwrap();
+        type_secret(&mut p, pin);
         p.expect(format!("root-{n}: ecdsa-p256 key").as_str())
             .unwrap();
     }
@@ -179,7 +202,7 @@ fn a_person_selects_the_token_and_types_pins() {
     p.send("y").unwrap();
     for n in 1..=3 {
         p.expect("PIN for").unwrap();
-        p.send_line(pin).unwrap();
+        type_secret(&mut p, pin);
         p.expect(format!("signed root version 1 with root-{n}").as_str())
             .unwrap();
     }
@@ -196,7 +219,7 @@ fn a_person_selects_the_token_and_types_pins() {
         3,
         "selections recorded"
     );
-    assert!(!transcript.contains(pin) && !transcript.contains("999999"));
+    assert!(!shows_secret(&transcript, pin) && !shows_secret(&transcript, "999999"));
     assert!(transcript.contains("\"kind\":\"interruption\""));
     assert!(
         transcript.contains("wrong user PIN"),

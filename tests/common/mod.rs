@@ -270,3 +270,16 @@ impl SoftHsm {
             .unwrap()
     }
 }
+
+/// Whether `secret` shows in `text` as itself: not as a chance run inside a longer
+/// hex, base64 or decimal string (a 6-digit PIN turns up in a page of hashes by
+/// chance about once in a few hundred runs).
+#[allow(dead_code)]
+pub fn shows_secret(text: &str, secret: &str) -> bool {
+    let part_of_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    text.match_indices(secret).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + secret.len()..].chars().next();
+        !before.is_some_and(part_of_token) && !after.is_some_and(part_of_token)
+    })
+}
