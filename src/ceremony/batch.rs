@@ -330,23 +330,10 @@ impl Engine<'_> {
 
     /// Open the drafts, checking they are the ones built.
     fn drafts(&self) -> Result<impl Iterator<Item = Result<Draft>> + use<>> {
-        let path = drafts_path(&self.work.0);
-        let bytes_ok = {
-            let digest = sha256_file(&path)?;
-            self.state.draft_sha256.as_deref() == Some(digest.as_str())
-        };
-        if !bytes_ok {
-            return Err(usage(format!(
-                "{} changed after it was built: stop and investigate",
-                path.display()
-            )));
-        }
-        let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
-        let p = path.clone();
-        Ok(BufReader::new(file).lines().map(move |line| {
-            let line = line.map_err(|e| io_err(&p, e))?;
-            serde_json::from_str::<Draft>(&line).map_err(|e| usage(format!("{}: {e}", p.display())))
-        }))
+        pinned_lines(
+            drafts_path(&self.work.0),
+            self.state.draft_sha256.as_deref(),
+        )
     }
 
     /// Open what the root tokens sign, checking it is what was built.
@@ -358,19 +345,9 @@ impl Engine<'_> {
         impl Iterator<Item = Result<(usize, BTreeMap<String, String>, Vec<u8>)>> + Send + use<>,
     > {
         let path = messages_path(&self.work.0);
-        if state.messages_sha256.is_none()
-            || state.messages_sha256.as_deref() != Some(sha256_file(&path)?.as_str())
-        {
-            return Err(usage(format!(
-                "{} changed after it was built: stop and investigate",
-                path.display()
-            )));
-        }
-        let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
-        Ok(BufReader::new(file).lines().map(move |line| {
-            let line = line.map_err(|e| io_err(&path, e))?;
-            let m: ToSign = serde_json::from_str(&line)
-                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+        let lines = pinned_lines::<ToSign>(path.clone(), state.messages_sha256.as_deref())?;
+        Ok(lines.map(move |m| {
+            let m = m?;
             let message = B64
                 .decode(&m.message)
                 .map_err(|e| usage(format!("{}: {e}", path.display())))?;
@@ -1019,19 +996,29 @@ fn check_one(
     })
 }
 
-/// SHA-256 of a file, read in pieces (drafts of a large batch are tens of MB).
+/// SHA-256 of a file, in hex.
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| io_err(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
+    let (digest, _) = bundle::hash_file(path).map_err(|e| io_err(path, e))?;
+    Ok(hex::encode(digest))
+}
+
+/// The JSON lines of a work file an earlier step wrote, each as a `T`, once the
+/// file is checked to be the one whose SHA-256 that step pinned in the state.
+fn pinned_lines<T: serde::de::DeserializeOwned>(
+    path: PathBuf,
+    pinned: Option<&str>,
+) -> Result<impl Iterator<Item = Result<T>> + Send + use<T>> {
+    if pinned.is_none() || pinned != Some(sha256_file(&path)?.as_str()) {
+        return Err(usage(format!(
+            "{} changed after it was built: stop and investigate",
+            path.display()
+        )));
     }
-    Ok(hex::encode(h.finalize()))
+    let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
+    Ok(BufReader::new(file).lines().map(move |line| {
+        let line = line.map_err(|e| io_err(&path, e))?;
+        serde_json::from_str(&line).map_err(|e| usage(format!("{}: {e}", path.display())))
+    }))
 }
 
 /// Read a signature journal: the number of complete, in-order entries. A torn last

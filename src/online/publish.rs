@@ -80,25 +80,20 @@ fn packed_root(
             ),
         ));
     }
-    let pack = bundle.read(PACK)?;
-    let bytes = usize::try_from(entry.offset)
-        .ok()
-        .zip(usize::try_from(entry.size).ok())
-        .and_then(|(start, size)| pack.get(start..start.checked_add(size)?))
-        .ok_or_else(|| {
-            refuse(
+    // Only this repository's bytes are read, and checked against the index line
+    // (the index itself was checked against the manifest).
+    let pack = bundle.reader(PACK)?.into_file();
+    let bytes = crate::transfer::bundle::read_part(&pack, entry.offset, entry.size, &entry.sha256)
+        .map_err(|p| match p {
+            crate::transfer::bundle::PartProblem::Unreadable(e) => refuse(
                 dir,
-                format!("{PACK_INDEX} points {repository}'s root outside {PACK}"),
-            )
-        })?
-        .to_vec();
-    drop(pack);
-    if hex::encode(Sha256::digest(&bytes)) != entry.sha256 {
-        return Err(refuse(
-            dir,
-            format!("{repository}'s root in {PACK} does not have the SHA-256 its index gives"),
-        ));
-    }
+                format!("{PACK_INDEX} points {repository}'s root outside {PACK} ({e})"),
+            ),
+            crate::transfer::bundle::PartProblem::Hash => refuse(
+                dir,
+                format!("{repository}'s root in {PACK} does not have the SHA-256 its index gives"),
+            ),
+        })?;
     let name = format!("{}/{PACK}[{repository}]", dir.display());
     let doc = RootDocument::from_slice(&bytes, &name)?;
     if doc.version() != entry.version {

@@ -127,7 +127,7 @@ impl Request {
         // Duplicate keys anywhere are refused (serde keeps the last silently).
         crate::tuf::json::check_no_duplicates(std::io::BufReader::with_capacity(
             64 << 10,
-            checked_reader(&bundle)?,
+            bundle.reader(REQUEST_FILE)?,
         ))
         .map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
         // Every file named is in the bundle (and was checked against the manifest);
@@ -233,7 +233,6 @@ impl Request {
 
     /// The bytes of a part of one of the request's packs, checked.
     pub fn read_part(&self, name: &str, part: &Part) -> Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
         let dir = self.bundle.dir();
         let file = self.packs.get(&part.file).ok_or_else(|| {
             bad(
@@ -241,22 +240,16 @@ impl Request {
                 format!("{name} is in {}, which is not one of its packs", part.file),
             )
         })?;
-        let size =
-            usize::try_from(part.size).map_err(|_| bad(dir, format!("{name} is too large")))?;
-        let mut bytes = vec![0u8; size];
-        file.read_exact_at(&mut bytes, part.offset)
-            .map_err(|e| bad(dir, format!("{name} in {}: {e}", part.file)))?;
-        use sha2::Digest;
-        if hex::encode(sha2::Sha256::digest(&bytes)) != part.sha256 {
-            return Err(bad(
+        bundle::read_part(file, part.offset, part.size, &part.sha256).map_err(|p| match p {
+            bundle::PartProblem::Unreadable(e) => bad(dir, format!("{name} in {}: {e}", part.file)),
+            bundle::PartProblem::Hash => bad(
                 dir,
                 format!(
                     "{name} in {} does not have the SHA-256 request.json gives: the bundle changed, stop and investigate",
                     part.file
                 ),
-            ));
-        }
-        Ok(bytes)
+            ),
+        })
     }
 
     /// How many repositories the request names.
@@ -275,15 +268,11 @@ impl Request {
     pub fn repositories(&self) -> impl Iterator<Item = Result<RepositoryRequest>> + Send + use<> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RepositoryRequest>>(64);
         let dir = self.bundle.dir().to_owned();
-        let expected = self.bundle.expected(REQUEST_FILE);
+        let reader = self.bundle.reader(REQUEST_FILE);
         std::thread::spawn(move || {
             let run = || -> Result<()> {
-                let (sha, size) =
-                    expected.ok_or_else(|| bad(&dir, format!("no {REQUEST_FILE}")))?;
-                let reader = HashingReader::open(&dir.join(REQUEST_FILE), sha, size)
-                    .map_err(|e| bad(&dir, format!("{REQUEST_FILE}: {e}")))?;
+                let mut reader = reader?;
                 let mut stopped = false;
-                let mut reader = reader;
                 parse(&mut reader, &mut |_, repo| {
                     tx.send(Ok(repo)).map_err(|_| {
                         stopped = true;
@@ -299,9 +288,7 @@ impl Request {
                 })
                 .map_err(|e| bad(&dir, format!("{REQUEST_FILE}: {e}")))?;
                 if !stopped {
-                    reader
-                        .finish()
-                        .map_err(|e| bad(&dir, format!("{REQUEST_FILE}: {e}")))?;
+                    reader.finish()?;
                 }
                 Ok(())
             };
@@ -356,27 +343,15 @@ struct Header {
     count: usize,
 }
 
-/// `request.json` of `bundle`, read through a check against the manifest.
-fn checked_reader(bundle: &Bundle) -> Result<HashingReader> {
-    let dir = bundle.dir();
-    let (sha, size) = bundle
-        .expected(REQUEST_FILE)
-        .ok_or_else(|| bad(dir, format!("no {REQUEST_FILE}")))?;
-    HashingReader::open(&dir.join(REQUEST_FILE), sha, size)
-        .map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))
-}
-
 /// Read `request.json` of `bundle` once, handing each repository to `each`.
 fn stream(
     bundle: &Bundle,
     each: &mut dyn FnMut(usize, RepositoryRequest) -> std::result::Result<(), String>,
 ) -> Result<Header> {
-    let dir = bundle.dir();
-    let mut reader = checked_reader(bundle)?;
-    let header = parse(&mut reader, each).map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
-    reader
-        .finish()
-        .map_err(|e| bad(dir, format!("{REQUEST_FILE}: {e}")))?;
+    let mut reader = bundle.reader(REQUEST_FILE)?;
+    let header =
+        parse(&mut reader, each).map_err(|e| bad(bundle.dir(), format!("{REQUEST_FILE}: {e}")))?;
+    reader.finish()?;
     Ok(header)
 }
 
@@ -446,51 +421,6 @@ fn parse(
         serde::Deserializer::deserialize_map(&mut de, Top(each)).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(header)
-}
-
-/// Reads a file, hashing what it reads; [`HashingReader::finish`] says whether it
-/// was the file the manifest lists (SHA-256 and size).
-struct HashingReader {
-    file: std::fs::File,
-    hash: sha2::Sha256,
-    read: u64,
-    expected: ([u8; 32], u64),
-}
-
-impl HashingReader {
-    fn open(path: &Path, sha: [u8; 32], size: u64) -> std::io::Result<HashingReader> {
-        use sha2::Digest;
-        Ok(HashingReader {
-            file: std::fs::File::open(path)?,
-            hash: sha2::Sha256::new(),
-            read: 0,
-            expected: (sha, size),
-        })
-    }
-
-    /// Read to the end, then compare with the manifest.
-    fn finish(mut self) -> std::result::Result<(), String> {
-        use sha2::Digest;
-        std::io::copy(&mut self, &mut std::io::sink()).map_err(|e| e.to_string())?;
-        let actual: [u8; 32] = self.hash.finalize().into();
-        if (actual, self.read) != self.expected {
-            return Err(
-                "changed since the bundle was opened (its SHA-256 differs from the manifest's)"
-                    .into(),
-            );
-        }
-        Ok(())
-    }
-}
-
-impl std::io::Read for HashingReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        let n = self.file.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
-    }
 }
 
 pub fn read_key(bytes: &[u8], flavour: Flavour) -> std::result::Result<Key, String> {

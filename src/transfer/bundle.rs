@@ -380,6 +380,24 @@ impl Bundle {
         self.files.get(path)
     }
 
+    /// A file, to read as a stream and check against the manifest again with
+    /// [`CheckedReader::finish`] once read.
+    pub fn reader(&self, path: &str) -> Result<CheckedReader, BundleError> {
+        let d = self.dir.display().to_string();
+        let missing = || BundleError::Missing {
+            dir: d.clone(),
+            path: path.into(),
+        };
+        let expected = self.files.get(path).ok_or_else(missing)?;
+        let file = fs::File::open(self.dir.join(path)).map_err(|_| missing())?;
+        Ok(CheckedReader {
+            inner: HashRead::new(file),
+            dir: d.clone(),
+            path: path.into(),
+            expected,
+        })
+    }
+
     /// A file's bytes, read now and checked against the manifest again.
     pub fn read(&self, path: &str) -> Result<Vec<u8>, BundleError> {
         let d = self.dir.display().to_string();
@@ -412,34 +430,27 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
     parse_manifest_from(&|| Ok(Box::new(bytes) as Box<dyn std::io::Read + '_>)).map(|(m, _, _)| m)
 }
 
-/// Parse a manifest read (three times, streamed) from `open`: well-formed JSON, no
+/// Parse a manifest read (twice, streamed) from `open`: well-formed JSON with no
 /// duplicate keys, then the typed manifest with its file list as an [`Index`].
 /// Returns the manifest (its `files` empty), the index and the manifest's SHA-256
-/// (the bundle hash), the same in all three readings.
+/// (the bundle hash), the same in both readings.
 fn parse_manifest_from<'a>(
     open: &dyn Fn() -> std::io::Result<Box<dyn std::io::Read + 'a>>,
 ) -> Result<(Manifest, Index, String), String> {
     let read = |e: std::io::Error| format!("cannot be read: {e}");
-    let reader = || open().map(|r| HashRead(r, Sha256::new())).map_err(read);
-    let digest = |mut r: HashRead<Box<dyn std::io::Read + 'a>>| {
-        std::io::copy(&mut r, &mut std::io::sink()).map_err(read)?;
-        Ok::<_, String>(hex::encode(r.1.finalize()))
+    let reader = || open().map(HashRead::new).map_err(read);
+    let digest = |r: HashRead<Box<dyn std::io::Read + 'a>>| {
+        r.finish().map(|(d, _)| hex::encode(d)).map_err(read)
     };
     let mut r = reader()?;
-    let mut de = serde_json::Deserializer::from_reader(&mut r);
-    if let Err(e) = serde::de::IgnoredAny::deserialize(&mut de).and_then(|_| de.end()) {
-        return Err(format!("not valid JSON: {e}"));
-    }
-    let hash = digest(r)?;
-    let mut r = reader()?;
     crate::tuf::json::check_no_duplicates(&mut r).map_err(|e| format!("not valid JSON: {e}"))?;
-    let again = digest(r)?;
+    let hash = digest(r)?;
     let mut r = reader()?;
     let mut de = serde_json::Deserializer::from_reader(&mut r);
     let m = ManifestIn::deserialize(&mut de)
         .and_then(|m| de.end().map(|()| m))
         .map_err(|e| format!("not a bundle manifest: {e}"))?;
-    if digest(r)? != hash || again != hash {
+    if digest(r)? != hash {
         return Err("changed while it was being read".into());
     }
     if m.format != FORMAT {
@@ -494,14 +505,74 @@ fn check_entry(f: &FileEntry) -> Result<[u8; 32], String> {
     Ok(sha)
 }
 
-/// Hashes what is read through it.
-struct HashRead<R>(R, Sha256);
+/// Hashes and counts what is read through it.
+pub struct HashRead<R> {
+    inner: R,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<R: std::io::Read> HashRead<R> {
+    pub fn new(inner: R) -> Self {
+        HashRead {
+            inner,
+            hash: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// Read what is left, then the SHA-256 and length of everything read.
+    pub fn finish(mut self) -> std::io::Result<([u8; 32], u64)> {
+        std::io::copy(&mut self, &mut std::io::sink())?;
+        Ok((self.hash.finalize().into(), self.len))
+    }
+}
 
 impl<R: std::io::Read> std::io::Read for HashRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.0.read(buf)?;
-        self.1.update(&buf[..n]);
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
         Ok(n)
+    }
+}
+
+/// A file of a bundle read as a stream (a batch's `request.json` is megabytes),
+/// hashed as it is read; [`CheckedReader::finish`] compares it with the manifest.
+pub struct CheckedReader {
+    inner: HashRead<fs::File>,
+    dir: String,
+    path: String,
+    expected: ([u8; 32], u64),
+}
+
+impl std::io::Read for CheckedReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl CheckedReader {
+    /// The open file, to read parts of at an offset (each part checked on its own).
+    pub fn into_file(self) -> fs::File {
+        self.inner.inner
+    }
+
+    /// Read what is left and check it all against the manifest.
+    pub fn finish(self) -> Result<(), BundleError> {
+        let (actual, len) = self.inner.finish().map_err(|e| BundleError::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        if (actual, len) != self.expected {
+            return Err(BundleError::Hash {
+                dir: self.dir,
+                path: self.path,
+                expected: hex::encode(self.expected.0),
+                actual: hex::encode(actual),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -639,6 +710,39 @@ pub fn stage(out: &Path, path: &str, bytes: &[u8]) -> Result<PathBuf, BundleErro
 pub const PACK: &str = "roots.pack";
 /// The index of [`PACK`]: one JSON line per repository ([`PackEntry`]).
 pub const PACK_INDEX: &str = "roots.jsonl";
+
+/// Why a part of a pack could not be read.
+#[derive(Debug)]
+pub enum PartProblem {
+    /// It lies outside the file, or the file cannot be read.
+    Unreadable(String),
+    /// Its bytes do not have the SHA-256 they should.
+    Hash,
+}
+
+/// `size` bytes at `offset` of the pack `file`, checked against `sha256` (hex).
+/// The range is checked against the file's length before anything is allocated.
+pub fn read_part(
+    file: &fs::File,
+    offset: u64,
+    size: u64,
+    sha256: &str,
+) -> Result<Vec<u8>, PartProblem> {
+    use std::os::unix::fs::FileExt;
+    let unreadable = |e: std::io::Error| PartProblem::Unreadable(e.to_string());
+    let len = file.metadata().map_err(unreadable)?.len();
+    if offset.checked_add(size).is_none_or(|end| end > len) {
+        return Err(PartProblem::Unreadable(format!(
+            "bytes {offset}+{size} lie outside the file ({len} bytes)"
+        )));
+    }
+    let mut bytes = vec![0u8; size as usize];
+    file.read_exact_at(&mut bytes, offset).map_err(unreadable)?;
+    if hex::encode(Sha256::digest(&bytes)) != sha256 {
+        return Err(PartProblem::Hash);
+    }
+    Ok(bytes)
+}
 
 /// One line of [`PACK_INDEX`]: where repository `index`'s new root is in the pack.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -985,6 +1089,24 @@ mod tests {
         ] {
             let e = parse_manifest(text.as_bytes()).unwrap_err();
             assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_part_of_a_pack_is_read_only_within_the_file_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("p.pack");
+        fs::write(&path, b"aaaabbbb").unwrap();
+        let f = fs::File::open(&path).unwrap();
+        let sha = hex::encode(Sha256::digest(b"bbbb"));
+        assert_eq!(read_part(&f, 4, 4, &sha).unwrap(), b"bbbb");
+        assert!(matches!(read_part(&f, 0, 4, &sha), Err(PartProblem::Hash)));
+        // A size no file holds is refused before anything is allocated.
+        for (offset, size) in [(4, 5), (u64::MAX, 2), (0, u64::MAX)] {
+            assert!(matches!(
+                read_part(&f, offset, size, &sha),
+                Err(PartProblem::Unreadable(_))
+            ));
         }
     }
 
