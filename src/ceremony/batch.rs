@@ -18,6 +18,7 @@
 //! This is a child module of the engine: it uses the engine's state, transcript,
 //! operator UI and token opening.
 
+use super::pipeline::{self, Ended, Flow};
 use super::{Engine, Step, io_err, tkind, usage};
 use crate::ceremony::script::Kind;
 use crate::error::{Error, Result};
@@ -212,9 +213,10 @@ impl Engine<'_> {
             expires: expires.clone(),
         };
         let ctx = &ctx;
-        in_order(
+        pipeline::ordered(
+            vec![(); cpus()],
             request.repositories().enumerate(),
-            |(i, repo)| {
+            |_, (i, repo)| {
                 repo.map(|repo| {
                     let check = draft_one(ctx, &repo);
                     (i, repo, check)
@@ -262,7 +264,7 @@ impl Engine<'_> {
                     }
                     Err(reason) => problems.push(format!("repository {name}: {reason}")),
                 }
-                Ok(())
+                Ok(Flow::Continue)
             },
         )?;
         bar.finish_and_clear();
@@ -328,31 +330,24 @@ impl Engine<'_> {
             })
     }
 
-    /// Open the drafts, checking they are the ones built.
-    fn drafts(&self) -> Result<impl Iterator<Item = Result<Draft>> + use<>> {
+    /// Open the drafts (JSON lines of [`Draft`]), checking they are the ones built.
+    fn drafts(&self) -> Result<impl Iterator<Item = Result<String>> + Send + use<>> {
         pinned_lines(
             drafts_path(&self.work.0),
             self.state.draft_sha256.as_deref(),
         )
     }
 
-    /// Open what the root tokens sign, checking it is what was built.
-    #[allow(clippy::type_complexity)]
+    /// Open what the root tokens sign (JSON lines of [`ToSign`]), checking it is
+    /// what was built.
     fn messages(
         &self,
         state: &BatchState,
-    ) -> Result<
-        impl Iterator<Item = Result<(usize, BTreeMap<String, String>, Vec<u8>)>> + Send + use<>,
-    > {
-        let path = messages_path(&self.work.0);
-        let lines = pinned_lines::<ToSign>(path.clone(), state.messages_sha256.as_deref())?;
-        Ok(lines.map(move |m| {
-            let m = m?;
-            let message = B64
-                .decode(&m.message)
-                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-            Ok((m.i, m.keyids, message))
-        }))
+    ) -> Result<impl Iterator<Item = Result<String>> + Send + use<>> {
+        pinned_lines(
+            messages_path(&self.work.0),
+            state.messages_sha256.as_deref(),
+        )
     }
 
     pub(super) fn batch_review(&mut self, step: &Step) -> Result<()> {
@@ -460,106 +455,65 @@ impl Engine<'_> {
         let bar = progress_bar(state.count, &format!("signing with {name}"));
         bar.set_position(done as u64);
         let messages = self.messages(&state)?.skip(done);
-        let step_id = step.id.clone();
-        let key_name = name.clone();
-        let result: Result<usize> = std::thread::scope(|scope| {
-            let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>, String)>(64);
-            let work_rx = std::sync::Arc::new(std::sync::Mutex::new(work_rx));
-            let (done_tx, done_rx) =
-                std::sync::mpsc::sync_channel::<(usize, Result<Signature>)>(64);
-            let mut all: Vec<&mut dyn crate::tokens::Signer> = vec![signer.as_mut()];
-            for f in forks.iter_mut() {
-                all.push(f.as_mut());
-            }
-            for s in all {
-                let rx = std::sync::Arc::clone(&work_rx);
-                let tx = done_tx.clone();
-                scope.spawn(move || {
-                    // Each session's first signature is checked here, so a token
-                    // that signs wrongly stops the step at once; every signature
-                    // is verified in the verify step, before anything is exported.
-                    let mut check = true;
-                    loop {
-                        let job = rx.lock().expect("not poisoned").recv();
-                        let Ok((i, message, keyid)) = job else { break };
-                        let sig = sign_message_checking(&message, s, flavour, keyid, check)
-                            .map_err(Error::from);
-                        check = false;
-                        if tx.send((i, sig)).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            // Only the workers hold the job receiver: when they stop (an error, or
-            // the collector stopping), the feeder's sends fail and it stops too.
-            drop(work_rx);
-            drop(done_tx);
-            // Feed the workers from one thread, collect in another order-keeping loop.
-            let feeder = scope.spawn(move || -> Result<()> {
-                for m in messages {
-                    let (i, mut keyids, message) = m?;
-                    let keyid = keyids.remove(&key_name).ok_or_else(|| {
-                        usage(format!("root {i}: key {key_name} is not a root key of it"))
-                    })?;
-                    if work_tx.send((i, message, keyid)).is_err() {
-                        break;
+        let messages_file = messages_path(&self.work.0);
+        let mut workers: Vec<(&mut dyn crate::tokens::Signer, bool)> =
+            vec![(signer.as_mut(), true)];
+        for f in forks.iter_mut() {
+            workers.push((f.as_mut(), true));
+        }
+        let mut next = done;
+        let ended = pipeline::ordered(
+            workers,
+            messages,
+            // Each session's first signature is checked here, so a token that signs
+            // wrongly stops the step at once; every signature is verified in the
+            // verify step, before anything is exported.
+            |(session, check), line| -> Result<(usize, Signature)> {
+                let m: ToSign = parse_line(&messages_file, &line?)?;
+                let message = B64
+                    .decode(&m.message)
+                    .map_err(|e| usage(format!("{}: {e}", messages_file.display())))?;
+                let keyid = m.keyids.get(&name).cloned().ok_or_else(|| {
+                    usage(format!("root {}: key {name} is not a root key of it", m.i))
+                })?;
+                let sig = sign_message_checking(&message, &mut **session, flavour, keyid, *check)?;
+                *check = false;
+                Ok((m.i, sig))
+            },
+            |signed| {
+                let (i, sig) = signed?;
+                if i != next {
+                    return Err(usage(format!(
+                        "{}: out of order at root {next}",
+                        messages_file.display()
+                    )));
+                }
+                let line =
+                    serde_json::to_string(&Journalled { i, sig }).expect("a signature serialises");
+                writeln!(out, "{line}").map_err(|e| io_err(&journal, e))?;
+                next += 1;
+                bar.set_position(next as u64);
+                if (next - done).is_multiple_of(SYNC_EVERY) {
+                    out.flush().map_err(|e| io_err(&journal, e))?;
+                    out.get_ref().sync_data().map_err(|e| io_err(&journal, e))?;
+                    if crash_due(&step.id, next) {
+                        return Ok(Flow::Stop);
                     }
                 }
-                Ok(())
-            });
-            let mut pending: BTreeMap<usize, Signature> = BTreeMap::new();
-            let mut next = done;
-            let mut first_error: Option<Error> = None;
-            let mut crashed = false;
-            for (i, sig) in done_rx {
-                match sig {
-                    Ok(sig) => {
-                        pending.insert(i, sig);
-                    }
-                    Err(e) => {
-                        first_error.get_or_insert(e);
-                        break;
-                    }
-                }
-                while let Some(sig) = pending.remove(&next) {
-                    let line = serde_json::to_string(&Journalled { i: next, sig })
-                        .expect("a signature serialises");
-                    writeln!(out, "{line}").map_err(|e| io_err(&journal, e))?;
-                    next += 1;
-                    bar.set_position(next as u64);
-                    if (next - done).is_multiple_of(SYNC_EVERY) {
-                        out.flush().map_err(|e| io_err(&journal, e))?;
-                        out.get_ref().sync_data().map_err(|e| io_err(&journal, e))?;
-                        if crash_due(&step_id, next) {
-                            crashed = true;
-                            break;
-                        }
-                    }
-                }
-                if crashed {
-                    break;
-                }
-            }
-            out.flush().map_err(|e| io_err(&journal, e))?;
-            out.get_ref().sync_data().map_err(|e| io_err(&journal, e))?;
-            let fed = feeder.join().expect("the feeder does not panic");
-            if crashed {
-                return Ok(usize::MAX);
-            }
-            fed?;
-            if let Some(e) = first_error {
-                return Err(e);
-            }
-            Ok(next)
-        });
-        if matches!(result, Ok(usize::MAX)) {
+                Ok(Flow::Continue)
+            },
+        );
+        // What was signed before a failure is kept: the step resumes after it.
+        out.flush().map_err(|e| io_err(&journal, e))?;
+        out.get_ref().sync_data().map_err(|e| io_err(&journal, e))?;
+        if matches!(ended, Ok(Ended::Stopped)) {
             eprintln!("test fault injection: stopping in step {}", step.id);
             std::process::exit(99);
         }
         bar.finish_and_clear();
         drop(forks);
-        let signed = result?;
+        ended?;
+        let signed = next;
         if signed != state.count {
             return Err(Error::Internal(format!(
                 "{name} signed {signed} of {} roots",
@@ -609,29 +563,20 @@ impl Engine<'_> {
         let bar = progress_bar(state.count, "verifying");
         let flavour = self.flavour;
         let mut drafts = self.drafts()?;
-        // Each draft with its signatures, read in repository order.
+        let drafts_file = drafts_path(&self.work.0);
+        // Each draft's line with its signatures' lines, read in repository order
+        // (the workers parse them).
         let jobs = std::iter::from_fn(move || {
             let d = drafts.next()?;
-            Some((|| -> Result<(Draft, Vec<Signature>)> {
+            Some((|| -> Result<(String, Vec<(PathBuf, String)>)> {
                 let d = d?;
                 let mut sigs = Vec::new();
                 for (p, lines) in journals.iter_mut() {
                     let line = lines
                         .next()
-                        .ok_or_else(|| {
-                            usage(format!("{}: ends before repository {}", p.display(), d.i))
-                        })?
+                        .ok_or_else(|| usage(format!("{}: ends early", p.display())))?
                         .map_err(|e| io_err(p, e))?;
-                    let j: Journalled = serde_json::from_str(&line)
-                        .map_err(|e| usage(format!("{}: {e}", p.display())))?;
-                    if j.i != d.i {
-                        return Err(usage(format!(
-                            "{}: out of order at repository {}",
-                            p.display(),
-                            d.i
-                        )));
-                    }
-                    sigs.push(j.sig);
+                    sigs.push((p.clone(), line));
                 }
                 Ok((d, sigs))
             })())
@@ -649,9 +594,27 @@ impl Engine<'_> {
         let mut index = BufWriter::with_capacity(256 << 10, super::fresh_file(&index_path)?);
         let mut offset = 0u64;
         // Workers verify; the pack, its index and the transcript take them in order.
-        in_order(
+        let drafts_file = &drafts_file;
+        pipeline::ordered(
+            vec![(); cpus()],
             jobs,
-            |job| job.and_then(|(d, sigs)| check_one(request, flavour, &options, d, sigs)),
+            |_, job| {
+                let (d, sigs) = job?;
+                let d: Draft = parse_line(drafts_file, &d)?;
+                let mut signatures = Vec::new();
+                for (p, line) in sigs {
+                    let j: Journalled = parse_line(&p, &line)?;
+                    if j.i != d.i {
+                        return Err(usage(format!(
+                            "{}: out of order at repository {}",
+                            p.display(),
+                            d.i
+                        )));
+                    }
+                    signatures.push(j.sig);
+                }
+                check_one(request, flavour, &options, d, signatures)
+            },
             |checked| {
                 let c = checked?;
                 let size = c.bytes.len() as u64;
@@ -679,7 +642,7 @@ impl Engine<'_> {
                 offset += size;
                 verified += 1;
                 bar.inc(1);
-                Ok(())
+                Ok(Flow::Continue)
             },
         )?;
         bar.finish_and_clear();
@@ -884,52 +847,9 @@ fn draft_one(
     })
 }
 
-/// Run `work` over `jobs` on every CPU and hand the results to `sink` in job order
-/// (memory stays bounded: at most a few dozen jobs are in flight).
-fn in_order<T: Send, R: Send>(
-    jobs: impl Iterator<Item = T> + Send,
-    work: impl Fn(T) -> R + Sync,
-    mut sink: impl FnMut(R) -> Result<()>,
-) -> Result<()> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    std::thread::scope(|scope| {
-        let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, T)>(64);
-        let job_rx = std::sync::Arc::new(std::sync::Mutex::new(job_rx));
-        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(usize, R)>(64);
-        let work = &work;
-        for _ in 0..cpus {
-            let rx = std::sync::Arc::clone(&job_rx);
-            let tx = done_tx.clone();
-            scope.spawn(move || {
-                loop {
-                    let job = rx.lock().expect("not poisoned").recv();
-                    let Ok((i, t)) = job else { break };
-                    if tx.send((i, work(t))).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(job_rx);
-        drop(done_tx);
-        scope.spawn(move || {
-            for job in jobs.enumerate() {
-                if job_tx.send(job).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut pending = BTreeMap::new();
-        let mut next = 0usize;
-        for (i, r) in done_rx {
-            pending.insert(i, r);
-            while let Some(r) = pending.remove(&next) {
-                sink(r)?;
-                next += 1;
-            }
-        }
-        Ok(())
-    })
+/// Worker threads for checking: one per CPU, up to four.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 /// One repository's new root, verified.
@@ -1002,12 +922,12 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(digest))
 }
 
-/// The JSON lines of a work file an earlier step wrote, each as a `T`, once the
-/// file is checked to be the one whose SHA-256 that step pinned in the state.
-fn pinned_lines<T: serde::de::DeserializeOwned>(
+/// The lines of a work file an earlier step wrote, once the file is checked to be
+/// the one whose SHA-256 that step pinned in the state.
+fn pinned_lines(
     path: PathBuf,
     pinned: Option<&str>,
-) -> Result<impl Iterator<Item = Result<T>> + Send + use<T>> {
+) -> Result<impl Iterator<Item = Result<String>> + Send + use<>> {
     if pinned.is_none() || pinned != Some(sha256_file(&path)?.as_str()) {
         return Err(usage(format!(
             "{} changed after it was built: stop and investigate",
@@ -1015,10 +935,14 @@ fn pinned_lines<T: serde::de::DeserializeOwned>(
         )));
     }
     let file = std::fs::File::open(&path).map_err(|e| io_err(&path, e))?;
-    Ok(BufReader::new(file).lines().map(move |line| {
-        let line = line.map_err(|e| io_err(&path, e))?;
-        serde_json::from_str(&line).map_err(|e| usage(format!("{}: {e}", path.display())))
-    }))
+    Ok(BufReader::new(file)
+        .lines()
+        .map(move |line| line.map_err(|e| io_err(&path, e))))
+}
+
+/// One JSON line of work file `path`.
+fn parse_line<T: serde::de::DeserializeOwned>(path: &Path, line: &str) -> Result<T> {
+    serde_json::from_str(line).map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
 /// Read a signature journal: the number of complete, in-order entries. A torn last

@@ -31,6 +31,8 @@ use std::path::{Path, PathBuf};
 
 #[path = "batch.rs"]
 mod batch;
+#[path = "pipeline.rs"]
+mod pipeline;
 #[path = "engine_yubikey.rs"]
 mod yubikey_steps;
 

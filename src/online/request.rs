@@ -266,18 +266,28 @@ impl Request {
     /// against the manifest as it is read: if it changed, the last item is an
     /// error, so a caller must use every item before acting on any.
     pub fn repositories(&self) -> impl Iterator<Item = Result<RepositoryRequest>> + Send + use<> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RepositoryRequest>>(64);
+        // Sent in chunks: one hand-off between threads per repository would cost
+        // more than reading it.
+        const CHUNK: usize = 32;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<RepositoryRequest>>>(4);
         let dir = self.bundle.dir().to_owned();
         let reader = self.bundle.reader(REQUEST_FILE);
         std::thread::spawn(move || {
+            let mut chunk = Vec::with_capacity(CHUNK);
             let run = || -> Result<()> {
                 let mut reader = reader?;
                 let mut stopped = false;
                 parse(&mut reader, &mut |_, repo| {
-                    tx.send(Ok(repo)).map_err(|_| {
+                    chunk.push(Ok(repo));
+                    if chunk.len() == CHUNK
+                        && tx
+                            .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                            .is_err()
+                    {
                         stopped = true;
-                        "stopped".to_string()
-                    })
+                        return Err("stopped".to_string());
+                    }
+                    Ok(())
                 })
                 .or_else(|e| {
                     if stopped {
@@ -292,11 +302,14 @@ impl Request {
                 }
                 Ok(())
             };
+            // The file is checked against the manifest before its last chunk goes:
+            // a changed file ends with an error.
             if let Err(e) = run() {
-                let _ = tx.send(Err(e));
+                chunk.push(Err(e));
             }
+            let _ = tx.send(chunk);
         });
-        rx.into_iter()
+        rx.into_iter().flatten()
     }
 
     /// The single repository of a one-repository request.
