@@ -141,12 +141,19 @@ pub struct CheckCache {
     keys: HashMap<String, (Key, Flavour, Result<DecodedKey, String>)>,
     /// For the current message: (signature index, public key) → the result.
     seen: HashMap<(usize, Vec<u8>), Result<(), String>>,
+    /// Signatures verified so far (not counting results remembered).
+    verified: usize,
 }
 
 impl CheckCache {
     /// Forget the signature results: the next checks are over another message.
     pub fn new_message(&mut self) {
         self.seen.clear();
+    }
+
+    /// How many signature verifications the checks through this cache have made.
+    pub fn verified(&self) -> usize {
+        self.verified
     }
 
     fn decoded(&mut self, keyid: &str, key: &Key, flavour: Flavour) -> &Result<DecodedKey, String> {
@@ -230,6 +237,7 @@ pub fn check_role_cached(
                         Err(e) => return SignatureStatus::Rejected(e.clone()),
                     };
                     let r = verify_one(message, sig, decoded, flavour);
+                    cache.verified += 1;
                     cache.seen.insert(memo, r.clone());
                     r
                 }
@@ -541,11 +549,16 @@ fn verify_chain_with(
             // chain; where that was a repeat of the trusted root, it is the same
             // root (checked above), so the result is the same.
             let (by_previous, by_self) = match prechecked.next().flatten() {
-                Some((Some(by_previous), by_self)) => (by_previous, Some(by_self)),
+                Some((Some(by_previous), by_self)) => (by_previous, by_self),
                 _ => {
                     let message = doc.canonical_signed()?;
                     cache.new_message();
-                    (role_check(&doc, &message, prev, cache), None)
+                    // The same message: a signature the previous root's keys
+                    // checked is not verified again for the document's own keys.
+                    (
+                        role_check(&doc, &message, prev, cache),
+                        role_check(&doc, &message, &doc, cache),
+                    )
                 }
             };
             if !by_previous.met() {
@@ -555,14 +568,6 @@ fn verify_chain_with(
                     &by_previous,
                 ));
             }
-            let by_self = match by_self {
-                Some(c) => c,
-                None => {
-                    let message = doc.canonical_signed()?;
-                    cache.new_message();
-                    role_check(&doc, &message, &doc, cache)
-                }
-            };
             if !by_self.met() {
                 return Err(below(&doc, "its own root keys".into(), &by_self));
             }
@@ -695,6 +700,27 @@ mod tests {
         let mut other = key(9);
         let message = doc.canonical_signed().unwrap();
         doc.signatures[0].sig = hex::encode(other.sign(&message).unwrap());
+    }
+
+    #[test]
+    fn a_successor_signed_by_keys_it_shares_with_its_predecessor_verifies_each_signature_once() {
+        let docs = chain(2);
+        let mut cache = CheckCache::default();
+        let report = verify_successor(docs[0].clone(), docs[1].clone(), &options(), &mut cache)
+            .unwrap()
+            .into_inner();
+        assert_eq!(report.latest.version(), 2);
+        // One signature, checked against version 1's root role and version 2's:
+        // verified once.
+        assert_eq!(cache.verified(), 1);
+        // A forged signature is still refused.
+        let mut bad = docs[1].clone();
+        forge(&mut bad);
+        let e = verify_successor(docs[0].clone(), bad, &options(), &mut cache).unwrap_err();
+        assert!(
+            matches!(e, VerifyError::BelowThreshold { version: 2, .. }),
+            "{e}"
+        );
     }
 
     #[test]
