@@ -1775,6 +1775,21 @@ fn bundle_repositories(script: &Script, b: &Bindings) -> Result<Vec<String>> {
     if !b.batch {
         return Ok(vec![script.parameters.repository.clone()]);
     }
+    // The staged index of new roots names them in order (and is what the export
+    // lists); reading it is cheaper than reading the request again.
+    let index = bundle::staging_dir(&b.out).join(bundle::PACK_INDEX);
+    if let Ok(file) = std::fs::File::open(&index) {
+        use std::io::BufRead;
+        return std::io::BufReader::new(file)
+            .lines()
+            .map(|line| {
+                let line = line.map_err(|e| io_err(&index, e))?;
+                serde_json::from_str::<bundle::PackEntry>(&line)
+                    .map(|e| e.repository)
+                    .map_err(|e| usage(format!("{}: {e}", index.display())))
+            })
+            .collect();
+    }
     let dir = b
         .request
         .as_ref()

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -902,20 +902,24 @@ pub fn verify_file(path: &Path) -> Result<VerifyReport> {
 /// [`verify_file`], then compare the final hash with the one the witnesses wrote
 /// down, and the seal's signer with the expected key: a mismatch is an error.
 pub fn verify_file_with(path: &Path, options: &VerifyOptions) -> Result<VerifyReport> {
-    verify_path(path, options, true)
+    verify_path(path, options, Some)
 }
 
 /// [`verify_file_with`] without keeping the entries: memory stays flat however
 /// long the transcript (a batch ceremony writes one entry per repository).
 pub fn check_file_with(path: &Path, options: &VerifyOptions) -> Result<VerifyReport> {
-    verify_path(path, options, false)
+    verify_path(path, options, |_| None)
 }
 
-fn verify_path(path: &Path, options: &VerifyOptions, keep: bool) -> Result<VerifyReport> {
+/// Verify the transcript at `path`, handing each entry to `each` as it is
+/// verified (the entries it returns are kept in the report).
+fn verify_path(
+    path: &Path,
+    options: &VerifyOptions,
+    each: impl FnMut(Entry) -> Option<Entry>,
+) -> Result<VerifyReport> {
     let file = std::fs::File::open(path).map_err(io(path, "read"))?;
-    let mut report = verify_reader(path, std::io::BufReader::new(file), |e| {
-        if keep { Some(e) } else { None }
-    })?;
+    let mut report = verify_reader(path, std::io::BufReader::new(file), each)?;
     let name = path.display().to_string();
     if let Some(expected) = &options.expect_hash {
         if *expected != report.final_hash {
@@ -1275,20 +1279,58 @@ pub fn render_markdown_with(
     Ok((text, verdict))
 }
 
-/// [`render_markdown_with`], written to `out` as it is made: a verified transcript
-/// is read twice (verified, then rendered and verified again, so the report shows
-/// exactly what was verified) and never held whole in memory.
+/// [`render_markdown_with`], written to `out` as it is made: a transcript is read
+/// once, its rows rendered as each entry is verified (so the report shows exactly
+/// what was verified) into an unnamed temporary file, never held whole in memory.
 pub fn render_markdown_to(
     path: &Path,
     options: &VerifyOptions,
     out: &mut dyn Write,
 ) -> Result<Result<VerifyReport>> {
-    let verdict = check_file_with(path, options);
     let w = |e: std::io::Error| TranscriptError::Io {
         path: path.display().to_string(),
         op: "write the report of",
         source: e,
     };
+    let row = |e: &Entry, out: &mut dyn Write| -> std::io::Result<()> {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            e.seq,
+            md_cell(&e.time),
+            md_cell(&e.kind),
+            md_cell(e.step.as_deref().unwrap_or("")),
+            md_cell(e.actor.as_deref().unwrap_or("")),
+            md_cell(&summarise(&e.data, 100)),
+        )
+    };
+    // The rows, and the (few) file entries for the table after them.
+    let mut rows = std::io::BufWriter::new(
+        tempfile::tempfile_in(
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )
+        .or_else(|_| tempfile::tempfile())
+        .map_err(w)?,
+    );
+    let mut files: Vec<Entry> = Vec::new();
+    let mut failed = None;
+    let verdict = verify_path(path, options, |e| {
+        if failed.is_none()
+            && let Err(err) = row(&e, &mut rows)
+        {
+            failed = Some(err);
+        }
+        (e.kind == kind::FILE_WRITTEN).then_some(e)
+    })
+    .map(|mut report| {
+        files = std::mem::take(&mut report.entries);
+        report
+    });
+    if let Some(err) = failed {
+        return Err(w(err));
+    }
     // A transcript that fails shows what can be read, clearly marked as unverified.
     let unverified: Vec<Entry> = match &verdict {
         Ok(_) => Vec::new(),
@@ -1380,47 +1422,14 @@ pub fn render_markdown_to(
     head.push_str("|---:|---|---|---|---|---|\n");
     out.write_all(head.as_bytes()).map_err(w)?;
     drop(head);
-    // Only the (few) file entries are kept, for the table after the entries.
-    let mut files: Vec<Entry> = Vec::new();
-    let row = |e: &Entry, out: &mut dyn Write| -> std::io::Result<()> {
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} |",
-            e.seq,
-            md_cell(&e.time),
-            md_cell(&e.kind),
-            md_cell(e.step.as_deref().unwrap_or("")),
-            md_cell(e.actor.as_deref().unwrap_or("")),
-            md_cell(&summarise(&e.data, 100)),
-        )
-    };
     match &verdict {
-        Ok(report) => {
-            let file = std::fs::File::open(path).map_err(io(path, "read"))?;
-            let mut failed = None;
-            let again = verify_reader(path, std::io::BufReader::new(file), |e| {
-                if failed.is_none()
-                    && let Err(err) = row(&e, out)
-                {
-                    failed = Some(err);
-                }
-                if e.kind == kind::FILE_WRITTEN {
-                    files.push(e);
-                }
-                None
-            })?;
-            if let Some(err) = failed {
-                return Err(w(err));
-            }
-            if again.final_hash != report.final_hash {
-                return Err(TranscriptError::Malformed {
-                    path: path.display().to_string(),
-                    line: again.count as usize,
-                    reason: "the file changed while its report was being written".into(),
-                });
-            }
+        Ok(_) => {
+            let mut rows = rows.into_inner().map_err(|e| w(e.into_error()))?;
+            rows.seek(std::io::SeekFrom::Start(0)).map_err(w)?;
+            std::io::copy(&mut rows, out).map_err(w)?;
         }
         Err(_) => {
+            files.clear();
             for e in &unverified {
                 row(e, out).map_err(w)?;
                 if e.kind == kind::FILE_WRITTEN {
