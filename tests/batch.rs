@@ -166,6 +166,10 @@ fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
     let out = stdout(&o);
     assert!(out.contains(&format!("over {N} repositories")), "{out}");
     assert!(out.contains("on 2 session(s)"), "{out}");
+    // Every repository of this request lists the same compromised key and gets
+    // the same replacement: the summary read aloud says so.
+    assert!(out.contains("targets key(s) that go: "), "{out}");
+    assert!(out.contains(" (1 distinct)"), "{out}");
     let a = room.path("export-a");
     let judge = Command::new(python())
         .arg(interop_script("tuf_verify_batch.py"))
@@ -184,6 +188,14 @@ fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
     let t = fs::read_to_string(a.join("transcript.jsonl")).unwrap();
     assert_eq!(t.matches("\"kind\":\"repository\"").count(), N);
     assert_eq!(t.matches("\"path\":\"roots.pack\"").count(), N);
+    // The build entry counts the distinct keys (and names only the first few,
+    // so its size does not grow with the batch).
+    let built = t
+        .lines()
+        .find(|l| l.contains("\"removed_distinct\""))
+        .expect("the build entry");
+    assert!(built.contains("\"removed_distinct\":1"), "{built}");
+    assert!(built.contains("\"added_distinct\":1"), "{built}");
     let v = ok(&["bundle-verify", p(&a)]);
     assert!(v.contains("4 file(s) match"), "{v}");
     for f in [

@@ -43,6 +43,33 @@ use std::path::{Path, PathBuf};
 /// Signatures are made durable at least this often.
 const SYNC_EVERY: usize = 100;
 
+/// Distinct key IDs a batch's summary names; the rest are counted (each
+/// repository's transcript entry names its own).
+const SHOWN: usize = 16;
+
+/// Distinct key IDs over a batch, in memory that does not grow with their
+/// length: the first [`SHOWN`] kept, every one counted by a 64-bit hash.
+#[derive(Default)]
+struct Distinct {
+    shown: Vec<String>,
+    seen: std::collections::HashSet<u64>,
+}
+
+impl Distinct {
+    fn add(&mut self, id: String) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        id.hash(&mut h);
+        if self.seen.insert(h.finish()) && self.shown.len() < SHOWN {
+            self.shown.push(id);
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.seen.len()
+    }
+}
+
 /// What a batch run keeps in its state besides the engine's.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct BatchState {
@@ -50,11 +77,16 @@ pub(super) struct BatchState {
     pub count: usize,
     /// The expiry every new root carries, fixed when the drafts were built.
     pub expires: Option<String>,
-    /// The targets keys removed from, and added to, the roots (distinct key IDs).
+    /// The targets keys removed from, and added to, the roots: the first
+    /// [`SHOWN`] distinct key IDs of each, and how many distinct there are.
     #[serde(default)]
     pub removed: Vec<String>,
     #[serde(default)]
     pub added: Vec<String>,
+    #[serde(default)]
+    pub removed_distinct: usize,
+    #[serde(default)]
+    pub added_distinct: usize,
     /// The lowest and highest new root version.
     #[serde(default)]
     pub versions: (u64, u64),
@@ -200,8 +232,8 @@ impl Engine<'_> {
         let file = std::fs::File::create(&messages).map_err(|e| io_err(&messages, e))?;
         let mut to_sign = BufWriter::new(file);
         let mut problems: Vec<String> = Vec::new();
-        let mut removed: BTreeSet<String> = BTreeSet::new();
-        let mut added: BTreeSet<String> = BTreeSet::new();
+        let mut removed = Distinct::default();
+        let mut added = Distinct::default();
         let (mut low, mut high) = (u64::MAX, 0u64);
         let bar = progress_bar(count, "checking");
         let ctx = BuildCtx {
@@ -236,8 +268,8 @@ impl Engine<'_> {
                         keyids,
                         message,
                     }) => {
-                        removed.extend(gone);
-                        added.extend(came);
+                        gone.into_iter().for_each(|id| removed.add(id));
+                        came.into_iter().for_each(|id| added.add(id));
                         let line = serde_json::to_string(&ToSign {
                             i,
                             keyids,
@@ -298,8 +330,10 @@ impl Engine<'_> {
         self.state.batch = Some(BatchState {
             count,
             expires: Some(expires.clone()),
-            removed: removed.iter().cloned().collect(),
-            added: added.iter().cloned().collect(),
+            removed: removed.shown.clone(),
+            added: added.shown.clone(),
+            removed_distinct: removed.count(),
+            added_distinct: added.count(),
             versions: (low, high),
             messages_sha256: Some(sha256_file(&messages)?),
             room: room
@@ -314,7 +348,9 @@ impl Engine<'_> {
             tkind::ROOT_BUILT,
             Some(&step.id),
             Some(&step.actor),
-            json!({"batch": true, "repositories": count, "removed": removed, "added": added,
+            json!({"batch": true, "repositories": count,
+                   "removed": removed.shown, "removed_distinct": removed.count(),
+                   "added": added.shown, "added_distinct": added.count(),
                    "versions": [low, high], "expires": expires, "drafts_sha256": digest}),
         )?;
         Ok(())
@@ -370,23 +406,23 @@ impl Engine<'_> {
             self.flavour
         );
         if self.script.kind == Kind::RevokeTaggingKey {
-            let list = |ids: &[String]| {
+            // A state written before the counts were kept counts its list.
+            let list = |ids: &[String], distinct: usize| {
+                let distinct = distinct.max(ids.len());
                 let shown: Vec<&str> = ids.iter().take(5).map(|k| short(k)).collect();
                 format!(
-                    "{}{}",
+                    "{}{} ({distinct} distinct)",
                     shown.join(", "),
-                    if ids.len() > shown.len() { ", …" } else { "" }
+                    if distinct > shown.len() { ", …" } else { "" }
                 )
             };
             text.push_str(&format!(
-                "targets key(s) that go: {} ({} distinct)\n",
-                list(&state.removed),
-                state.removed.len()
+                "targets key(s) that go: {}\n",
+                list(&state.removed, state.removed_distinct)
             ));
             text.push_str(&format!(
-                "targets key(s) that come: {} ({} distinct)\n",
-                list(&state.added),
-                state.added.len()
+                "targets key(s) that come: {}\n",
+                list(&state.added, state.added_distinct)
             ));
         }
         text.push_str(&format!(
@@ -976,4 +1012,20 @@ fn recover_journal(path: &Path) -> Result<usize> {
         f.sync_all().map_err(|e| io_err(path, e))?;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_key_ids_are_counted_and_only_the_first_few_kept() {
+        let mut d = Distinct::default();
+        for i in 0..10_000 {
+            d.add(format!("{:064x}", i % 2500));
+        }
+        assert_eq!(d.count(), 2500);
+        assert_eq!(d.shown.len(), SHOWN);
+        assert_eq!(d.shown[3], format!("{:064x}", 3));
+    }
 }
