@@ -14,6 +14,11 @@ Usage:
                                         the same, signing on the SoftHSM2 tokens LABEL...
                                         (the ceremony's own root keys) through PyKCS11
                                         (pip install PyKCS11), one session per token
+  tuf_batch.py python-tuf-hsm-checked REQUEST OUT MODULE PIN_FILE LABEL...
+                                        the same, making the checks the ceremony makes:
+                                        each current root verified by its own root role
+                                        before the edit, each new root by the current
+                                        root's role and its own after signing
   tuf_batch.py make-chain DIR N         a root chain 1..N (one Ed25519 key, threshold 1)
   tuf_batch.py verify-chain DIR         verify DIR/1.root.json .. N.root.json as the
                                         updater does: each version by the previous
@@ -33,7 +38,7 @@ def expiry(days: int) -> datetime:
     return (datetime.now(timezone.utc) + timedelta(days=days)).replace(microsecond=0)
 
 
-def batch(request: str, out: str, signers=None) -> None:
+def batch(request: str, out: str, signers=None, checked: bool = False) -> None:
     with open(os.path.join(request, "request.json")) as f:
         req = json.load(f)
     if signers is None:
@@ -42,7 +47,11 @@ def batch(request: str, out: str, signers=None) -> None:
     os.makedirs(out, exist_ok=True)
     pack = open(os.path.join(out, "roots.pack"), "wb")
     for repo in req["repositories"]:
-        md = Metadata[Root].from_bytes(_read(request, repo, repo["current"][-1]))
+        current = _read(request, repo, repo["current"][-1])
+        md = Metadata[Root].from_bytes(current)
+        if checked:
+            md.verify_delegate(Root.type, md)
+            previous = Metadata[Root].from_bytes(current)
         root = md.signed
         for keyid in list(root.roles["targets"].keyids):
             if any(keyid.startswith(r) for r in repo["revoke"]):
@@ -55,6 +64,9 @@ def batch(request: str, out: str, signers=None) -> None:
         md.signatures.clear()
         for s in signers:
             md.sign(s, append=True)
+        if checked:
+            previous.verify_delegate(Root.type, md)
+            md.verify_delegate(Root.type, md)
         pack.write(md.to_bytes())
     pack.close()
 
@@ -157,6 +169,8 @@ if __name__ == "__main__":
         batch(args[0], args[1])
     elif cmd == "python-tuf-hsm":
         batch(args[0], args[1], hsm_signers(args[2], args[3], args[4:]))
+    elif cmd == "python-tuf-hsm-checked":
+        batch(args[0], args[1], hsm_signers(args[2], args[3], args[4:]), checked=True)
     elif cmd == "make-chain":
         make_chain(args[0], int(args[1]))
     elif cmd == "verify-chain":

@@ -10,9 +10,10 @@
 //!   ceremony-bench run [--n 1000 --n 10000] [--repeat 3]
 //!       SoftHSM tokens made on the spot; for each N, side by side: the raw signing
 //!       floor (one session per token, and for reference as many as the ceremony
-//!       uses), the batch ceremony, python-tuf's Metadata API (software keys, and the
-//!       same SoftHSM keys if PyKCS11 is installed), a tuftool script (if tuftool is
-//!       installed); then a 1,000-version chain verified by us and by python-tuf.
+//!       uses), the batch ceremony, python-tuf's Metadata API (software keys; and, if
+//!       PyKCS11 is installed, the same SoftHSM keys, without and with the checks the
+//!       ceremony makes), a tuftool script (if tuftool is installed); then a
+//!       1,000-version chain verified by us and by python-tuf.
 //!       Prints the figures and ratios: the median of `--repeat` runs of each
 //!       (tuftool, which takes minutes, runs once).
 
@@ -395,9 +396,21 @@ fn run(args: &[String]) -> R<()> {
             "bench-root-1",
             "bench-root-2",
         ]);
+        // And with the checks the ceremony makes (before and after the edit).
+        let mut py_checked_run = hsm.cmd(&python());
+        py_checked_run.args([
+            helper.to_str().unwrap(),
+            "python-tuf-hsm-checked",
+            req.to_str().unwrap(),
+            dir.join("py-checked-out").to_str().unwrap(),
+            SOFTHSM_MODULE,
+            pin_file.to_str().unwrap(),
+            "bench-root-1",
+            "bench-root-2",
+        ]);
         let mut peak = 0;
-        let (mut floors, mut floors_parallel, mut ourses, mut pys, mut py_hsms) =
-            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut floors, mut floors_parallel, mut ourses, mut pys, mut py_hsms, mut py_checkeds) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         for _ in 0..repeat.max(1) {
             // 1. The raw floor: only the token's sign, same keys, same count (and,
             // for reference, on as many sessions per token as the ceremony uses).
@@ -414,6 +427,7 @@ fn run(args: &[String]) -> R<()> {
             pys.push(measure(&mut py_run)?.0);
             if has_pykcs11 {
                 py_hsms.push(measure(&mut py_hsm_run)?.0);
+                py_checkeds.push(measure(&mut py_checked_run)?.0);
             }
         }
         let (floor, floor_parallel, ours, py) = (
@@ -451,6 +465,12 @@ fn run(args: &[String]) -> R<()> {
                 "    with the same SoftHSM keys  {:>8.2} s   ours is {:.1}x faster   (PyKCS11, one session per token)",
                 py_hsm.as_secs_f64(),
                 py_hsm.as_secs_f64() / ours.as_secs_f64()
+            );
+            let py_checked = median(py_checkeds);
+            println!(
+                "    and the ceremony's checks   {:>8.2} s   ours is {:.1}x faster   (each current root verified, each new root by the old and new root keys)",
+                py_checked.as_secs_f64(),
+                py_checked.as_secs_f64() / ours.as_secs_f64()
             );
         } else {
             println!(
