@@ -248,51 +248,25 @@ impl Engine<'_> {
         pipeline::ordered(
             vec![(); cpus()],
             request.repositories().enumerate(),
+            // The lines are made by the workers; the sink only writes them.
             |_, (i, repo)| {
                 repo.map(|repo| {
-                    let check = draft_one(ctx, &repo);
-                    (i, repo, check)
+                    let check = draft_one(ctx, &repo).map(|built| drafted(i, &repo, built));
+                    (repo.repository, check)
                 })
             },
             |item| {
                 // A request that cannot be read stops the ceremony outright.
-                let (i, repo, check) = item?;
-                let name = repo.repository;
+                let (name, check) = item?;
                 bar.inc(1);
                 match check {
-                    Ok(Built {
-                        root,
-                        current_sha256,
-                        removed: gone,
-                        added: came,
-                        keyids,
-                        message,
-                    }) => {
-                        gone.into_iter().for_each(|id| removed.add(id));
-                        came.into_iter().for_each(|id| added.add(id));
-                        let line = serde_json::to_string(&ToSign {
-                            i,
-                            keyids,
-                            message: B64.encode(&message),
-                        })
-                        .expect("a message serialises");
-                        writeln!(to_sign, "{line}").map_err(|e| io_err(&messages, e))?;
-                        low = low.min(root.version);
-                        high = high.max(root.version);
-                        let line = serde_json::to_string(&Draft {
-                            i,
-                            repository: name,
-                            current: repo.current.last().cloned().unwrap_or_default(),
-                            current_part: repo
-                                .current
-                                .last()
-                                .and_then(|c| repo.packed.get(c))
-                                .cloned(),
-                            current_sha256,
-                            root,
-                        })
-                        .expect("a draft serialises");
-                        writeln!(out, "{line}").map_err(|e| io_err(&path, e))?;
+                    Ok(d) => {
+                        d.removed.into_iter().for_each(|id| removed.add(id));
+                        d.added.into_iter().for_each(|id| added.add(id));
+                        low = low.min(d.version);
+                        high = high.max(d.version);
+                        writeln!(to_sign, "{}", d.to_sign).map_err(|e| io_err(&messages, e))?;
+                        writeln!(out, "{}", d.draft).map_err(|e| io_err(&path, e))?;
                     }
                     Err(reason) => problems.push(format!("repository {name}: {reason}")),
                 }
@@ -881,6 +855,43 @@ fn draft_one(
         keyids,
         message,
     })
+}
+
+/// One repository's drafted lines: what its tokens sign, and its draft.
+struct Drafted {
+    version: u64,
+    removed: Vec<String>,
+    added: Option<String>,
+    /// A [`ToSign`] line and a [`Draft`] line.
+    to_sign: String,
+    draft: String,
+}
+
+fn drafted(i: usize, repo: &crate::online::request::RepositoryRequest, b: Built) -> Drafted {
+    let to_sign = serde_json::to_string(&ToSign {
+        i,
+        keyids: b.keyids,
+        message: B64.encode(&b.message),
+    })
+    .expect("a message serialises");
+    let version = b.root.version;
+    let current = repo.current.last();
+    let draft = serde_json::to_string(&Draft {
+        i,
+        repository: repo.repository.clone(),
+        current: current.cloned().unwrap_or_default(),
+        current_part: current.and_then(|c| repo.packed.get(c)).cloned(),
+        current_sha256: b.current_sha256,
+        root: b.root,
+    })
+    .expect("a draft serialises");
+    Drafted {
+        version,
+        removed: b.removed,
+        added: b.added,
+        to_sign,
+        draft,
+    }
 }
 
 /// Worker threads for checking: one per CPU, up to four.

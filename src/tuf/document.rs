@@ -35,7 +35,7 @@ impl RootDocument {
     /// it checked when building, and every key in it would be decoded again).
     pub fn from_slice_validated_before(bytes: &[u8], name: &str) -> Result<Self, MetadataError> {
         let env = envelope::parse(bytes, name, "root")?;
-        let root: Root = envelope::typed(env.signed.clone(), name, "root")?;
+        let root: Root = envelope::typed(&env.signed, name, "root")?;
         Ok(RootDocument {
             name: name.to_owned(),
             signed: env.signed,

@@ -35,7 +35,7 @@ pub fn parse(bytes: &[u8], file: &str, role: &str) -> Result<Envelope, MetadataE
     let signatures = envelope
         .remove("signatures")
         .ok_or_else(|| envelope_err("no \"signatures\" field"))?;
-    let signatures: Vec<Signature> = typed(signatures, file, "signatures")?;
+    let signatures: Vec<Signature> = typed(&signatures, file, "signatures")?;
     let type_name = signed
         .get("_type")
         .and_then(Value::as_str)
@@ -57,11 +57,11 @@ pub fn parse(bytes: &[u8], file: &str, role: &str) -> Result<Envelope, MetadataE
 
 /// The typed view of a JSON value, naming `what` in the error.
 pub fn typed<T: DeserializeOwned>(
-    value: Value,
+    value: &Value,
     file: &str,
     what: &str,
 ) -> Result<T, MetadataError> {
-    serde_json::from_value(value).map_err(|e| MetadataError::Malformed {
+    T::deserialize(value).map_err(|e| MetadataError::Malformed {
         file: file.to_owned(),
         what: what.to_owned(),
         reason: e.to_string(),

@@ -21,7 +21,7 @@ pub struct TargetsDocument {
 impl TargetsDocument {
     pub fn from_slice(bytes: &[u8], name: &str) -> Result<Self, MetadataError> {
         let env = envelope::parse(bytes, name, "targets")?;
-        let targets: Targets = envelope::typed(env.signed.clone(), name, "targets")?;
+        let targets: Targets = envelope::typed(&env.signed, name, "targets")?;
         let doc = TargetsDocument {
             name: name.to_owned(),
             signed: env.signed,
