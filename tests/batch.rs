@@ -2,7 +2,8 @@
 //! SoftHSM tokens. Every new root is judged by python-tuf; a batch with a forged
 //! or unrelated repository is refused up front with nothing signed; an interrupted
 //! batch resumes to exactly the output of an uninterrupted one, and parallel
-//! signing sessions give exactly what one session gives.
+//! signing sessions give exactly what one session gives. A Notary batch keeps each
+//! repository's own root certificates.
 
 mod common;
 
@@ -29,6 +30,11 @@ struct Room {
 
 impl Room {
     fn new() -> Room {
+        Room::with("ed25519")
+    }
+
+    /// Two root tokens, each holding a root key of `algorithm`.
+    fn with(algorithm: &str) -> Room {
         let hsm = SoftHsm::new();
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
@@ -37,7 +43,7 @@ impl Room {
             hsm.init(label, PIN);
             let r = format!("pkcs11:token={label};object=root");
             let o = self_cmd(&hsm, "ceremony")
-                .args(["key", "generate", "--token", &r, "--algorithm", "ed25519"])
+                .args(["key", "generate", "--token", &r, "--algorithm", algorithm])
                 .args(["--pin-file", p(&dir.path().join("pin"))])
                 .output()
                 .unwrap();
@@ -57,9 +63,13 @@ impl Room {
     }
 
     fn synth(&self, name: &str, extra: &[&str]) -> PathBuf {
+        self.synth_n(name, N, extra)
+    }
+
+    fn synth_n(&self, name: &str, n: usize, extra: &[&str]) -> PathBuf {
         let out = self.path(name);
         let mut c = self_cmd(&self.hsm, "ceremony-bench");
-        c.args(["synth", "--out", p(&out), "--repositories", &N.to_string()]);
+        c.args(["synth", "--out", p(&out), "--repositories", &n.to_string()]);
         for r in &self.refs {
             c.args(["--root", r]);
         }
@@ -131,6 +141,10 @@ fn current_root(req: &Path, i: usize) -> Vec<u8> {
 /// Every new root in a batch export, in request order, cut from `roots.pack` at
 /// the places `roots.jsonl` gives (each checked against its SHA-256).
 fn roots(export: &Path) -> Vec<Vec<u8>> {
+    roots_n(export, N)
+}
+
+fn roots_n(export: &Path, n: usize) -> Vec<Vec<u8>> {
     use sha2::Digest;
     let pack = fs::read(export.join("roots.pack")).unwrap();
     let index = fs::read_to_string(export.join("roots.jsonl")).unwrap();
@@ -150,7 +164,7 @@ fn roots(export: &Path) -> Vec<Vec<u8>> {
             bytes
         })
         .collect();
-    assert_eq!(out.len(), N);
+    assert_eq!(out.len(), n);
     assert_eq!(out.iter().map(Vec::len).sum::<usize>(), pack.len());
     out
 }
@@ -425,4 +439,59 @@ fn a_token_that_no_longer_holds_the_room_key_is_refused_at_its_signing_step() {
     assert_eq!(journal("root-1").lines().count(), N);
     assert_eq!(journal("root-2").lines().count(), 0);
     assert!(!room.path("export-swap").exists());
+}
+
+/// A Docker Content Trust publisher's batch: Notary roots whose root keys are
+/// certificates, one per repository (GUN), made on the same P-256 tokens. The new
+/// roots keep each repository's certificates and verify for their own GUN only.
+/// (Judged here by our verifier, `ceremony verify --gun`: the real Notary server
+/// and client judge revocations of single repositories in `tests/interop.rs`.)
+#[test]
+fn a_notary_batch_keeps_each_repositorys_root_certificates_and_verifies_for_its_gun() {
+    const REPOS: usize = 12;
+    let room = Room::with("ecdsa-p256");
+    let req = room.synth_n("request", REPOS, &["--flavour", "notary"]);
+    let o = room.batch(&req, "n", &[]);
+    assert!(o.status.success(), "batch: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("over {REPOS} repositories (notary metadata)")),
+        "{out}"
+    );
+    let new = roots_n(&room.path("export-n"), REPOS);
+    let gun = |i: usize| format!("example.com/bench/repo-{i:05}");
+    for (i, bytes) in new.iter().enumerate() {
+        let dir = room.path(&format!("chain-{i}"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("1.root.json"), current_root(&req, i)).unwrap();
+        fs::write(dir.join("2.root.json"), bytes).unwrap();
+        let old: serde_json::Value = serde_json::from_slice(&current_root(&req, i)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(v["signed"]["_type"], "Root");
+        // The root role's certificates are the repository's own, carried over.
+        assert_eq!(
+            v["signed"]["roles"]["root"], old["signed"]["roles"]["root"],
+            "repository {i}"
+        );
+        assert_ne!(
+            v["signed"]["roles"]["targets"], old["signed"]["roles"]["targets"],
+            "repository {i}"
+        );
+        let o = self_cmd(&room.hsm, "ceremony")
+            .args(["verify", "--gun", &gun(i), "--trusted"])
+            .arg(dir.join("1.root.json"))
+            .arg(dir.join("2.root.json"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "repository {i}: {}", stderr(&o));
+    }
+    // A repository's new root does not pass for another repository.
+    let o = self_cmd(&room.hsm, "ceremony")
+        .args(["verify", "--gun", &gun(1), "--trusted"])
+        .arg(room.path("chain-0").join("1.root.json"))
+        .arg(room.path("chain-0").join("2.root.json"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains(&gun(1)), "{}", stderr(&o));
 }

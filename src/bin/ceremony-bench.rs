@@ -6,6 +6,8 @@
 //!       each with its own snapshot and timestamp keys and expiry, all with one
 //!       replacement (as `ceremony request` gives several repositories). `--forge-at I` breaks repository I's signatures;
 //!       `--unlisted-at I` leaves the compromised key out of repository I.
+//!       `--flavour notary` makes Notary roots: each root key a certificate for the
+//!       repository's GUN made on its token (P-256 root keys), P-256 online keys.
 //!
 //!   ceremony-bench run [--n 1000 --n 10000] [--repeat 3]
 //!       SoftHSM tokens made on the spot; for each N, side by side: the raw signing
@@ -24,8 +26,9 @@ use ceremony::online::request::{NewRepository, write};
 use ceremony::tokens::Signer;
 use ceremony::tokens::soft::GeneratedKey;
 use ceremony::tuf::document::RootDocument;
-use ceremony::tuf::key::{key_id, tuf_key};
+use ceremony::tuf::key::{key_id, notary_key, notary_x509_key, tuf_key};
 use ceremony::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION};
+use ceremony::tuf::notary::build_root_certificate;
 use ceremony::tuf::sign::sign_root;
 use ceremony::tuf::time::format_expires;
 use serde_json::Map;
@@ -91,6 +94,11 @@ fn synth(args: &[String]) -> R<()> {
         .iter()
         .filter_map(|v| v.parse().ok())
         .collect();
+    let flavour = match value(args, "--flavour").as_deref() {
+        None | Some("tuf") => Flavour::Tuf,
+        Some("notary") => Flavour::Notary,
+        Some(other) => return Err(format!("--flavour {other}: tuf or notary")),
+    };
     let secrets = SecretArgs {
         passphrase_file: value(args, "--passphrase-file").map(PathBuf::from),
         pin_file: value(args, "--pin-file").map(PathBuf::from),
@@ -99,25 +107,43 @@ fn synth(args: &[String]) -> R<()> {
     for r in &roots {
         signers.push(open_signer(r, &secrets).map_err(|e| e.to_string())?);
     }
-    let online = |alg| tuf_key(&GeneratedKey::generate(alg).public());
-    let compromised = online(Algorithm::Ed25519);
-    let compromised_id = key_id(&compromised, Flavour::Tuf);
-    let other_targets = online(Algorithm::Ed25519);
-    let replacement = online(Algorithm::Ed25519);
+    let (online_alg, online_key): (Algorithm, fn(&ceremony::keys::PublicKey) -> Key) = match flavour
+    {
+        Flavour::Tuf => (Algorithm::Ed25519, tuf_key),
+        Flavour::Notary => (Algorithm::EcdsaP256, notary_key),
+    };
+    let online = || online_key(&GeneratedKey::generate(online_alg).public());
+    let compromised = online();
+    let compromised_id = key_id(&compromised, flavour);
+    let other_targets = online();
+    let replacement = online();
     let now = chrono::Utc::now();
     let mut repos = Vec::with_capacity(n);
     for i in 0..n {
         // Like real repositories, each has its own snapshot and timestamp keys and
         // its own expiry: no two current roots are the same.
-        let snapshot = online(Algorithm::Ed25519);
-        let timestamp = online(Algorithm::Ed25519);
+        let snapshot = online();
+        let timestamp = online();
+        let name = format!("example.com/bench/repo-{i:05}");
         let expires =
             format_expires(now + chrono::Duration::days(365) + chrono::Duration::seconds(i as i64));
         let mut keys: BTreeMap<String, Key> = BTreeMap::new();
         let mut root_ids = Vec::new();
-        for s in &signers {
-            let k = tuf_key(s.public_key());
-            let id = key_id(&k, Flavour::Tuf);
+        for s in signers.iter_mut() {
+            let k = match flavour {
+                Flavour::Tuf => tuf_key(s.public_key()),
+                Flavour::Notary => {
+                    let cert = build_root_certificate(
+                        &name,
+                        s.as_mut(),
+                        now - chrono::Duration::days(1),
+                        now + chrono::Duration::days(3650),
+                    )
+                    .map_err(|e| format!("{name}: root certificate: {e}"))?;
+                    notary_x509_key(&cert.pem)
+                }
+            };
+            let id = key_id(&k, flavour);
             keys.insert(id.clone(), k);
             root_ids.push(id);
         }
@@ -133,13 +159,13 @@ fn synth(args: &[String]) -> R<()> {
             ("snapshot", &snapshot),
             ("timestamp", &timestamp),
         ] {
-            let id = key_id(k, Flavour::Tuf);
+            let id = key_id(k, flavour);
             keys.insert(id.clone(), k.clone());
             roles.insert(name.to_owned(), role(vec![id], 1));
         }
         let root = Root {
-            type_name: "root".into(),
-            spec_version: Some(SPEC_VERSION.into()),
+            type_name: flavour.type_name("root"),
+            spec_version: (flavour == Flavour::Tuf).then(|| SPEC_VERSION.into()),
             consistent_snapshot: Some(false),
             version: 1,
             expires: expires.clone(),
@@ -147,7 +173,6 @@ fn synth(args: &[String]) -> R<()> {
             roles,
             unknown: Map::new(),
         };
-        let name = format!("example.com/bench/repo-{i:05}");
         let mut doc = RootDocument::draft(root, &name).map_err(|e| e.to_string())?;
         for s in signers.iter_mut() {
             sign_root(&mut doc, s.as_mut(), None).map_err(|e| e.to_string())?;
@@ -169,7 +194,7 @@ fn synth(args: &[String]) -> R<()> {
             revoke: vec![compromised_id.clone()],
         });
     }
-    let bundle = write(&out, Flavour::Tuf, &repos).map_err(|e| e.to_string())?;
+    let bundle = write(&out, flavour, &repos).map_err(|e| e.to_string())?;
     println!("request bundle {} with {n} repositories", out.display());
     println!("compromised targets key: {compromised_id}");
     println!("bundle hash: {}", bundle.hash());
