@@ -410,29 +410,24 @@ fn run(args: &[String]) -> R<()> {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        let mut py_hsm_run = hsm.cmd(&python());
-        py_hsm_run.args([
-            helper.to_str().unwrap(),
-            "python-tuf-hsm",
-            req.to_str().unwrap(),
-            dir.join("py-hsm-out").to_str().unwrap(),
-            SOFTHSM_MODULE,
-            pin_file.to_str().unwrap(),
-            "bench-root-1",
-            "bench-root-2",
-        ]);
-        // And with the checks the ceremony makes (before and after the edit).
-        let mut py_checked_run = hsm.cmd(&python());
-        py_checked_run.args([
-            helper.to_str().unwrap(),
-            "python-tuf-hsm-checked",
-            req.to_str().unwrap(),
-            dir.join("py-checked-out").to_str().unwrap(),
-            SOFTHSM_MODULE,
-            pin_file.to_str().unwrap(),
-            "bench-root-1",
-            "bench-root-2",
-        ]);
+        // Signing on the tokens, without and with the checks the ceremony makes
+        // (before and after the edit).
+        let py_on_tokens = |mode: &str, out: &str| {
+            let mut c = hsm.cmd(&python());
+            c.args([
+                helper.to_str().unwrap(),
+                mode,
+                req.to_str().unwrap(),
+                dir.join(out).to_str().unwrap(),
+                SOFTHSM_MODULE,
+                pin_file.to_str().unwrap(),
+                "bench-root-1",
+                "bench-root-2",
+            ]);
+            c
+        };
+        let mut py_hsm_run = py_on_tokens("python-tuf-hsm", "py-hsm-out");
+        let mut py_checked_run = py_on_tokens("python-tuf-hsm-checked", "py-checked-out");
         let mut peak = 0;
         let (mut floors, mut floors_parallel, mut ourses, mut pys, mut py_hsms, mut py_checkeds) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
