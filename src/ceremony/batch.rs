@@ -47,20 +47,29 @@ const SYNC_EVERY: usize = 100;
 /// repository's transcript entry names its own).
 const SHOWN: usize = 16;
 
-/// Distinct key IDs over a batch, in memory that does not grow with their
-/// length: the first [`SHOWN`] kept, every one counted by a 64-bit hash.
-#[derive(Default)]
+/// Distinct key IDs over a batch: the first [`SHOWN`] kept, every one counted by
+/// a 64-bit hash under a key drawn for this process (so a request cannot be made
+/// to collide two), about 16 bytes per key instead of the key ID.
 struct Distinct {
     shown: Vec<String>,
     seen: std::collections::HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Default for Distinct {
+    fn default() -> Self {
+        Distinct {
+            shown: Vec::new(),
+            seen: Default::default(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
 }
 
 impl Distinct {
     fn add(&mut self, id: String) {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::hash::DefaultHasher::new();
-        id.hash(&mut h);
-        if self.seen.insert(h.finish()) && self.shown.len() < SHOWN {
+        use std::hash::BuildHasher;
+        if self.seen.insert(self.hasher.hash_one(&id)) && self.shown.len() < SHOWN {
             self.shown.push(id);
         }
     }
@@ -513,16 +522,20 @@ impl Engine<'_> {
                 Ok(Flow::Continue)
             },
         );
-        // What was signed before a failure is kept: the step resumes after it.
-        out.flush().map_err(|e| io_err(&journal, e))?;
-        out.get_ref().sync_data().map_err(|e| io_err(&journal, e))?;
-        if matches!(ended, Ok(Ended::Stopped)) {
+        // What was signed before a failure is kept: the step resumes after it. (A
+        // signing failure is the error to report; the journal's own comes after.)
+        let kept = out
+            .flush()
+            .and_then(|()| out.get_ref().sync_data())
+            .map_err(|e| io_err(&journal, e));
+        let ended = ended?;
+        kept?;
+        if ended == Ended::Stopped {
             eprintln!("test fault injection: stopping in step {}", step.id);
             std::process::exit(99);
         }
         bar.finish_and_clear();
         drop(forks);
-        ended?;
         let signed = next;
         if signed != state.count {
             return Err(Error::Internal(format!(
@@ -576,15 +589,23 @@ impl Engine<'_> {
         let drafts_file = drafts_path(&self.work.0);
         // Each draft's line with its signatures' lines, read in repository order
         // (the workers parse them).
+        let mut at = 0usize;
         let jobs = std::iter::from_fn(move || {
             let d = drafts.next()?;
+            at += 1;
             Some((|| -> Result<(String, Vec<(PathBuf, String)>)> {
                 let d = d?;
                 let mut sigs = Vec::new();
                 for (p, lines) in journals.iter_mut() {
                     let line = lines
                         .next()
-                        .ok_or_else(|| usage(format!("{}: ends early", p.display())))?
+                        .ok_or_else(|| {
+                            usage(format!(
+                                "{}: ends before repository {}",
+                                p.display(),
+                                at - 1
+                            ))
+                        })?
                         .map_err(|e| io_err(p, e))?;
                     sigs.push((p.clone(), line));
                 }

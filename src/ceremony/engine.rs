@@ -1778,17 +1778,21 @@ fn bundle_repositories(script: &Script, b: &Bindings) -> Result<Vec<String>> {
     // The staged index of new roots names them in order (and is what the export
     // lists); reading it is cheaper than reading the request again.
     let index = bundle::staging_dir(&b.out).join(bundle::PACK_INDEX);
-    if let Ok(file) = std::fs::File::open(&index) {
-        use std::io::BufRead;
-        return std::io::BufReader::new(file)
-            .lines()
-            .map(|line| {
-                let line = line.map_err(|e| io_err(&index, e))?;
-                serde_json::from_str::<bundle::PackEntry>(&line)
-                    .map(|e| e.repository)
-                    .map_err(|e| usage(format!("{}: {e}", index.display())))
-            })
-            .collect();
+    match std::fs::File::open(&index) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&index, e)),
+        Ok(file) => {
+            use std::io::BufRead;
+            return std::io::BufReader::new(file)
+                .lines()
+                .map(|line| {
+                    let line = line.map_err(|e| io_err(&index, e))?;
+                    serde_json::from_str::<bundle::PackEntry>(&line)
+                        .map(|e| e.repository)
+                        .map_err(|e| usage(format!("{}: {e}", index.display())))
+                })
+                .collect();
+        }
     }
     let dir = b
         .request

@@ -98,7 +98,10 @@ where
     F: Fn(&mut W, T) -> R + Sync,
     S: FnMut(R) -> Result<Flow> + Send,
 {
-    let ahead = 2 * workers.len().max(1);
+    if workers.is_empty() {
+        return Err(Error::Internal("an ordered map needs a worker".into()));
+    }
+    let ahead = 2 * workers.len();
     let shared = Shared {
         source: Mutex::new(Source {
             jobs,
@@ -300,6 +303,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!((ended, none), (Ended::Complete, 0));
+        // No worker would mean no job done: refused, not reported complete.
+        let no_workers: Vec<()> = Vec::new();
+        assert!(ordered(no_workers, 0..3u8, |_, i| i, |_| Ok(Flow::Continue)).is_err());
     }
 
     #[test]

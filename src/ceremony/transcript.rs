@@ -1328,7 +1328,9 @@ pub fn render_markdown_to(
         files = std::mem::take(&mut report.entries);
         report
     });
-    if let Some(err) = failed {
+    // (A write error matters only for a verified transcript: one that fails is
+    // shown from a fresh read below.)
+    if let (Ok(_), Some(err)) = (&verdict, failed) {
         return Err(w(err));
     }
     // A transcript that fails shows what can be read, clearly marked as unverified.
