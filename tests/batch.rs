@@ -282,6 +282,27 @@ fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
         "the resumed step did not re-sign"
     );
 
+    // Interrupted after the verify step staged the export but before it was
+    // recorded as done: the step runs again over the same signatures and gives
+    // the same roots; the bundle and its transcript verify.
+    let o = room.batch(
+        &req,
+        "c",
+        &[("CEREMONY_TEST_CRASH", "before-commit:verify")],
+    );
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    let o = room.resume("c");
+    assert!(o.status.success(), "resume: {}", stderr(&o));
+    let c = room.path("export-c");
+    assert!(
+        roots(&a) == roots(&c),
+        "the resumed verify step's roots differ"
+    );
+    ok(&["bundle-verify", p(&c)]);
+    ok(&["transcript", "verify", p(&c.join("transcript.jsonl"))]);
+    let t = fs::read_to_string(c.join("transcript.jsonl")).unwrap();
+    assert!(t.contains("\"kind\":\"interruption\""));
+
     // No PIN in anything the batch wrote or printed.
     let mut everything = stdout(&o) + &stderr(&o);
     for f in ["transcript.jsonl", "transcript.md", "manifest.json"] {
