@@ -2,8 +2,9 @@
 //! SoftHSM tokens. Every new root is judged by python-tuf; a batch with a forged
 //! or unrelated repository is refused up front with nothing signed; an interrupted
 //! batch resumes to exactly the output of an uninterrupted one, and parallel
-//! signing sessions give exactly what one session gives. A Notary batch keeps each
-//! repository's own root certificates.
+//! signing sessions give exactly what one session gives. A refresh-expiry batch
+//! changes nothing but versions and expiry; a Notary batch keeps each repository's
+//! own root certificates.
 
 mod common;
 
@@ -80,10 +81,14 @@ impl Room {
     }
 
     fn batch(&self, request: &Path, name: &str, env: &[(&str, &str)]) -> Output {
+        self.batch_of("revoke-tagging-key.toml", request, name, env)
+    }
+
+    fn batch_of(&self, script: &str, request: &Path, name: &str, env: &[(&str, &str)]) -> Output {
         let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts");
         let mut c = self_cmd(&self.hsm, "ceremony");
         c.arg("run")
-            .arg(scripts.join("revoke-tagging-key.toml"))
+            .arg(scripts.join(script))
             .args(["--workdir", p(&self.path(&format!("work-{name}")))])
             .args(["--out", p(&self.path(&format!("export-{name}")))])
             .args(["--request", p(request)])
@@ -197,6 +202,14 @@ fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
         String::from_utf8_lossy(&judge.stderr)
     );
     assert!(String::from_utf8_lossy(&judge.stdout).contains(&format!("OK: {N} repositories")));
+    // The judge's refresh mode is not fooled: these roots changed their keys.
+    let judge = Command::new(python())
+        .arg(interop_script("tuf_verify_batch.py"))
+        .args([p(&req), p(&a), "--refresh"])
+        .output()
+        .unwrap();
+    assert!(!judge.status.success());
+    assert!(String::from_utf8_lossy(&judge.stdout).contains("keys changed in a refresh"));
     // One transcript entry per repository, each giving where its root is in the
     // pack; the bundle is the pack, its index and the transcript with its report.
     let t = fs::read_to_string(a.join("transcript.jsonl")).unwrap();
@@ -515,4 +528,37 @@ fn a_notary_batch_keeps_each_repositorys_root_certificates_and_verifies_for_its_
         .unwrap();
     assert!(!o.status.success());
     assert!(stderr(&o).contains(&gun(1)), "{}", stderr(&o));
+}
+
+/// The other batch: refresh-expiry over every repository. Only the version and
+/// the expiry change; python-tuf accepts every new root as the next of its current
+/// one, with the same keys and roles.
+#[test]
+fn a_refresh_expiry_batch_changes_only_version_and_expiry_and_python_tuf_accepts_every_root() {
+    const REPOS: usize = 40;
+    let room = Room::new();
+    let req = room.synth_n("request", REPOS, &[]);
+    let o = room.batch_of("refresh-expiry.toml", &req, "r", &[]);
+    assert!(o.status.success(), "batch: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("over {REPOS} repositories")), "{out}");
+    assert!(!out.contains("targets key(s) that go"), "{out}");
+    let r = room.path("export-r");
+    let judge = Command::new(python())
+        .arg(interop_script("tuf_verify_batch.py"))
+        .args([p(&req), p(&r), "--refresh"])
+        .output()
+        .unwrap();
+    assert!(
+        judge.status.success(),
+        "python-tuf: {}{}",
+        String::from_utf8_lossy(&judge.stdout),
+        String::from_utf8_lossy(&judge.stderr)
+    );
+    assert!(String::from_utf8_lossy(&judge.stdout).contains(&format!("OK: {REPOS} repositories")));
+    for (i, bytes) in roots_n(&r, REPOS).iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(v["signed"]["expires"], EXPIRES, "repository {i}");
+    }
+    ok(&["bundle-verify", p(&r)]);
 }

@@ -1,12 +1,14 @@
 """Independent judge for a batch export: for every repository of the request
 bundle, python-tuf must accept its current root followed by the new root the
 ceremony exported (the new one meets the threshold of the current root's keys and
-its own), and the new root must no longer list the compromised targets key.
+its own), and the new root must no longer list the compromised targets key. With
+--refresh (a refresh-expiry batch), the new root must instead keep the current
+root's keys and roles exactly and expire later.
 
 The export keeps the new roots in roots.pack, each where its line of roots.jsonl
 says (offset, size, SHA-256).
 
-Usage: tuf_verify_batch.py REQUEST EXPORT
+Usage: tuf_verify_batch.py REQUEST EXPORT [--refresh]
 Prints "OK: N repositories" or the first refusal, exit 0 or 1.
 """
 
@@ -49,7 +51,7 @@ def request_file(request: str, repo: dict, name: str) -> bytes:
     return data
 
 
-def main(request: str, export: str) -> int:
+def main(request: str, export: str, refresh: bool = False) -> int:
     with open(os.path.join(request, "request.json")) as f:
         req = json.load(f)
     packed = packed_roots(export)
@@ -69,6 +71,14 @@ def main(request: str, export: str) -> int:
             new.verify_delegate(Root.type, new)
             if new.signed.is_expired():
                 raise ValueError("the new root has expired")
+            if refresh:
+                old, now = trusted.signed.to_dict(), new.signed.to_dict()
+                for field in ("keys", "roles", "consistent_snapshot", "spec_version"):
+                    if old.get(field) != now.get(field):
+                        raise ValueError(f"{field} changed in a refresh")
+                if not new.signed.expires > trusted.signed.expires:
+                    raise ValueError("the new root does not expire later")
+                continue
             for revoked in repo["revoke"]:
                 if any(k.startswith(revoked) for k in new.signed.roles["targets"].keyids):
                     raise ValueError(f"the compromised key {revoked[:8]} is still listed")
@@ -80,4 +90,4 @@ def main(request: str, export: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3:] == ["--refresh"]))
