@@ -325,16 +325,32 @@ fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
 }
 
 #[test]
-fn a_batch_with_a_forged_or_unrelated_repository_is_refused_before_anything_is_signed() {
+fn a_batch_with_a_forged_unrelated_or_already_replaced_repository_is_refused_before_anything_is_signed()
+ {
     let room = Room::new();
-    let req = room.synth("request", &["--forge-at", "37", "--unlisted-at", "158"]);
+    let req = room.synth(
+        "request",
+        &[
+            "--forge-at",
+            "37",
+            "--unlisted-at",
+            "158",
+            "--replaced-at",
+            "190",
+        ],
+    );
     let o = room.batch(&req, "bad", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     let err = stderr(&o);
     assert!(
-        err.contains("2 of 200 repositories cannot be part of this ceremony; nothing was signed"),
+        err.contains("3 of 200 repositories cannot be part of this ceremony; nothing was signed"),
         "{err}"
     );
+    assert!(
+        err.contains("repository example.com/bench/repo-00190: the replacement targets key"),
+        "{err}"
+    );
+    assert!(err.contains("is already in its current root"), "{err}");
     assert!(
         err.contains("repository example.com/bench/repo-00037: its current root (version 1) is not signed by 2 of the root keys in this room"),
         "{err}"

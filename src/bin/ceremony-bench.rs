@@ -5,7 +5,8 @@
 //!       signed by the given root tokens, all listing one compromised targets key,
 //!       each with its own snapshot and timestamp keys and expiry, all with one
 //!       replacement (as `ceremony request` gives several repositories). `--forge-at I` breaks repository I's signatures;
-//!       `--unlisted-at I` leaves the compromised key out of repository I.
+//!       `--unlisted-at I` leaves the compromised key out of repository I;
+//!       `--replaced-at I` lists the replacement in repository I's root already.
 //!       `--flavour notary` makes Notary roots: each root key a certificate for the
 //!       repository's GUN made on its token (P-256 root keys), P-256 online keys.
 //!
@@ -94,6 +95,10 @@ fn synth(args: &[String]) -> R<()> {
         .iter()
         .filter_map(|v| v.parse().ok())
         .collect();
+    let replaced: Vec<usize> = values(args, "--replaced-at")
+        .iter()
+        .filter_map(|v| v.parse().ok())
+        .collect();
     let flavour = match value(args, "--flavour").as_deref() {
         None | Some("tuf") => Flavour::Tuf,
         Some("notary") => Flavour::Notary,
@@ -162,6 +167,14 @@ fn synth(args: &[String]) -> R<()> {
             let id = key_id(k, flavour);
             keys.insert(id.clone(), k.clone());
             roles.insert(name.to_owned(), role(vec![id], 1));
+        }
+        if replaced.contains(&i) {
+            // The replacement already signs targets here, beside the compromised key.
+            let id = key_id(&replacement, flavour);
+            keys.insert(id.clone(), replacement.clone());
+            if let Some(r) = roles.get_mut("targets") {
+                r.keyids.push(id);
+            }
         }
         let root = Root {
             type_name: flavour.type_name("root"),
