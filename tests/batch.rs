@@ -132,6 +132,25 @@ fn self_cmd(hsm: &SoftHsm, bin: &str) -> Command {
 }
 
 /// Repository `i`'s current root in a batch request: a part of `current.pack`.
+/// python-tuf's verdict on a batch export (`tests/interop/tuf_verify_batch.py`):
+/// whether it accepts every new root, and what it printed.
+fn judge(request: &Path, export: &Path, extra: &[&str]) -> (bool, String) {
+    let o = Command::new(python())
+        .arg(interop_script("tuf_verify_batch.py"))
+        .args([p(request), p(export)])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
 fn current_root(req: &Path, i: usize) -> Vec<u8> {
     let r: serde_json::Value =
         serde_json::from_slice(&fs::read(req.join("request.json")).unwrap()).unwrap();
@@ -190,26 +209,13 @@ fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
     assert!(out.contains("targets key(s) that go: "), "{out}");
     assert!(out.contains(" (1 distinct)"), "{out}");
     let a = room.path("export-a");
-    let judge = Command::new(python())
-        .arg(interop_script("tuf_verify_batch.py"))
-        .args([p(&req), p(&a)])
-        .output()
-        .unwrap();
-    assert!(
-        judge.status.success(),
-        "python-tuf: {}{}",
-        String::from_utf8_lossy(&judge.stdout),
-        String::from_utf8_lossy(&judge.stderr)
-    );
-    assert!(String::from_utf8_lossy(&judge.stdout).contains(&format!("OK: {N} repositories")));
+    let (accepted, said) = judge(&req, &a, &[]);
+    assert!(accepted, "python-tuf: {said}");
+    assert!(said.contains(&format!("OK: {N} repositories")), "{said}");
     // The judge's refresh mode is not fooled: these roots changed their keys.
-    let judge = Command::new(python())
-        .arg(interop_script("tuf_verify_batch.py"))
-        .args([p(&req), p(&a), "--refresh"])
-        .output()
-        .unwrap();
-    assert!(!judge.status.success());
-    assert!(String::from_utf8_lossy(&judge.stdout).contains("keys changed in a refresh"));
+    let (accepted, said) = judge(&req, &a, &["--refresh"]);
+    assert!(!accepted);
+    assert!(said.contains("keys changed in a refresh"), "{said}");
     // One transcript entry per repository, each giving where its root is in the
     // pack; the bundle is the pack, its index and the transcript with its report.
     let t = fs::read_to_string(a.join("transcript.jsonl")).unwrap();
@@ -560,18 +566,12 @@ fn a_refresh_expiry_batch_changes_only_version_and_expiry_and_python_tuf_accepts
     assert!(out.contains(&format!("over {REPOS} repositories")), "{out}");
     assert!(!out.contains("targets key(s) that go"), "{out}");
     let r = room.path("export-r");
-    let judge = Command::new(python())
-        .arg(interop_script("tuf_verify_batch.py"))
-        .args([p(&req), p(&r), "--refresh"])
-        .output()
-        .unwrap();
+    let (accepted, said) = judge(&req, &r, &["--refresh"]);
+    assert!(accepted, "python-tuf: {said}");
     assert!(
-        judge.status.success(),
-        "python-tuf: {}{}",
-        String::from_utf8_lossy(&judge.stdout),
-        String::from_utf8_lossy(&judge.stderr)
+        said.contains(&format!("OK: {REPOS} repositories")),
+        "{said}"
     );
-    assert!(String::from_utf8_lossy(&judge.stdout).contains(&format!("OK: {REPOS} repositories")));
     for (i, bytes) in roots_n(&r, REPOS).iter().enumerate() {
         let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
         assert_eq!(v["signed"]["expires"], EXPIRES, "repository {i}");
