@@ -253,10 +253,13 @@ impl Hsm {
 }
 
 fn sh(c: &mut Command) -> R<String> {
-    let o = c.output().map_err(|e| format!("{c:?}: {e}"))?;
+    // Named by its program only: some commands carry a token's PIN in their
+    // arguments (softhsm2-util knows no other way).
+    let name = c.get_program().to_string_lossy().into_owned();
+    let o = c.output().map_err(|e| format!("{name}: {e}"))?;
     if !o.status.success() {
         return Err(format!(
-            "{c:?} failed:\n{}{}",
+            "{name} failed:\n{}{}",
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         ));
@@ -272,7 +275,7 @@ fn measure(c: &mut Command) -> R<(Duration, u64)> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("{c:?}: {e}"))?;
+        .map_err(|e| format!("{}: {e}", c.get_program().to_string_lossy()))?;
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0u64;
     loop {
@@ -291,7 +294,10 @@ fn measure(c: &mut Command) -> R<(Duration, u64)> {
                     use std::io::Read;
                     let _ = e.read_to_string(&mut err);
                 }
-                return Err(format!("{c:?} failed: {err}"));
+                return Err(format!(
+                    "{} failed: {err}",
+                    c.get_program().to_string_lossy()
+                ));
             }
             break;
         }

@@ -152,9 +152,15 @@ impl Request {
                         repo.repository, part.file
                     ));
                 }
-                if hex::decode(&part.sha256).map(|v| v.len()) != Ok(32) {
+                // Lowercase, as it is compared with the digest of the part read.
+                if part.sha256.len() != 64
+                    || !part
+                        .sha256
+                        .bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                {
                     return Err(format!(
-                        "{}: {name}: sha256 is not 64 hex digits",
+                        "{}: {name}: sha256 is not 64 lowercase hex digits",
                         repo.repository
                     ));
                 }

@@ -154,6 +154,10 @@ impl Index {
     fn push(&mut self, path: &str, sha256: [u8; 32], size: u64) -> Result<(), String> {
         let start = u32::try_from(self.names.len()).map_err(|_| "too many files".to_string())?;
         let len = u32::try_from(path.len()).map_err(|_| "path too long".to_string())?;
+        // Every entry's end must fit too (names are sliced by start + len).
+        start
+            .checked_add(len)
+            .ok_or_else(|| "too many files".to_string())?;
         self.names.push_str(path);
         self.entries.push((start, len, sha256, size));
         Ok(())
@@ -775,33 +779,26 @@ pub fn stage_copy(out: &Path, path: &str, src: &Path) -> Result<PathBuf, BundleE
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
     }
-    // Copied whole under a temporary name beside the staging directory, then
-    // linked into place: an interrupted copy never leaves a partial file staged,
-    // and a link never replaces a file already there.
+    // Copied whole under a fresh temporary name (created exclusively, never
+    // through a link someone left there, removed on every path) beside the
+    // staging directory, then linked into place: an interrupted copy never leaves
+    // a partial file staged, and a link never replaces a file already there.
     let staging = staging_dir(out);
-    let tmp = staging.with_file_name(format!(
-        "{}.{}.copy",
-        staging
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        path.replace('/', "%2F")
-    ));
+    let beside = staging.parent().unwrap_or(Path::new("."));
     let mut from = fs::File::open(src).map_err(|e| io(src, e))?;
-    let mut to = {
-        use std::os::unix::fs::OpenOptionsExt;
-        fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&tmp)
-            .map_err(|e| io(&tmp, e))?
-    };
-    std::io::copy(&mut from, &mut to).map_err(|e| io(&tmp, e))?;
-    drop(to);
-    let copied = fs::hard_link(&tmp, &target);
-    let _ = fs::remove_file(&tmp);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ceremony-copy.")
+        .tempfile_in(beside)
+        .map_err(|e| io(beside, e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = tmp.as_file_mut();
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(|e| io(&target, e))?;
+        std::io::copy(&mut from, file).map_err(|e| io(&target, e))?;
+    }
+    let copied = fs::hard_link(tmp.path(), &target);
+    drop(tmp);
     match copied {
         Ok(()) => Ok(target),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -819,19 +816,11 @@ pub fn stage_copy(out: &Path, path: &str, src: &Path) -> Result<PathBuf, BundleE
 
 /// SHA-256 and size of a file, read in pieces (a batch's pack is tens of MB).
 pub fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
-    use std::io::Read;
-    let mut f = fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 << 10];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok((h.finalize().into(), size));
-        }
-        size += n as u64;
-        h.update(&buf[..n]);
-    }
+    HashRead::new(std::io::BufReader::with_capacity(
+        64 << 10,
+        fs::File::open(path)?,
+    ))
+    .finish()
 }
 
 /// Whether two files hold the same bytes (read in pieces).
