@@ -5,6 +5,8 @@
 //! All slow interop lives in this one test binary.
 
 mod common;
+#[path = "interop/differential.rs"]
+mod differential;
 
 use ceremony::tuf::cjson;
 use common::*;

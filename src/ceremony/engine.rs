@@ -2010,15 +2010,11 @@ fn check_bindings(
                 ))
             })?;
             let trusted = crate::commands::read_root(trusted_path)?;
-            let files = if path.is_dir() {
-                crate::commands::verify::root_files_in(path)?
+            let docs = if path.is_dir() {
+                crate::commands::verify::read_root_dir(path, None)?
             } else {
-                vec![path.clone()]
+                vec![crate::commands::read_root(path)?]
             };
-            let docs = files
-                .iter()
-                .map(|p| crate::commands::read_root(p))
-                .collect::<Result<Vec<_>>>()?;
             if let Some(first) = docs.first()
                 && first.flavour() != flavour
             {
@@ -2168,7 +2164,8 @@ fn title(step: &Step) -> String {
 }
 
 /// What the administrator reads aloud: version, expiry, every role's keys and
-/// threshold, and what changed against the previous root.
+/// threshold, any fields no client models (so nobody signs what they were not
+/// told of), and what changed against the previous root.
 pub fn summary(new: &RootDocument, previous: Option<&RootDocument>, backups: &str) -> String {
     use std::fmt::Write;
     let mut s = String::new();
@@ -2184,6 +2181,14 @@ pub fn summary(new: &RootDocument, previous: Option<&RootDocument>, backups: &st
             r.threshold,
             r.keyids.len(),
             ids.join(" ")
+        );
+    }
+    let unknown = new.unknown_fields();
+    if !unknown.is_empty() {
+        let _ = writeln!(
+            s,
+            "other fields, signed as they are (no client acts on them): {}",
+            unknown.join(", ")
         );
     }
     match previous {

@@ -105,9 +105,10 @@ pub fn run(args: RequestArgs) -> Result<()> {
             } else {
                 base.clone()
             };
-            for path in super::verify::root_files_in(&dir)? {
+            for (named, path) in super::verify::root_files_in(&dir)? {
                 let bytes = super::read_file(&path)?;
                 let doc = RootDocument::from_slice(&bytes, &path.display().to_string())?;
+                super::verify::check_named_version(&doc, named)?;
                 current.push((doc.version(), bytes));
             }
         } else if let Some(api) = &api

@@ -3,6 +3,8 @@
 use super::read_root;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
+use crate::tuf::document::RootDocument;
+use crate::tuf::metadata::MetadataError;
 use crate::tuf::time::parse_user_time;
 use crate::tuf::verify::{
     ChainOptions, ChainReport, RoleCheck, SignatureStatus, Verified, verify_chain,
@@ -10,8 +12,9 @@ use crate::tuf::verify::{
 use chrono::Utc;
 use std::path::{Path, PathBuf};
 
-/// The `N.root.json` files of a directory, in version order.
-pub fn root_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The `N.root.json` files of a directory, in version order, each with the
+/// version its name gives (a lone `root.json` has none).
+pub fn root_files_in(dir: &Path) -> Result<Vec<(Option<u64>, PathBuf)>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::Read {
         path: dir.display().to_string(),
         reason: e.to_string(),
@@ -29,7 +32,7 @@ pub fn root_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
     if found.is_empty() {
         let single = dir.join("root.json");
         if single.exists() {
-            return Ok(vec![single]);
+            return Ok(vec![(None, single)]);
         }
         return Err(Error::Usage(format!(
             "{}: no N.root.json (or root.json) files in this directory",
@@ -37,7 +40,38 @@ pub fn root_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
         )));
     }
     found.sort();
-    Ok(found.into_iter().map(|(_, p)| p).collect())
+    Ok(found.into_iter().map(|(n, p)| (Some(n), p)).collect())
+}
+
+/// A root read from a file whose name gives its version: the two must agree.
+pub fn check_named_version(doc: &RootDocument, named: Option<u64>) -> Result<()> {
+    match named {
+        Some(n) if n != doc.version() => Err(MetadataError::NamedVersion {
+            file: doc.name.clone(),
+            named: n,
+            found: doc.version(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The roots of a repository directory from version `from` on (files named for
+/// older versions are not read: a client that trusts `from` never fetches them),
+/// each checked to hold the version its name gives.
+pub fn read_root_dir(dir: &Path, from: Option<u64>) -> Result<Vec<RootDocument>> {
+    let mut docs = Vec::new();
+    for (named, path) in root_files_in(dir)? {
+        if let (Some(n), Some(from)) = (named, from)
+            && n < from
+        {
+            continue;
+        }
+        let doc = read_root(&path)?;
+        check_named_version(&doc, named)?;
+        docs.push(doc);
+    }
+    Ok(docs)
 }
 
 fn describe_check(check: &RoleCheck) -> String {
@@ -90,32 +124,26 @@ pub fn print_report(report: &Verified<ChainReport>) {
 }
 
 pub fn run(args: VerifyArgs) -> Result<()> {
-    let mut paths = Vec::new();
-    for p in &args.files {
-        if p.is_dir() {
-            paths.extend(root_files_in(p)?);
-        } else {
-            paths.push(p.clone());
-        }
-    }
-    let mut chain = paths
-        .iter()
-        .map(|p| read_root(p))
-        .collect::<Result<Vec<_>>>()?;
     let trusted = args.trusted.as_deref().map(read_root).transpose()?;
     // A directory is a repository's history: versions before the trusted one are
-    // what the client already walked past. Files named one by one are checked
-    // strictly (an older one is a rollback).
-    if let Some(t) = &trusted
-        && args.files.iter().all(|f| f.is_dir())
-    {
-        let skipped = chain.iter().filter(|d| d.version() < t.version()).count();
-        chain.retain(|d| d.version() >= t.version());
-        if skipped > 0 {
-            println!(
-                "skipped {skipped} root version(s) older than the trusted version {}",
-                t.version()
-            );
+    // what the client already walked past, and are not read. Files named one by
+    // one are checked strictly (an older one is a rollback).
+    let from = trusted.as_ref().map(|t| t.version());
+    let mut chain = Vec::new();
+    for p in &args.files {
+        if p.is_dir() {
+            let all = root_files_in(p)?.len();
+            let docs = read_root_dir(p, from)?;
+            if all > docs.len() {
+                println!(
+                    "skipped {} root version(s) older than the trusted version {}",
+                    all - docs.len(),
+                    from.unwrap_or(0)
+                );
+            }
+            chain.extend(docs);
+        } else {
+            chain.push(read_root(p)?);
         }
     }
     let now = match &args.at {

@@ -138,6 +138,16 @@ impl PublicKey {
             reason: format!("expected 32 bytes, got {}", bytes.len()),
         })?;
         let vk = decompressed(&arr)?;
+        // A small-order point (the identity among them) lets a fixed signature
+        // "verify" for any message in lenient verifiers: never a key we accept.
+        if vk.is_weak() {
+            return Err(KeyError::MalformedPublicKey {
+                algorithm: Algorithm::Ed25519,
+                reason: "a small-order point (a weak key: a fixed signature would verify \
+                         for any message)"
+                    .into(),
+            });
+        }
         Ok(PublicKey {
             algorithm: Algorithm::Ed25519,
             bytes: arr.to_vec(),
@@ -170,11 +180,7 @@ impl PublicKey {
             return Ok(Self::from_p256(&vk));
         }
         if let Ok(vk) = ed25519_dalek::VerifyingKey::from_public_key_der(der) {
-            return Ok(PublicKey {
-                algorithm: Algorithm::Ed25519,
-                bytes: vk.to_bytes().to_vec(),
-                ed25519: Some(vk),
-            });
+            return Self::ed25519(vk.as_bytes());
         }
         Err(KeyError::MalformedPublicKey {
             algorithm: Algorithm::EcdsaP256,

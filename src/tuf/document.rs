@@ -3,6 +3,7 @@
 //! signatures.
 
 use super::envelope;
+use super::fields;
 use super::key::{decode_key, key_id};
 use super::metadata::{Flavour, Key, MetadataError, Root, Signature, TOP_LEVEL_ROLES};
 use super::time::parse_expires;
@@ -56,14 +57,17 @@ impl RootDocument {
                 notary: "Root".into(),
             })?;
         let signed = serde_json::to_value(&root).expect("root serialises");
-        Ok(RootDocument {
+        let doc = RootDocument {
             name: name.into(),
             signed,
             root,
             flavour,
             signatures: Vec::new(),
             envelope_unknown: Map::new(),
-        })
+        };
+        // What we write follows the rules of what we read.
+        doc.validate_structure()?;
+        Ok(doc)
     }
 
     pub fn root(&self) -> &Root {
@@ -120,18 +124,31 @@ impl RootDocument {
         Ok(())
     }
 
+    /// Fields of the signed part that no client models (TUF only; Notary roots
+    /// have none): what the room hears about before it signs.
+    pub fn unknown_fields(&self) -> Vec<String> {
+        fields::unknown_fields(&self.signed, fields::Kind::Root, self.flavour)
+    }
+
     fn validate_structure(&self) -> Result<(), MetadataError> {
         let file = &self.name;
         let root = &self.root;
+        fields::check_signed(&self.signed, fields::Kind::Root, self.flavour).map_err(|error| {
+            MetadataError::Field {
+                file: file.clone(),
+                error,
+            }
+        })?;
         check_version_and_expiry(file, root.version, &root.expires, self.flavour)?;
         if self.flavour == Flavour::Tuf {
-            if root.spec_version.is_none() {
+            let Some(spec_version) = &root.spec_version else {
                 return Err(MetadataError::Malformed {
                     file: file.clone(),
                     what: "root".into(),
                     reason: "missing field `spec_version`".into(),
                 });
-            }
+            };
+            check_spec_version(file, spec_version)?;
             if root.consistent_snapshot.is_none() {
                 return Err(MetadataError::Malformed {
                     file: file.clone(),
@@ -141,6 +158,16 @@ impl RootDocument {
             }
         }
         check_keys(file, &root.keys, self.flavour)?;
+        if let Some(role) = root
+            .roles
+            .keys()
+            .find(|r| !TOP_LEVEL_ROLES.contains(&r.as_str()))
+        {
+            return Err(MetadataError::UnknownRole {
+                file: file.clone(),
+                role: role.clone(),
+            });
+        }
         for role in TOP_LEVEL_ROLES {
             let Some(r) = root.roles.get(role) else {
                 return Err(MetadataError::MissingRole {
@@ -156,6 +183,38 @@ impl RootDocument {
     }
 }
 
+/// The largest integer every client holds exactly: Notary's verifier re-reads
+/// numbers as 64-bit floats before it checks a signature, and JavaScript clients
+/// hold nothing larger; go-tuf holds versions as signed 64-bit integers.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+fn check_safe_integer(file: &str, field: &str, value: u64) -> Result<(), MetadataError> {
+    if value > MAX_SAFE_INTEGER {
+        return Err(MetadataError::NumberTooLarge {
+            file: file.into(),
+            field: field.into(),
+            value,
+            max: MAX_SAFE_INTEGER,
+        });
+    }
+    Ok(())
+}
+
+/// `spec_version` as python-tuf reads it (two or three dot-separated numbers,
+/// major version 1), but with ASCII digits only: python-tuf's `isdigit` also
+/// takes other scripts' digits, which no other client does.
+fn check_spec_version(file: &str, value: &str) -> Result<(), MetadataError> {
+    let parts: Vec<&str> = value.split('.').collect();
+    let numeric = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !(2..=3).contains(&parts.len()) || !parts.iter().all(numeric) || parts[0] != "1" {
+        return Err(MetadataError::BadSpecVersion {
+            file: file.into(),
+            value: value.into(),
+        });
+    }
+    Ok(())
+}
+
 /// Version and expiry rules shared by every kind of metadata.
 pub fn check_version_and_expiry(
     file: &str,
@@ -166,6 +225,7 @@ pub fn check_version_and_expiry(
     if version == 0 {
         return Err(MetadataError::ZeroVersion { file: file.into() });
     }
+    check_safe_integer(file, "version", version)?;
     parse_expires(expires, flavour).map_err(|format| MetadataError::BadExpires {
         file: file.into(),
         value: expires.into(),
@@ -222,6 +282,7 @@ pub fn check_role(
             threshold,
         });
     }
+    check_safe_integer(file, &format!("role {role}'s threshold"), threshold)?;
     let mut seen = std::collections::BTreeSet::new();
     for k in keyids {
         if !seen.insert(k) {

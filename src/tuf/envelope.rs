@@ -2,6 +2,7 @@
 //! "signed": {...}}` — read strictly and written the way each flavour needs.
 
 use super::cjson;
+use super::fields;
 use super::json::parse_strict;
 use super::metadata::{Flavour, MetadataError, Signature};
 use serde::de::DeserializeOwned;
@@ -35,7 +36,6 @@ pub fn parse(bytes: &[u8], file: &str, role: &str) -> Result<Envelope, MetadataE
     let signatures = envelope
         .remove("signatures")
         .ok_or_else(|| envelope_err("no \"signatures\" field"))?;
-    let signatures: Vec<Signature> = typed(&signatures, file, "signatures")?;
     let type_name = signed
         .get("_type")
         .and_then(Value::as_str)
@@ -47,6 +47,20 @@ pub fn parse(bytes: &[u8], file: &str, role: &str) -> Result<Envelope, MetadataE
         role: role.to_owned(),
         notary: Flavour::Notary.type_name(role),
     })?;
+    fields::check_envelope(&envelope, &signatures, flavour).map_err(|error| {
+        MetadataError::Field {
+            file: file.to_owned(),
+            error,
+        }
+    })?;
+    let signatures: Vec<Signature> = typed(&signatures, file, "signatures")?;
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = signatures.iter().find(|s| !seen.insert(s.keyid.as_str())) {
+        return Err(MetadataError::DuplicateSignature {
+            file: file.to_owned(),
+            keyid: twice.keyid.clone(),
+        });
+    }
     Ok(Envelope {
         signed,
         signatures,
@@ -55,16 +69,25 @@ pub fn parse(bytes: &[u8], file: &str, role: &str) -> Result<Envelope, MetadataE
     })
 }
 
-/// The typed view of a JSON value, naming `what` in the error.
+/// The typed view of a JSON value, naming `what` and the path inside it where
+/// the value does not fit (`roles.root.threshold: invalid type: …`).
 pub fn typed<T: DeserializeOwned>(
     value: &Value,
     file: &str,
     what: &str,
 ) -> Result<T, MetadataError> {
-    T::deserialize(value).map_err(|e| MetadataError::Malformed {
-        file: file.to_owned(),
-        what: what.to_owned(),
-        reason: e.to_string(),
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        MetadataError::Malformed {
+            file: file.to_owned(),
+            what: what.to_owned(),
+            reason: if path == "." {
+                inner.to_string()
+            } else {
+                format!("{path}: {inner}")
+            },
+        }
     })
 }
 

@@ -270,4 +270,36 @@ pub enum MetadataError {
     ZeroVersion { file: String },
     #[error("{file}: {reason}")]
     Canonical { file: String, reason: String },
+    #[error("{file}: {error}")]
+    Field {
+        file: String,
+        error: super::fields::FieldError,
+    },
+    #[error(
+        "{file}: role {role:?} is not a top-level role: a root lists exactly root, targets, snapshot and timestamp"
+    )]
+    UnknownRole { file: String, role: String },
+    #[error(
+        "{file}: spec_version {value:?} is not a TUF 1.x version (1.MINOR or 1.MINOR.PATCH, ASCII digits)"
+    )]
+    BadSpecVersion { file: String, value: String },
+    #[error(
+        "{file}: {field} is {value}, above {max}, the largest integer every client holds exactly"
+    )]
+    NumberTooLarge {
+        file: String,
+        field: String,
+        value: u64,
+        max: u64,
+    },
+    #[error(
+        "{file}: the file is named for version {named} but holds version {found}: clients fetch N.root.json by name and would never find it"
+    )]
+    NamedVersion {
+        file: String,
+        named: u64,
+        found: u64,
+    },
+    #[error("{file}: the signature by key ID {keyid} appears twice")]
+    DuplicateSignature { file: String, keyid: String },
 }

@@ -4,6 +4,7 @@
 pub mod cjson;
 pub mod document;
 pub mod envelope;
+pub mod fields;
 pub mod json;
 pub mod key;
 pub mod metadata;

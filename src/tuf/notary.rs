@@ -25,6 +25,7 @@ use x509_cert::time::{Time, Validity};
 
 const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ECDSA_WITH_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.1");
+const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const ID_KP_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,14 @@ pub enum CertError {
     Parse(String),
     #[error("certificate has no common name")]
     NoCommonName,
+    #[error(
+        "certificate has {0} common names: Notary root certificates need exactly one (Go reads the last, other readers the first)"
+    )]
+    SeveralCommonNames(usize),
+    #[error(
+        "certificate PEM text is not the text Go writes for it (one CERTIFICATE block, 64-column base64, LF line ends, a final newline, nothing before or after): Notary derives the key ID from Go's re-encoding, so signatures under this key ID would never count"
+    )]
+    NotGoPem,
     #[error("certificate key is not P-256: {0}")]
     Key(String),
     #[error("cannot build certificate: {0}")]
@@ -69,14 +78,28 @@ impl RootCertificate {
         if label != "CERTIFICATE" {
             return Err(CertError::Parse(format!("PEM label is {label}")));
         }
-        let mut cert = Self::from_der(&der)?;
-        cert.pem = pem.to_owned();
+        let cert = Self::from_der(&der)?;
+        // Notary derives a root key's ID from Go's re-encoding of the certificate
+        // (pem.EncodeToMemory), not from the text in the file; the text is not
+        // covered by the certificate's own signature, so anyone on the way could
+        // re-wrap it. Only the exact text Go writes names the same key for both.
+        if cert.pem != pem {
+            return Err(CertError::NotGoPem);
+        }
         Ok(cert)
     }
 
     pub fn from_der(der: &[u8]) -> Result<Self, CertError> {
         let cert = Certificate::from_der(der).map_err(|e| CertError::Parse(e.to_string()))?;
         let tbs = cert.tbs_certificate();
+        let common_names = tbs
+            .subject()
+            .iter()
+            .filter(|atv| atv.oid == COMMON_NAME)
+            .count();
+        if common_names > 1 {
+            return Err(CertError::SeveralCommonNames(common_names));
+        }
         let common_name = tbs
             .subject()
             .common_name()

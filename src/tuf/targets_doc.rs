@@ -5,6 +5,7 @@
 
 use super::document::{check_keys, check_role, check_version_and_expiry};
 use super::envelope;
+use super::fields;
 use super::metadata::{Flavour, MetadataError, Signature, Targets};
 use serde_json::{Map, Value};
 
@@ -82,6 +83,12 @@ impl TargetsDocument {
     pub fn validate(&self) -> Result<(), MetadataError> {
         let file = &self.name;
         let t = &self.targets;
+        fields::check_signed(&self.signed, fields::Kind::Targets, self.flavour).map_err(
+            |error| MetadataError::Field {
+                file: file.clone(),
+                error,
+            },
+        )?;
         check_version_and_expiry(file, t.version, &t.expires, self.flavour)?;
         if let Some(d) = &t.delegations {
             check_keys(file, &d.keys, self.flavour)?;

@@ -1,23 +1,66 @@
 //! Expiry times in the exact format each flavour needs.
 
 use super::metadata::Flavour;
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, SecondsFormat, Timelike, Utc};
 
 /// The only `expires` format python-tuf accepts.
 pub const TUF_FORMAT: &str = "YYYY-MM-DDTHH:MM:SSZ";
 const TUF_STRFTIME: &str = "%Y-%m-%dT%H:%M:%SZ";
+/// What Go's `time.Time` writes (RFC 3339 with nanoseconds): Notary's form.
+pub const NOTARY_FORMAT: &str = "YYYY-MM-DDTHH:MM:SS[.fraction]Z or with an offset ±HH:MM, as Go writes it \
+     (no trailing zeros in the fraction, Z for UTC)";
 
-/// Parse an `expires` value. TUF requires exactly `YYYY-MM-DDTHH:MM:SSZ`; Notary
-/// writes Go's RFC 3339 (fractional seconds and offsets allowed).
+/// Parse an `expires` value in exactly the form every client of the flavour
+/// reads the same way: the text must be what the client would write for the
+/// time it reads (a client that re-serialises the date must get the signed bytes
+/// back), a real time (no second 60), years 1 to 9999.
+///
+/// TUF: exactly `YYYY-MM-DDTHH:MM:SSZ` (python-tuf's only format; it re-writes
+/// the date before checking a signature). Notary: RFC 3339 as Go's `time.Time`
+/// writes it.
 pub fn parse_expires(value: &str, flavour: Flavour) -> Result<DateTime<Utc>, &'static str> {
     match flavour {
-        Flavour::Tuf => NaiveDateTime::parse_from_str(value, TUF_STRFTIME)
-            .map(|n| n.and_utc())
-            .map_err(|_| TUF_FORMAT),
-        Flavour::Notary => DateTime::parse_from_rfc3339(value)
-            .map(|d| d.with_timezone(&Utc))
-            .map_err(|_| "RFC 3339"),
+        Flavour::Tuf => {
+            let t = NaiveDateTime::parse_from_str(value, TUF_STRFTIME).map_err(|_| TUF_FORMAT)?;
+            if t.nanosecond() != 0
+                || !(1..=9999).contains(&t.year())
+                || t.format(TUF_STRFTIME).to_string() != value
+            {
+                return Err(TUF_FORMAT);
+            }
+            Ok(t.and_utc())
+        }
+        Flavour::Notary => {
+            let t = DateTime::parse_from_rfc3339(value).map_err(|_| NOTARY_FORMAT)?;
+            if t.nanosecond() >= 1_000_000_000
+                || !(1..=9999).contains(&t.year())
+                || go_rfc3339_nano(&t) != value
+            {
+                return Err(NOTARY_FORMAT);
+            }
+            Ok(t.with_timezone(&Utc))
+        }
     }
+}
+
+/// A time as Go's `time.Time.MarshalJSON` writes it (layout RFC3339Nano).
+fn go_rfc3339_nano(t: &DateTime<FixedOffset>) -> String {
+    let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.nanosecond();
+    if nanos != 0 {
+        let digits = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    let offset = t.offset().local_minus_utc();
+    if offset == 0 {
+        out.push('Z');
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let minutes = offset.abs() / 60;
+        out.push_str(&format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60));
+    }
+    out
 }
 
 /// Format an expiry for writing: whole seconds, UTC, `Z` (valid in both flavours).
@@ -49,6 +92,32 @@ mod tests {
         assert!(parse_expires("2030-01-01T00:00:00.5Z", Flavour::Tuf).is_err());
         assert!(parse_expires("2030-01-01T00:00:00+00:00", Flavour::Tuf).is_err());
         assert!(parse_expires("2030-01-01T00:00:00.123456789-08:00", Flavour::Notary).is_ok());
+    }
+
+    #[test]
+    fn only_the_form_clients_write_back_is_accepted() {
+        for bad in [
+            "+2031-01-01T00:00:00Z",
+            "+10000-01-01T00:00:00Z",
+            "2031-01-01T00:00:60Z",
+            "2031-1-01T00:00:00Z",
+            "2031-01-01t00:00:00z",
+            " 2031-01-01T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+        ] {
+            assert!(parse_expires(bad, Flavour::Tuf).is_err(), "{bad}");
+            assert!(parse_expires(bad, Flavour::Notary).is_err(), "{bad}");
+        }
+        for bad in [
+            "2031-01-01T00:00:00.500Z",
+            "2031-01-01T00:00:00+00:00",
+            "2031-01-01T00:00:00.1234567891Z",
+        ] {
+            assert!(parse_expires(bad, Flavour::Notary).is_err(), "{bad}");
+        }
+        for good in ["2031-01-01T00:00:00.5Z", "2031-01-01T00:00:00-08:00"] {
+            assert!(parse_expires(good, Flavour::Notary).is_ok(), "{good}");
+        }
     }
 
     #[test]

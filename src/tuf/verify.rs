@@ -455,8 +455,9 @@ fn check_certificates(
 /// With a `trusted` root, the chain continues from it: each file must be the next
 /// version, signed by a threshold of the previous version's root keys and of its
 /// own. Without one, the first root is trusted on first use (it must still meet its
-/// own threshold). Only the newest root's expiry (and, for Notary, its
-/// certificates' validity) is checked against `now`, as TUF clients do.
+/// own threshold). Only the newest root's expiry is checked against `now`, as
+/// TUF clients do; for Notary, the certificates of every root after the trusted
+/// one are checked against `now`, as Notary's client does.
 pub fn verify_chain(
     trusted: Option<RootDocument>,
     chain: Vec<RootDocument>,
@@ -500,6 +501,11 @@ fn verify_chain_with(
     let trusted_start = trusted.as_ref().map(|t| t.version());
     let mut current: Option<RootDocument> = None;
     if let Some(t) = trusted {
+        // The trusted root must be one for this repository (its certificates may
+        // have expired since: Notary does not check a trusted root's dates).
+        if let (Flavour::Notary, Some(gun)) = (flavour, options.gun.as_deref()) {
+            check_certificates(&t, gun, None)?;
+        }
         if check_trusted {
             let message = t.canonical_signed()?;
             cache.new_message();
@@ -594,8 +600,11 @@ fn verify_chain_with(
                 by_self,
             });
         }
+        // Notary's client validates the certificates of every root it walks
+        // through (trustpinning.ValidateRoot), not only the newest: a root whose
+        // certificates have expired stops every client that is behind it.
         if let (Flavour::Notary, Some(gun)) = (flavour, options.gun.as_deref()) {
-            check_certificates(&doc, gun, None)?;
+            check_certificates(&doc, gun, Some(options.now))?;
         }
         current = Some(doc);
     }

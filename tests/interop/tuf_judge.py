@@ -1,0 +1,82 @@
+"""Independent judge for the parser-differential corpus: what python-tuf reads.
+
+Usage: tuf_judge.py CASE_DIR [CASE_DIR ...]
+
+Each CASE_DIR holds a chain N.root.json (version order). The first is trusted on
+first use (it must meet its own threshold); each later one must be the next
+version and meet the previous root's threshold and its own, as python-tuf's
+updater requires; the newest must not have expired. Prints one JSON line per
+case: {"case", "accepted", "error", "view"}, where view is the newest root as
+python-tuf holds it (after its own parsing and re-serialisation).
+"""
+
+import json
+import os
+import re
+import sys
+
+from tuf.api.metadata import Metadata, Root
+
+
+def view(md: Metadata, valid: set[str]) -> dict:
+    root = md.signed
+    return {
+        "version": root.version,
+        "expires": root.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "spec_version": root.spec_version,
+        "consistent_snapshot": root.consistent_snapshot,
+        "keys": {
+            keyid: {"keytype": k.keytype, "scheme": k.scheme, "public": k.keyval.get("public")}
+            for keyid, k in root.keys.items()
+        },
+        "roles": {
+            name: {"keyids": list(r.keyids), "threshold": r.threshold}
+            for name, r in root.roles.items()
+        },
+        "valid": sorted(valid),
+    }
+
+
+def judge(case_dir: str) -> dict:
+    files = sorted(
+        (f for f in os.listdir(case_dir) if re.fullmatch(r"\d+\.root\.json", f)),
+        key=lambda f: int(f.split(".")[0]),
+    )
+    try:
+        trusted = None
+        valid: set[str] = set()
+        for name in files:
+            with open(os.path.join(case_dir, name), "rb") as fh:
+                new = Metadata[Root].from_bytes(fh.read())
+            # The updater fetches N.root.json by name and refuses another version.
+            if new.signed.version != int(name.split(".")[0]):
+                raise ValueError(f"{name} holds version {new.signed.version}")
+            if trusted is not None:
+                if new.signed.version != trusted.signed.version + 1:
+                    raise ValueError(
+                        f"version {new.signed.version}, expected {trusted.signed.version + 1}"
+                    )
+                trusted.verify_delegate(Root.type, new)
+            new.verify_delegate(Root.type, new)
+            result = new.signed.get_verification_result(
+                Root.type, new.signed_bytes, new.signatures
+            )
+            valid = set(result.signed)
+            trusted = new
+        if trusted.signed.is_expired():
+            raise ValueError("the newest root has expired")
+        return {"accepted": True, "error": None, "view": view(trusted, valid)}
+    except Exception as e:  # noqa: BLE001 - any refusal is a verdict
+        return {"accepted": False, "error": f"{type(e).__name__}: {e}", "view": None}
+
+
+def main(dirs: list[str]) -> int:
+    for d in dirs:
+        out = judge(d)
+        out["case"] = os.path.basename(os.path.normpath(d))
+        print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
