@@ -1193,6 +1193,71 @@ fn a_forged_current_root_is_refused_against_the_trusted_one() {
     assert!(!work.exists());
 }
 
+/// The online side hands over a current root that carries a shadow field
+/// ("Roles" beside "roles": a Go client reads the attacker's roles, we and
+/// python-tuf the real ones). The ceremony stops before anything is done, naming
+/// the field, the file and where in it; nothing is reviewed or signed.
+#[test]
+fn a_current_root_with_a_shadow_field_stops_the_ceremony_before_the_review() {
+    let mut room = Room::new();
+    let current = room.path("current");
+    fs::create_dir(&current).unwrap();
+    let v1 = current.join("1.root.json");
+    create_root(&v1, &["root-a", "root-b"], 2, &next_year());
+    sign(&v1, "root-a", None);
+    sign(&v1, "root-b", None);
+    let trusted = room.path("trusted-1.root.json");
+    fs::copy(&v1, &trusted).unwrap();
+    let v2 = current.join("2.root.json");
+    ok(&["root", "bump-version", p(&v1), "--out", p(&v2)]);
+    sign(&v2, "root-a", None);
+    sign(&v2, "root-b", None);
+    let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&v2).unwrap()).unwrap();
+    let mut roles = doc["signed"]["roles"].clone();
+    roles["targets"]["keyids"] = roles["root"]["keyids"].clone();
+    doc["signed"]["Roles"] = roles;
+    fs::write(&v2, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+
+    let k = keys();
+    room.secrets
+        .push((k.token("root-a"), PASSPHRASE.to_owned()));
+    room.secrets
+        .push((k.token("root-b"), PASSPHRASE.to_owned()));
+    let answers = room.answers("answers.toml", "");
+    let work = room.path("work");
+    let args: Vec<String> = vec![
+        p(&scripts().join("refresh-expiry.toml")).to_owned(),
+        s("--workdir"),
+        p(&work).to_owned(),
+        s("--out"),
+        p(&room.path("out")).to_owned(),
+        s("--current"),
+        p(&current).to_owned(),
+        s("--trusted"),
+        p(&trusted).to_owned(),
+        s("--token"),
+        format!("root-1={}", k.token("root-a")),
+        s("--token"),
+        format!("root-2={}", k.token("root-b")),
+        s("--allow-network"),
+        s("--answers"),
+        p(&answers).to_owned(),
+    ];
+    let o = ceremony_run(&args, None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{}: field \"Roles\" at $.signed shadows \"roles\": clients that decode JSON the way \
+             Go does (Notary, go-tuf) read it as \"roles\"",
+            v2.display()
+        )),
+        "{err}"
+    );
+    assert!(!work.exists());
+    assert!(!room.path("out").exists());
+}
+
 /// A script that backs up a root key: the key is generated in software, loaded
 /// into its token, written encrypted to each custodian (an age X25519 recipient
 /// and a passphrase), and every backup is opened and checked before the ceremony

@@ -781,3 +781,112 @@ fn a_directory_is_verified_from_the_trusted_version_on() {
     let err = refused(&["verify", "--trusted", p(&v2), p(&v1)]);
     assert!(err.contains("rollback refused"), "{err}");
 }
+
+/// The Notary key substitution: the real "keys"/"roles" followed by "Keys"/"Roles"
+/// naming an attacker's certificate and keys (a Notary client reads those; see
+/// tests/data/differential). `verify` refuses it and names the field.
+#[test]
+fn a_notary_root_with_shadow_keys_is_refused_naming_the_field() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/differential/notary/key-substitution-keys-roles-shadowed");
+    let err = refused(&["verify", "--gun", "example.com/differential/app", p(&case)]);
+    assert!(
+        err.contains(
+            "1.root.json: field \"Keys\" at $.signed shadows \"keys\": clients that decode \
+             JSON the way Go does (Notary, go-tuf) read it as \"keys\", others ignore it, so \
+             they would trust different things"
+        ),
+        "{err}"
+    );
+}
+
+/// Clients fetch N.root.json by name: a file holding another version is refused
+/// by name, and with --trusted the versions before it are not even read.
+#[test]
+fn a_file_named_for_another_version_is_refused_and_older_ones_are_not_read() {
+    let d = tmp();
+    let repo = d.path().join("repo");
+    fs::create_dir(&repo).unwrap();
+    let v1 = signed_v1(&repo);
+    let v2 = signed_v2(d.path(), &v1);
+    let trusted = d.path().join("trusted.json");
+    fs::copy(&v1, &trusted).unwrap();
+    fs::copy(&v2, repo.join("3.root.json")).unwrap();
+    let err = refused(&["verify", "--trusted", p(&trusted), p(&repo)]);
+    assert!(
+        err.contains("3.root.json: the file is named for version 3 but holds version 2"),
+        "{err}"
+    );
+    // Versions before the trusted one are what a client walked past: an
+    // unreadable old file does not stop the check of what comes after.
+    fs::remove_file(repo.join("3.root.json")).unwrap();
+    fs::copy(&v2, repo.join("2.root.json")).unwrap();
+    fs::copy(&v2, d.path().join("trusted2.json")).unwrap();
+    fs::write(&v1, b"{ not json").unwrap();
+    let out = ok(&[
+        "verify",
+        "--trusted",
+        p(&d.path().join("trusted2.json")),
+        p(&repo),
+    ]);
+    assert!(
+        out.contains("skipped 1 root version(s) older than the trusted version 2"),
+        "{out}"
+    );
+}
+
+/// A key file is read by the same rules as a root's keys: a small-order Ed25519
+/// point (the identity) and a field a Go client would read as another are refused,
+/// and the draft is left as it was.
+#[test]
+fn weak_or_shadowed_key_files_are_refused_where_a_key_enters() {
+    let d = tmp();
+    let draft = d.path().join("draft.json");
+    create_root(&draft, &["root-a"], 1, &next_year());
+    let before = fs::read(&draft).unwrap();
+    let identity = d.path().join("identity.json");
+    fs::write(
+        &identity,
+        json!({"keytype": "ed25519", "scheme": "ed25519",
+               "keyval": {"public": format!("01{}", "00".repeat(31))}})
+        .to_string(),
+    )
+    .unwrap();
+    let keyfile = format!("keyfile:{}", p(&identity));
+    let err = refused(&[
+        "root",
+        "add-key",
+        p(&draft),
+        "--role",
+        "targets",
+        "--key",
+        &keyfile,
+    ]);
+    assert!(
+        err.contains("not a usable tuf key: malformed ed25519 public key: a small-order point"),
+        "{err}"
+    );
+    let shadowed = d.path().join("shadowed.json");
+    fs::write(
+        &shadowed,
+        json!({"keytype": "ed25519", "scheme": "ed25519",
+               "keyval": {"public": "11".repeat(32), "Public": "22".repeat(32)}})
+        .to_string(),
+    )
+    .unwrap();
+    let keyfile = format!("keyfile:{}", p(&shadowed));
+    let err = refused(&[
+        "root",
+        "add-key",
+        p(&draft),
+        "--role",
+        "targets",
+        "--key",
+        &keyfile,
+    ]);
+    assert!(
+        err.contains("field \"Public\" at $.keyval shadows \"public\""),
+        "{err}"
+    );
+    assert_eq!(fs::read(&draft).unwrap(), before);
+}

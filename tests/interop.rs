@@ -441,6 +441,65 @@ fn signed_targets(key: &Path, pass_file: &Path, expires: &str, version: u64) -> 
     out
 }
 
+/// The Notary key substitution against the real Notary server and the stock
+/// client: a root holding the publisher's "keys"/"roles" followed by "Keys"/"Roles"
+/// naming an attacker's certificate and targets key, signed by the publisher's root
+/// key (as a room shown the real keys would) and the attacker's. We refuse it
+/// naming the field; the server takes it and a fresh stock client, trusting it on
+/// first use, lists a target signed only by the attacker's targets key.
+#[test]
+fn a_shadow_field_root_is_read_by_the_notary_client_with_the_attackers_keys_and_refused_by_us() {
+    let server = NotaryServer::start();
+    let gun = "example.com/shadow/app";
+    let key = |role: &str| {
+        let o = server.curl(&[
+            "-sf",
+            &server.url(&format!("/v2/{gun}/_trust/tuf/{role}.key")),
+        ]);
+        assert!(o.status.success(), "{role}.key: {}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let out = tempfile::tempdir().unwrap();
+    sh(Command::new(python())
+        .arg(interop_script("notary_shadow.py"))
+        .arg(out.path())
+        .arg(gun)
+        .arg(key("timestamp")));
+    let root = out.path().join("root.json");
+
+    let err = refused(&["verify", "--gun", gun, p(&root)]);
+    assert!(
+        err.contains("root.json: field \"Keys\" at $.signed shadows \"keys\""),
+        "{err}"
+    );
+
+    let upload = server.curl(&[
+        "-sf",
+        "-X",
+        "POST",
+        "-F",
+        &format!("files=@{};filename=root", p(&root)),
+        "-F",
+        &format!(
+            "files=@{};filename=targets",
+            p(&out.path().join("targets.json"))
+        ),
+        "-F",
+        &format!(
+            "files=@{};filename=snapshot",
+            p(&out.path().join("snapshot.json"))
+        ),
+        &server.url(&format!("/v2/{gun}/_trust/tuf/")),
+    ]);
+    assert!(upload.status.success(), "upload: {}", text(&upload));
+    let listed = server.client("victim").run(&["list", gun]);
+    assert!(
+        listed.status.success() && text(&listed).contains("attacker-image"),
+        "the stock client should trust the attacker's targets key: {}",
+        text(&listed)
+    );
+}
+
 #[test]
 fn notary_init_root_is_parsed_and_verified() {
     let server = NotaryServer::start();

@@ -15,7 +15,6 @@ use crate::tokens::reference::TokenRef;
 use crate::tokens::soft::SoftToken;
 use crate::transfer::bundle;
 use crate::tuf::document::RootDocument;
-use crate::tuf::json::parse_strict;
 use crate::tuf::key::{decode_key, key_id, notary_key, notary_x509_key, tuf_key};
 use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION, TOP_LEVEL_ROLES};
 use crate::tuf::notary::build_root_certificate;
@@ -1874,19 +1873,10 @@ fn flavour_of(script: &Script) -> Flavour {
 
 fn read_keyfile(path: &Path, flavour: Flavour) -> Result<Key> {
     let bytes = crate::commands::read_file(path)?;
-    let value = parse_strict(&bytes).map_err(|e| Error::Read {
-        path: path.display().to_string(),
-        reason: format!("not valid JSON: {e}"),
-    })?;
-    let key: Key = serde_json::from_value(value).map_err(|e| Error::Read {
-        path: path.display().to_string(),
-        reason: format!("not a key object: {e}"),
-    })?;
-    decode_key(&key, flavour).map_err(|reason| Error::Read {
+    crate::tuf::key::read_key_object(&bytes, flavour).map_err(|reason| Error::Read {
         path: path.display().to_string(),
         reason,
-    })?;
-    Ok(key)
+    })
 }
 
 /// Everything checked before the first step: every key has what it needs, the

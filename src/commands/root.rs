@@ -11,7 +11,6 @@ use crate::cli::{
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::tuf::document::RootDocument;
-use crate::tuf::json::parse_strict;
 use crate::tuf::key::{decode_key, key_id, notary_key, notary_x509_key, tuf_key};
 use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION, TOP_LEVEL_ROLES};
 use crate::tuf::notary::build_root_certificate;
@@ -45,17 +44,9 @@ fn resolve_key(
 ) -> Result<Key> {
     if let Some(path) = spec.strip_prefix("keyfile:") {
         let bytes = read_file(Path::new(path))?;
-        let value = parse_strict(&bytes).map_err(|e| Error::Read {
+        let key = crate::tuf::key::read_key_object(&bytes, fl).map_err(|reason| Error::Read {
             path: path.into(),
-            reason: format!("not valid JSON: {e}"),
-        })?;
-        let key: Key = serde_json::from_value(value).map_err(|e| Error::Read {
-            path: path.into(),
-            reason: format!("not a key object: {e}"),
-        })?;
-        decode_key(&key, fl).map_err(|reason| Error::Read {
-            path: path.into(),
-            reason: format!("not a usable {fl} key: {reason}"),
+            reason,
         })?;
         if fl == Flavour::Notary && role == "root" && key.keytype != "ecdsa-x509" {
             return Err(Error::Usage(format!(

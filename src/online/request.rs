@@ -6,8 +6,6 @@
 
 use crate::error::{Error, Result};
 use crate::transfer::bundle::{self, Bundle};
-use crate::tuf::json::parse_strict;
-use crate::tuf::key::decode_key;
 use crate::tuf::metadata::{Flavour, Key};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -443,10 +441,7 @@ fn parse(
 }
 
 pub fn read_key(bytes: &[u8], flavour: Flavour) -> std::result::Result<Key, String> {
-    let value = parse_strict(bytes).map_err(|e| e.to_string())?;
-    let key: Key = serde_json::from_value(value).map_err(|e| format!("not a key object: {e}"))?;
-    decode_key(&key, flavour)?;
-    Ok(key)
+    crate::tuf::key::read_key_object(bytes, flavour)
 }
 
 /// What goes into a new request bundle for one repository.

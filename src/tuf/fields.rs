@@ -242,6 +242,15 @@ pub fn check_envelope(
     Ok(())
 }
 
+/// Check a key object standing alone (a key file, a request's key).
+pub fn check_key(key: &Value, flavour: Flavour) -> Result<(), FieldError> {
+    let level = match flavour {
+        Flavour::Tuf => &TUF_KEY,
+        Flavour::Notary => &NOTARY_KEY,
+    };
+    check_level(key, level, flavour, "$")
+}
+
 /// Check the `signed` part of a document at every level.
 pub fn check_signed(signed: &Value, kind: Kind, flavour: Flavour) -> Result<(), FieldError> {
     check_level(signed, signed_level(kind, flavour), flavour, "$.signed")

@@ -2,6 +2,8 @@
 //! and the public key inside.
 
 use super::cjson;
+use super::fields;
+use super::json::parse_strict;
 use super::metadata::{Flavour, Key, KeyVal};
 use super::notary::RootCertificate;
 use crate::keys::{Algorithm, PublicKey, SignatureEncoding};
@@ -95,6 +97,17 @@ pub fn key_id(key: &Key, flavour: Flavour) -> String {
     };
     let bytes = cjson::encode(&value).expect("key objects hold no numbers");
     hex::encode(Sha256::digest(&bytes))
+}
+
+/// Read a key object from a file's bytes (a key file, a request's key): strict
+/// JSON, no field a client would read as another, the key decodes. The one
+/// reader of standalone key objects.
+pub fn read_key_object(bytes: &[u8], flavour: Flavour) -> Result<Key, String> {
+    let value = parse_strict(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+    fields::check_key(&value, flavour).map_err(|e| e.to_string())?;
+    let key: Key = serde_json::from_value(value).map_err(|e| format!("not a key object: {e}"))?;
+    decode_key(&key, flavour).map_err(|reason| format!("not a usable {flavour} key: {reason}"))?;
+    Ok(key)
 }
 
 /// Decode the public key a key object carries, checking its type and scheme.
