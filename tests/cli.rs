@@ -890,3 +890,21 @@ fn weak_or_shadowed_key_files_are_refused_where_a_key_enters() {
     );
     assert_eq!(fs::read(&draft).unwrap(), before);
 }
+
+/// An expiry that would come out as a date no client reads (year 10000 once
+/// the offset is applied) is refused by the edit, and the draft stays as it was.
+#[test]
+fn an_expiry_past_year_9999_is_refused_and_the_draft_kept() {
+    let d = tmp();
+    let draft = d.path().join("draft.json");
+    create_root(&draft, &["root-a"], 1, &next_year());
+    let before = fs::read(&draft).unwrap();
+    let err = refused(&["root", "set-expiry", p(&draft), "9999-12-31T23:59:59-14:00"]);
+    assert!(
+        err.contains(
+            "expires \"+10000-01-01T13:59:59Z\" is not in the format YYYY-MM-DDTHH:MM:SSZ"
+        ),
+        "{err}"
+    );
+    assert_eq!(fs::read(&draft).unwrap(), before);
+}

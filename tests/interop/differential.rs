@@ -280,3 +280,22 @@ fn every_crafted_root_is_read_by_us_as_the_clients_read_it_or_refused() {
         all.len()
     );
 }
+
+/// What the room hears before it signs a TUF root that carries fields no client
+/// acts on: each one, by path (here a producer's note in `signed`).
+#[test]
+fn the_read_aloud_summary_names_every_unknown_field() {
+    let dir = corpus().join("tuf/unknown-field-in-signed-kept");
+    let doc = read_root_dir(&dir, None).unwrap().remove(0);
+    let summary = ceremony::ceremony::engine::summary(&doc, None, "");
+    assert!(
+        summary.contains(
+            "other fields, signed as they are (no client acts on them): $.signed.x-producer-note"
+        ),
+        "{summary}"
+    );
+    let plain = read_root_dir(&corpus().join("tuf/baseline"), None)
+        .unwrap()
+        .remove(0);
+    assert!(!ceremony::ceremony::engine::summary(&plain, None, "").contains("other fields"));
+}
