@@ -390,13 +390,39 @@ fn malformed_documents_each_get_a_clear_error() {
     });
     assert!(err.contains("no \"signatures\" field"), "{err}");
 
+    // An RSA key whose value is not a PEM public key (a root key's ed25519 hex):
+    // malformed, refused.
     let err = verify_mutated(|v| {
-        let keys = v["signed"]["keys"].as_object_mut().unwrap();
-        let (_, key) = keys.iter_mut().next().unwrap();
+        let id = v["signed"]["roles"]["root"]["keyids"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let key = &mut v["signed"]["keys"][&id];
         key["keytype"] = json!("rsa");
         key["scheme"] = json!("rsassa-pss-sha256");
     });
-    assert!(err.contains("unsupported key type \"rsa\""), "{err}");
+    assert!(
+        err.contains("malformed ecdsa-p256 public key: not a SubjectPublicKeyInfo in PEM"),
+        "{err}"
+    );
+    // A key of a type we do not verify keeps the root readable; its signature
+    // counts as none, and it is named where that decides the threshold.
+    let err = verify_mutated(|v| {
+        let id = v["signed"]["roles"]["root"]["keyids"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let key = &mut v["signed"]["keys"][&id];
+        key["keytype"] = json!("sphincs");
+        key["scheme"] = json!("sphincs-shake-256s");
+    });
+    assert!(
+        err.contains("below the threshold of 2")
+            && err.contains(
+                "key type \"sphincs\" with scheme \"sphincs-shake-256s\" is not one we verify"
+            ),
+        "{err}"
+    );
 
     let err = verify_mutated(|v| {
         let role = v["signed"]["roles"]["root"]["keyids"]
@@ -410,6 +436,7 @@ fn malformed_documents_each_get_a_clear_error() {
         "{err}"
     );
 
+    // A key moved to another ID that the roles do not name: unlisted.
     let err = verify_mutated(|v| {
         let keys = v["signed"]["keys"].as_object_mut().unwrap();
         let id = keys.keys().next().unwrap().clone();
@@ -419,7 +446,7 @@ fn malformed_documents_each_get_a_clear_error() {
         let forged = format!("{}{last}", &id[..63]);
         keys.insert(forged, key);
     });
-    assert!(err.contains("does not match its key"), "{err}");
+    assert!(err.contains("which is not in keys"), "{err}");
 
     let err = verify_mutated(|v| v["signed"]["expires"] = json!("2030-01-01T00:00:00.5Z"));
     assert!(
@@ -907,4 +934,52 @@ fn an_expiry_past_year_9999_is_refused_and_the_draft_kept() {
         "{err}"
     );
     assert_eq!(fs::read(&draft).unwrap(), before);
+}
+
+/// Key IDs are taken as given (TAP 12): a root whose producer named a key by an
+/// ID that is not our hash of it verifies, and `verify` notes the ID. One key
+/// listed under two IDs, with a signature under each, counts once: it never
+/// meets a threshold of 2.
+#[test]
+fn key_ids_are_taken_as_given_and_one_key_counts_once() {
+    let d = tmp();
+    // The same key under a second ID, in the root role with threshold 2, signed
+    // under both IDs by the one key: counted once.
+    let draft = d.path().join("twin.json");
+    create_root(&draft, &["root-a"], 1, &next_year());
+    let mut t = read_json(&draft);
+    let id = t["signed"]["roles"]["root"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = t["signed"]["keys"][&id].clone();
+    t["signed"]["keys"]["twin-of-root-a"] = key;
+    t["signed"]["roles"]["root"]["keyids"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("twin-of-root-a"));
+    t["signed"]["roles"]["root"]["threshold"] = json!(2);
+    write_json(&draft, &t);
+    sign(&draft, "root-a", None);
+    let mut signed = read_json(&draft);
+    let mut twin_sig = signed["signatures"][0].clone();
+    twin_sig["keyid"] = json!("twin-of-root-a");
+    signed["signatures"].as_array_mut().unwrap().push(twin_sig);
+    write_json(&draft, &signed);
+    let err = refused(&["verify", p(&draft)]);
+    assert!(
+        err.contains("1 valid signature(s) from its own root keys, below the threshold of 2")
+            && err.contains("duplicate signature by the same key"),
+        "{err}"
+    );
+    // At threshold 1 it verifies, and the ID no rule derives is noted.
+    signed["signed"]["roles"]["root"]["threshold"] = json!(1);
+    signed["signatures"] = json!([]);
+    write_json(&draft, &signed);
+    sign(&draft, "root-a", None);
+    let out = ok(&["verify", p(&draft)]);
+    assert!(
+        out.contains("note: key ID twin-of-root-a is not derived from its key by a rule we know"),
+        "{out}"
+    );
 }

@@ -7,6 +7,8 @@
 mod common;
 #[path = "interop/differential.rs"]
 mod differential;
+#[path = "interop/real_roots.rs"]
+mod real_roots;
 
 use ceremony::tuf::cjson;
 use common::*;
@@ -202,6 +204,55 @@ fn roots_and_chains_made_by_python_tuf_are_accepted_and_forgeries_refused() {
         "{text}"
     );
     let _ = before;
+}
+
+/// Every key form real roots use, made by python-tuf (securesystemslib signers):
+/// RSA-PSS (3072), RSA PKCS#1 v1.5, ECDSA P-384 under `ecdsa` and the legacy
+/// `ecdsa-sha2-nistp384` key type, P-256 under `ecdsa-sha2-nistp256` with
+/// `keyid_hash_algorithms` in the ID, tuf-on-ci style IDs over `x-tuf-on-ci-*`
+/// fields, and a 2-of-3 mixing ed25519, RSA and P-384: each chain (a root-key
+/// rotation) is verified. A 1024-bit RSA key is refused by name (python-tuf takes
+/// it); an online key of a type nobody verifies leaves the root readable (python-tuf
+/// refuses the whole root) and is named.
+#[test]
+fn roots_in_every_key_form_python_tuf_writes_are_verified() {
+    let d = tempfile::tempdir().unwrap();
+    sh(Command::new(python())
+        .arg(interop_script("tuf_make_forms.py"))
+        .arg(d.path()));
+    for form in [
+        "rsa-pss",
+        "rsa-pkcs1v15",
+        "ecdsa-p384",
+        "ecdsa-p384-legacy-keytype",
+        "ecdsa-p256-legacy-keytype",
+        "ed25519-tuf-on-ci-ids",
+        "mixed-2-of-3",
+    ] {
+        let dir = d.path().join(form);
+        assert!(python_tuf(&[&dir.join("1.root.json"), &dir.join("2.root.json")]).0);
+        let out = ok(&["verify", p(&dir)]);
+        assert!(
+            out.contains("trustworthy: tuf root version 2"),
+            "{form}: {out}"
+        );
+        assert!(!out.contains("not derived"), "{form}: {out}");
+    }
+    let err = refused(&["verify", p(&d.path().join("rsa-1024"))]);
+    assert!(
+        err.contains("malformed rsa public key: an RSA key of 1024 bits is a weak key: at least 2048 bits are needed"),
+        "{err}"
+    );
+    let odd = d.path().join("unsupported-online-key/1.root.json");
+    let (accepted, why) = python_tuf(&[&odd]);
+    assert!(!accepted, "python-tuf refuses an unknown key type: {why}");
+    let out = ok(&["verify", p(&odd)]);
+    assert!(
+        out.contains(
+            "key type \"sphincs\" with scheme \"sphincs-shake-256s\" is not one we verify"
+        ) && out.contains("a signature by it counts as none"),
+        "{out}"
+    );
 }
 
 // ---------------------------------------------------------------------------

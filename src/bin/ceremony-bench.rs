@@ -117,7 +117,13 @@ fn synth(args: &[String]) -> R<()> {
         Flavour::Tuf => (Algorithm::Ed25519, tuf_key),
         Flavour::Notary => (Algorithm::EcdsaP256, notary_key),
     };
-    let online = || online_key(&GeneratedKey::generate(online_alg).public());
+    let online = || {
+        online_key(
+            &GeneratedKey::generate(online_alg)
+                .expect("software keys of this algorithm")
+                .public(),
+        )
+    };
     let compromised = online();
     let compromised_id = key_id(&compromised, flavour);
     let other_targets = online();

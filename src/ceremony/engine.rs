@@ -766,7 +766,7 @@ impl<'a> Engine<'a> {
         pass: &crate::secret::Secret,
     ) -> Result<PublicKey> {
         use crate::tokens::soft::{BackupIdentity, BackupRecipient, GeneratedKey, check_backup};
-        let key = GeneratedKey::generate(alg);
+        let key = GeneratedKey::generate(alg)?;
         let public = key.public();
         key.load_into_soft_token(path, pass)?;
         let dir = self
@@ -952,11 +952,7 @@ impl<'a> Engine<'a> {
                 .map_err(|_| Error::Internal("state: public key not hex".into()))?;
             let alg =
                 Algorithm::parse(&rec.algorithm).map_err(|e| Error::Internal(e.to_string()))?;
-            return match alg {
-                Algorithm::Ed25519 => PublicKey::ed25519(&raw),
-                Algorithm::EcdsaP256 => PublicKey::p256_sec1(&raw),
-            }
-            .map_err(|e| Error::Internal(e.to_string()));
+            return PublicKey::from_bytes(alg, &raw).map_err(|e| Error::Internal(e.to_string()));
         }
         if let Some(t) = self.state.bindings.tokens.get(name) {
             return crate::commands::token_public_key(t);
@@ -2162,9 +2158,18 @@ pub fn summary(new: &RootDocument, previous: Option<&RootDocument>, backups: &st
     let root = new.root();
     let _ = writeln!(s, "{} root, version {}", new.flavour(), root.version);
     let _ = writeln!(s, "expires {}", root.expires);
+    // What the room compares by eye and voice is computed from the key material,
+    // never taken from the stated key ID (a producer's IDs may hash anything).
+    let spoken = |doc: &RootDocument, keyid: &str| -> String {
+        doc.root()
+            .keys
+            .get(keyid)
+            .map(|k| short(&key_id(k, doc.flavour())).to_owned())
+            .unwrap_or_else(|| short(keyid).to_owned())
+    };
     for role in TOP_LEVEL_ROLES {
         let r = &root.roles[role];
-        let ids: Vec<&str> = r.keyids.iter().map(|k| short(k)).collect();
+        let ids: Vec<String> = r.keyids.iter().map(|k| spoken(new, k)).collect();
         let _ = writeln!(
             s,
             "{role}: {} of {} key(s): {}",
@@ -2192,11 +2197,11 @@ pub fn summary(new: &RootDocument, previous: Option<&RootDocument>, backups: &st
                 let old: BTreeSet<&String> = prev.root().roles[role].keyids.iter().collect();
                 let newk: BTreeSet<&String> = root.roles[role].keyids.iter().collect();
                 for k in newk.difference(&old) {
-                    let _ = writeln!(s, "  {role}: key {} ADDED", short(k));
+                    let _ = writeln!(s, "  {role}: key {} ADDED", spoken(new, k));
                     any = true;
                 }
                 for k in old.difference(&newk) {
-                    let _ = writeln!(s, "  {role}: key {} REMOVED", short(k));
+                    let _ = writeln!(s, "  {role}: key {} REMOVED", spoken(prev, k));
                     any = true;
                 }
                 let (ot, nt) = (

@@ -775,7 +775,11 @@ impl Transcript {
                 })?;
             let public = signer.public_key().clone();
             public
-                .verify(&message, &signature, encoding_for(public.algorithm()))
+                .verify(
+                    &message,
+                    &signature,
+                    SignatureEncoding::raw_for(public.algorithm()),
+                )
                 .map_err(|e| TranscriptError::BadTokenSignature {
                     path: path.clone(),
                     reason: e.to_string(),
@@ -813,13 +817,6 @@ pub fn seal_message(head: &EntryHash, count: u64) -> Vec<u8> {
         "type": SEAL_SIGNATURE_TYPE,
     }))
     .expect("integers and strings only")
-}
-
-fn encoding_for(algorithm: Algorithm) -> SignatureEncoding {
-    match algorithm {
-        Algorithm::Ed25519 => SignatureEncoding::Ed25519,
-        Algorithm::EcdsaP256 => SignatureEncoding::EcdsaRaw,
-    }
 }
 
 /// The TUF key ID of a public key, to match against the keys listed in root.json.
@@ -1229,11 +1226,8 @@ fn check_seal(entry: &Entry, head: &EntryHash) -> Result<Option<SealSignature>, 
         Algorithm::parse(field("algorithm")?).map_err(|e| SealProblem::Signature(e.to_string()))?;
     let raw_key = hex::decode(field("public_key")?)
         .map_err(|_| SealProblem::Signature("public_key is not hex".into()))?;
-    let public = match algorithm {
-        Algorithm::Ed25519 => PublicKey::ed25519(&raw_key),
-        Algorithm::EcdsaP256 => PublicKey::p256_sec1(&raw_key),
-    }
-    .map_err(|e| SealProblem::Signature(e.to_string()))?;
+    let public = PublicKey::from_bytes(algorithm, &raw_key)
+        .map_err(|e| SealProblem::Signature(e.to_string()))?;
     let keyid = tuf_key_id(&public);
     if field("keyid")? != keyid {
         return Err(SealProblem::Signature(format!(
@@ -1246,7 +1240,7 @@ fn check_seal(entry: &Entry, head: &EntryHash) -> Result<Option<SealSignature>, 
         .verify(
             &seal_message(head, entry.seq),
             &signature,
-            encoding_for(algorithm),
+            SignatureEncoding::raw_for(algorithm),
         )
         .map_err(|e| SealProblem::Signature(e.to_string()))?;
     Ok(Some(SealSignature {

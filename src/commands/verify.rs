@@ -4,10 +4,11 @@ use super::read_root;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
 use crate::tuf::document::RootDocument;
+use crate::tuf::key::{derived_id, unsupported};
 use crate::tuf::metadata::MetadataError;
 use crate::tuf::time::parse_user_time;
 use crate::tuf::verify::{
-    ChainOptions, ChainReport, RoleCheck, SignatureStatus, Verified, verify_chain,
+    ChainOptions, ChainReport, RoleCheck, SignatureStatus, Verified, short, verify_chain,
 };
 use chrono::Utc;
 use std::path::{Path, PathBuf};
@@ -115,6 +116,20 @@ pub fn print_report(report: &Verified<ChainReport>) {
         );
     }
     let latest = &report.latest;
+    for (keyid, key) in &latest.root().keys {
+        if !derived_id(key, keyid, latest.flavour()) {
+            println!(
+                "note: key ID {keyid} is not derived from its key by a rule we know; \
+                 it is taken as given (TAP 12), and its key counts once"
+            );
+        }
+        if let Some(reason) = unsupported(key, latest.flavour()) {
+            println!(
+                "note: key {}: {reason}; a signature by it counts as none",
+                short(keyid)
+            );
+        }
+    }
     println!(
         "trustworthy: {} root version {}, expires {}",
         latest.flavour(),

@@ -1,5 +1,7 @@
-//! Public keys and signature schemes: Ed25519 and ECDSA P-256, and software
-//! verification of every signature before anything trusts it.
+//! Public keys and signature schemes, and software verification of every
+//! signature before anything trusts it. Tokens make Ed25519 and ECDSA P-256 keys;
+//! roots written by other producers also hold ECDSA P-384 and RSA keys (RSA-PSS
+//! and PKCS#1 v1.5, as securesystemslib defines them), which we verify.
 
 use p256::ecdsa::signature::Verifier;
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
@@ -9,13 +11,21 @@ use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
 pub enum Algorithm {
     Ed25519,
     EcdsaP256,
+    EcdsaP384,
+    /// RSA of at least 2048 bits; the padding is the signature encoding's.
+    Rsa,
 }
+
+/// The smallest RSA modulus we accept, in bits.
+pub const RSA_MIN_BITS: usize = 2048;
 
 impl Algorithm {
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Ed25519 => "ed25519",
             Algorithm::EcdsaP256 => "ecdsa-p256",
+            Algorithm::EcdsaP384 => "ecdsa-p384",
+            Algorithm::Rsa => "rsa",
         }
     }
 
@@ -23,6 +33,8 @@ impl Algorithm {
         match s {
             "ed25519" => Ok(Algorithm::Ed25519),
             "ecdsa-p256" | "p256" | "ecdsa" | "ecdsa-sha2-nistp256" => Ok(Algorithm::EcdsaP256),
+            "ecdsa-p384" | "p384" | "ecdsa-sha2-nistp384" => Ok(Algorithm::EcdsaP384),
+            "rsa" => Ok(Algorithm::Rsa),
             other => Err(KeyError::UnknownAlgorithm(other.to_owned())),
         }
     }
@@ -43,11 +55,36 @@ pub enum SignatureEncoding {
     EcdsaDer,
     /// ECDSA as raw r‖s, 64 bytes for P-256 (Notary, PKCS#11, PIV after conversion).
     EcdsaRaw,
+    /// RSASSA-PSS with MGF1 of the same hash, any salt length (securesystemslib
+    /// verifies with `PSS.AUTO`).
+    RsaPss(RsaHash),
+    /// RSASSA-PKCS1-v1_5.
+    RsaPkcs1v15(RsaHash),
+}
+
+impl SignatureEncoding {
+    /// How a token's raw signature with a key of `algorithm` is laid out: what a
+    /// PKCS#11 token or a PIV card returns (after DER is turned into r‖s).
+    pub fn raw_for(algorithm: Algorithm) -> SignatureEncoding {
+        match algorithm {
+            Algorithm::Ed25519 => SignatureEncoding::Ed25519,
+            Algorithm::EcdsaP256 | Algorithm::EcdsaP384 => SignatureEncoding::EcdsaRaw,
+            Algorithm::Rsa => SignatureEncoding::RsaPss(RsaHash::Sha256),
+        }
+    }
+}
+
+/// The hash of an RSA signature scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsaHash {
+    Sha256,
+    Sha384,
+    Sha512,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
-    #[error("unknown key algorithm {0:?} (known: ed25519, ecdsa-p256)")]
+    #[error("unknown key algorithm {0:?} (known: ed25519, ecdsa-p256, ecdsa-p384, rsa)")]
     UnknownAlgorithm(String),
     #[error("malformed {algorithm} public key: {reason}")]
     MalformedPublicKey {
@@ -166,6 +203,66 @@ impl PublicKey {
         Ok(Self::from_p256(&vk))
     }
 
+    /// A public key from the bytes [`PublicKey::as_bytes`] gives for its algorithm
+    /// (a point for Ed25519 and ECDSA, a DER SubjectPublicKeyInfo for RSA).
+    pub fn from_bytes(algorithm: Algorithm, bytes: &[u8]) -> Result<Self, KeyError> {
+        match algorithm {
+            Algorithm::Ed25519 => Self::ed25519(bytes),
+            Algorithm::EcdsaP256 => Self::p256_sec1(bytes),
+            Algorithm::EcdsaP384 => Self::p384_sec1(bytes),
+            Algorithm::Rsa => {
+                use rsa::pkcs8::DecodePublicKey as _;
+                let key = rsa::RsaPublicKey::from_public_key_der(bytes).map_err(|e| {
+                    KeyError::MalformedPublicKey {
+                        algorithm: Algorithm::Rsa,
+                        reason: e.to_string(),
+                    }
+                })?;
+                Self::from_rsa(&key)
+            }
+        }
+    }
+
+    /// A P-384 key from a SEC1 point (compressed or uncompressed).
+    pub fn p384_sec1(bytes: &[u8]) -> Result<Self, KeyError> {
+        let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(|_| {
+            KeyError::MalformedPublicKey {
+                algorithm: Algorithm::EcdsaP384,
+                reason: "not a point on P-384".into(),
+            }
+        })?;
+        Ok(PublicKey {
+            algorithm: Algorithm::EcdsaP384,
+            bytes: vk.to_sec1_point(false).as_bytes().to_vec(),
+            ed25519: None,
+        })
+    }
+
+    fn from_rsa(key: &rsa::RsaPublicKey) -> Result<Self, KeyError> {
+        use rsa::traits::PublicKeyParts;
+        let bits = key.n().bit_width() as usize;
+        if bits < RSA_MIN_BITS {
+            return Err(KeyError::MalformedPublicKey {
+                algorithm: Algorithm::Rsa,
+                reason: format!(
+                    "an RSA key of {bits} bits is a weak key: at least {RSA_MIN_BITS} bits are needed"
+                ),
+            });
+        }
+        use rsa::pkcs8::EncodePublicKey as _;
+        let der = key
+            .to_public_key_der()
+            .map_err(|e| KeyError::MalformedPublicKey {
+                algorithm: Algorithm::Rsa,
+                reason: e.to_string(),
+            })?;
+        Ok(PublicKey {
+            algorithm: Algorithm::Rsa,
+            bytes: der.as_bytes().to_vec(),
+            ed25519: None,
+        })
+    }
+
     pub fn from_p256(vk: &p256::ecdsa::VerifyingKey) -> Self {
         PublicKey {
             algorithm: Algorithm::EcdsaP256,
@@ -182,20 +279,35 @@ impl PublicKey {
         if let Ok(vk) = ed25519_dalek::VerifyingKey::from_public_key_der(der) {
             return Self::ed25519(vk.as_bytes());
         }
+        if let Ok(vk) = p384::ecdsa::VerifyingKey::from_public_key_der(der) {
+            return Self::p384_sec1(vk.to_sec1_point(false).as_bytes());
+        }
+        {
+            use rsa::pkcs8::DecodePublicKey as _;
+            if let Ok(key) = rsa::RsaPublicKey::from_public_key_der(der) {
+                return Self::from_rsa(&key);
+            }
+        }
         Err(KeyError::MalformedPublicKey {
             algorithm: Algorithm::EcdsaP256,
             reason: "not a P-256 or Ed25519 SubjectPublicKeyInfo".into(),
         })
     }
 
+    /// A public key from a PEM SubjectPublicKeyInfo (P-256, P-384, RSA or Ed25519).
     pub fn from_spki_pem(pem: &str) -> Result<Self, KeyError> {
-        if let Ok(vk) = p256::ecdsa::VerifyingKey::from_public_key_pem(pem.trim()) {
-            return Ok(Self::from_p256(&vk));
-        }
-        Err(KeyError::MalformedPublicKey {
+        let malformed = |reason: String| KeyError::MalformedPublicKey {
             algorithm: Algorithm::EcdsaP256,
-            reason: "not a P-256 SubjectPublicKeyInfo in PEM".into(),
-        })
+            reason,
+        };
+        let (label, der) = der::pem::decode_vec(pem.trim().as_bytes())
+            .map_err(|e| malformed(format!("not a SubjectPublicKeyInfo in PEM: {e}")))?;
+        if label != "PUBLIC KEY" {
+            return Err(malformed(format!(
+                "the PEM label is {label:?}, not \"PUBLIC KEY\""
+            )));
+        }
+        Self::from_spki_der(&der)
     }
 
     pub fn algorithm(&self) -> Algorithm {
@@ -205,6 +317,15 @@ impl PublicKey {
     /// The raw public bytes (Ed25519 point, or uncompressed SEC1 point).
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    fn p384(&self) -> p384::ecdsa::VerifyingKey {
+        p384::ecdsa::VerifyingKey::from_sec1_bytes(&self.bytes).expect("validated at construction")
+    }
+
+    fn rsa(&self) -> rsa::RsaPublicKey {
+        use rsa::pkcs8::DecodePublicKey as _;
+        rsa::RsaPublicKey::from_public_key_der(&self.bytes).expect("validated at construction")
     }
 
     fn p256(&self) -> p256::ecdsa::VerifyingKey {
@@ -218,6 +339,13 @@ impl PublicKey {
     /// DER SubjectPublicKeyInfo.
     pub fn to_spki_der(&self) -> Vec<u8> {
         match self.algorithm {
+            Algorithm::Rsa => self.bytes.clone(),
+            Algorithm::EcdsaP384 => self
+                .p384()
+                .to_public_key_der()
+                .expect("P-384 SPKI encodes")
+                .as_bytes()
+                .to_vec(),
             Algorithm::EcdsaP256 => self
                 .p256()
                 .to_public_key_der()
@@ -237,6 +365,10 @@ impl PublicKey {
     /// PEM SubjectPublicKeyInfo, laid out as python `cryptography` writes it.
     pub fn to_spki_pem(&self) -> String {
         match self.algorithm {
+            Algorithm::Rsa | Algorithm::EcdsaP384 => {
+                der::pem::encode_string("PUBLIC KEY", LineEnding::LF, &self.to_spki_der())
+                    .expect("SPKI encodes as PEM")
+            }
             Algorithm::EcdsaP256 => self
                 .p256()
                 .to_public_key_pem(LineEnding::LF)
@@ -278,13 +410,59 @@ impl PublicKey {
                     .verify(message, &sig)
                     .map_err(|_| KeyError::BadSignature(Algorithm::EcdsaP256))
             }
+            (Algorithm::EcdsaP384, SignatureEncoding::EcdsaRaw) => {
+                let sig = p384::ecdsa::Signature::from_slice(signature)
+                    .map_err(|_| KeyError::MalformedSignature(Algorithm::EcdsaP384))?;
+                self.p384()
+                    .verify(message, &sig)
+                    .map_err(|_| KeyError::BadSignature(Algorithm::EcdsaP384))
+            }
+            (Algorithm::EcdsaP384, SignatureEncoding::EcdsaDer) => {
+                let sig = p384::ecdsa::Signature::from_der(signature)
+                    .map_err(|_| KeyError::MalformedSignature(Algorithm::EcdsaP384))?;
+                self.p384()
+                    .verify(message, &sig)
+                    .map_err(|_| KeyError::BadSignature(Algorithm::EcdsaP384))
+            }
+            (Algorithm::Rsa, SignatureEncoding::RsaPss(hash)) => {
+                use rsa::pss::{Signature, VerifyingKey};
+                let sig = Signature::try_from(signature)
+                    .map_err(|_| KeyError::MalformedSignature(Algorithm::Rsa))?;
+                let key = self.rsa();
+                let ok = match hash {
+                    RsaHash::Sha256 => VerifyingKey::<sha2::Sha256>::new_with_auto_salt_len(key)
+                        .verify(message, &sig),
+                    RsaHash::Sha384 => VerifyingKey::<sha2::Sha384>::new_with_auto_salt_len(key)
+                        .verify(message, &sig),
+                    RsaHash::Sha512 => VerifyingKey::<sha2::Sha512>::new_with_auto_salt_len(key)
+                        .verify(message, &sig),
+                };
+                ok.map_err(|_| KeyError::BadSignature(Algorithm::Rsa))
+            }
+            (Algorithm::Rsa, SignatureEncoding::RsaPkcs1v15(hash)) => {
+                use rsa::pkcs1v15::{Signature, VerifyingKey};
+                let sig = Signature::try_from(signature)
+                    .map_err(|_| KeyError::MalformedSignature(Algorithm::Rsa))?;
+                let key = self.rsa();
+                let ok = match hash {
+                    RsaHash::Sha256 => VerifyingKey::<sha2::Sha256>::new(key).verify(message, &sig),
+                    RsaHash::Sha384 => VerifyingKey::<sha2::Sha384>::new(key).verify(message, &sig),
+                    RsaHash::Sha512 => VerifyingKey::<sha2::Sha512>::new(key).verify(message, &sig),
+                };
+                ok.map_err(|_| KeyError::BadSignature(Algorithm::Rsa))
+            }
             (key, encoding) => Err(KeyError::SchemeMismatch { key, encoding }),
         }
     }
 }
 
-/// Convert a raw r‖s ECDSA P-256 signature to ASN.1 DER.
+/// Convert a raw r‖s ECDSA signature (P-256: 64 bytes, P-384: 96) to ASN.1 DER.
 pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, KeyError> {
+    if raw.len() == 96 {
+        let sig = p384::ecdsa::Signature::from_slice(raw)
+            .map_err(|_| KeyError::MalformedSignature(Algorithm::EcdsaP384))?;
+        return Ok(sig.to_der().as_bytes().to_vec());
+    }
     let sig = p256::ecdsa::Signature::from_slice(raw)
         .map_err(|_| KeyError::MalformedSignature(Algorithm::EcdsaP256))?;
     Ok(sig.to_der().as_bytes().to_vec())

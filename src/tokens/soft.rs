@@ -75,16 +75,20 @@ fn random32() -> Zeroizing<[u8; 32]> {
 }
 
 impl PrivateKey {
-    fn generate(algorithm: Algorithm) -> Self {
+    fn generate(algorithm: Algorithm) -> Result<Self, TokenError> {
         match algorithm {
-            Algorithm::Ed25519 => {
-                PrivateKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&random32()))
-            }
+            Algorithm::Ed25519 => Ok(PrivateKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+                &random32(),
+            ))),
             Algorithm::EcdsaP256 => loop {
                 if let Ok(k) = p256::ecdsa::SigningKey::from_slice(random32().as_ref()) {
-                    break PrivateKey::P256(k);
+                    break Ok(PrivateKey::P256(k));
                 }
             },
+            Algorithm::EcdsaP384 | Algorithm::Rsa => Err(TokenError::Unsupported {
+                token: "software key".into(),
+                what: format!("{algorithm} keys (ed25519 and ecdsa-p256 are)"),
+            }),
         }
     }
 
@@ -99,6 +103,7 @@ impl PrivateKey {
             Algorithm::EcdsaP256 => p256::ecdsa::SigningKey::from_slice(bytes)
                 .ok()
                 .map(PrivateKey::P256),
+            Algorithm::EcdsaP384 | Algorithm::Rsa => None,
         }
     }
 
@@ -195,10 +200,10 @@ impl std::fmt::Debug for GeneratedKey {
 }
 
 impl GeneratedKey {
-    pub fn generate(algorithm: Algorithm) -> Self {
-        GeneratedKey {
-            key: PrivateKey::generate(algorithm),
-        }
+    pub fn generate(algorithm: Algorithm) -> Result<Self, TokenError> {
+        Ok(GeneratedKey {
+            key: PrivateKey::generate(algorithm)?,
+        })
     }
 
     pub fn public(&self) -> PublicKey {
@@ -299,7 +304,7 @@ impl SoftToken {
                 });
             }
         }
-        let key = PrivateKey::generate(algorithm);
+        let key = PrivateKey::generate(algorithm)?;
         Self::write(path, &key, passphrase)?;
         Ok(key.public())
     }
@@ -349,11 +354,7 @@ impl SoftToken {
         let algorithm = Algorithm::parse(&file.algorithm).map_err(|e| malformed(e.to_string()))?;
         let raw =
             hex::decode(&file.public).map_err(|_| malformed("public key is not hex".into()))?;
-        match algorithm {
-            Algorithm::Ed25519 => PublicKey::ed25519(&raw),
-            Algorithm::EcdsaP256 => PublicKey::p256_sec1(&raw),
-        }
-        .map_err(|e| malformed(e.to_string()))
+        PublicKey::from_bytes(algorithm, &raw).map_err(|e| malformed(e.to_string()))
     }
 
     /// Open (decrypt) a software key.

@@ -122,10 +122,7 @@ pub fn sign_message_checking(
 ) -> Result<Signature, SignError> {
     let raw = signer.sign(message)?;
     let public = signer.public_key().clone();
-    let raw_encoding = match public.algorithm() {
-        Algorithm::Ed25519 => crate::keys::SignatureEncoding::Ed25519,
-        Algorithm::EcdsaP256 => crate::keys::SignatureEncoding::EcdsaRaw,
-    };
+    let raw_encoding = crate::keys::SignatureEncoding::raw_for(public.algorithm());
     if check {
         public
             .verify(message, &raw, raw_encoding)
@@ -135,14 +132,14 @@ pub fn sign_message_checking(
             })?;
     }
     let (bytes, method) = match (flavour, public.algorithm()) {
-        (Flavour::Tuf, Algorithm::EcdsaP256) => (
+        (Flavour::Tuf, Algorithm::EcdsaP256 | Algorithm::EcdsaP384) => (
             ecdsa_raw_to_der(&raw).map_err(|e| SignError::BadTokenSignature {
                 token: signer.describe(),
                 reason: e.to_string(),
             })?,
             None,
         ),
-        (Flavour::Tuf, Algorithm::Ed25519) => (raw, None),
+        (Flavour::Tuf, Algorithm::Ed25519 | Algorithm::Rsa) => (raw, None),
         (Flavour::Notary, alg) => (raw, Some(notary_method(alg).to_owned())),
     };
     Ok(Signature {

@@ -89,6 +89,7 @@ impl TargetsDocument {
                 error,
             },
         )?;
+        self.canonical_signed()?;
         check_version_and_expiry(file, t.version, &t.expires, self.flavour)?;
         if let Some(d) = &t.delegations {
             check_keys(file, &d.keys, self.flavour)?;

@@ -167,7 +167,9 @@ impl CheckCache {
             if self.keys.len() >= 256 {
                 self.keys.clear();
             }
-            let result = if key_id(key, flavour) != keyid {
+            // TUF key IDs are taken as given (TAP 12); Notary's client refuses a
+            // signature whose key ID is not the hash of its key.
+            let result = if flavour == Flavour::Notary && key_id(key, flavour) != keyid {
                 Err("key ID does not match its key".to_string())
             } else {
                 decode_key(key, flavour)

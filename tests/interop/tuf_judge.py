@@ -1,11 +1,13 @@
 """Independent judge for the parser-differential corpus: what python-tuf reads.
 
-Usage: tuf_judge.py CASE_DIR [CASE_DIR ...]
+Usage: tuf_judge.py CASE_DIR[=TIME] [CASE_DIR[=TIME] ...]
 
-Each CASE_DIR holds a chain N.root.json (version order). The first is trusted on
-first use (it must meet its own threshold); each later one must be the next
-version and meet the previous root's threshold and its own, as python-tuf's
-updater requires; the newest must not have expired. Prints one JSON line per
+Each CASE_DIR holds a chain N.root.json (version order), or a lone root.json.
+The first is trusted on first use (it must meet its own threshold); each later
+one must be the next version and meet the previous root's threshold and its own,
+as python-tuf's updater requires; the newest must not have expired at TIME
+(YYYY-MM-DDTHH:MM:SSZ; now if not given: historical roots are judged at a time
+before they expired). Prints one JSON line per
 case: {"case", "accepted", "error", "view"}, where view is the newest root as
 python-tuf holds it (after its own parsing and re-serialisation).
 """
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import sys
+from datetime import datetime, timezone
 
 from tuf.api.metadata import Metadata, Root
 
@@ -37,11 +40,29 @@ def view(md: Metadata, valid: set[str]) -> dict:
     }
 
 
-def judge(case_dir: str) -> dict:
+def judge(case_dir: str, at: datetime | None) -> dict:
     files = sorted(
         (f for f in os.listdir(case_dir) if re.fullmatch(r"\d+\.root\.json", f)),
         key=lambda f: int(f.split(".")[0]),
     )
+    if not files and os.path.exists(os.path.join(case_dir, "root.json")):
+        files = ["root.json"]
+    # A client ships with a trusted root and walks on from it: where the first
+    # versions of a history cannot be read, or do not meet their own threshold for
+    # python-tuf, start at the first that does (the earliest root a python-tuf
+    # client could have been shipped with), and say which.
+    start = None
+    for name in files:
+        try:
+            with open(os.path.join(case_dir, name), "rb") as fh:
+                first = Metadata[Root].from_bytes(fh.read())
+            first.verify_delegate(Root.type, first)
+            start = name
+            break
+        except Exception:  # noqa: BLE001 - an unusable leading version
+            continue
+    if start is not None:
+        files = files[files.index(start):]
     try:
         trusted = None
         valid: set[str] = set()
@@ -49,7 +70,7 @@ def judge(case_dir: str) -> dict:
             with open(os.path.join(case_dir, name), "rb") as fh:
                 new = Metadata[Root].from_bytes(fh.read())
             # The updater fetches N.root.json by name and refuses another version.
-            if new.signed.version != int(name.split(".")[0]):
+            if name != "root.json" and new.signed.version != int(name.split(".")[0]):
                 raise ValueError(f"{name} holds version {new.signed.version}")
             if trusted is not None:
                 if new.signed.version != trusted.signed.version + 1:
@@ -63,16 +84,18 @@ def judge(case_dir: str) -> dict:
             )
             valid = set(result.signed)
             trusted = new
-        if trusted.signed.is_expired():
+        if trusted.signed.is_expired(at):
             raise ValueError("the newest root has expired")
-        return {"accepted": True, "error": None, "view": view(trusted, valid)}
+        return {"accepted": True, "error": None, "view": view(trusted, valid), "start": start}
     except Exception as e:  # noqa: BLE001 - any refusal is a verdict
-        return {"accepted": False, "error": f"{type(e).__name__}: {e}", "view": None}
+        return {"accepted": False, "error": f"{type(e).__name__}: {e}", "view": None, "start": start}
 
 
 def main(dirs: list[str]) -> int:
-    for d in dirs:
-        out = judge(d)
+    for arg in dirs:
+        d, _, when = arg.partition("=")
+        at = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) if when else None
+        out = judge(d, at)
         out["case"] = os.path.basename(os.path.normpath(d))
         print(json.dumps(out, ensure_ascii=False))
     return 0

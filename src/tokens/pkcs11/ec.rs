@@ -30,6 +30,8 @@ pub fn public_key_from_point(algorithm: Algorithm, point: &[u8]) -> Result<Publi
     let raw_len = match algorithm {
         Algorithm::Ed25519 => 32,
         Algorithm::EcdsaP256 => 65,
+        Algorithm::EcdsaP384 => 97,
+        Algorithm::Rsa => return Err("an RSA key has no EC point".into()),
     };
     let raw = if point.len() == raw_len + 2 && point[0] == 0x04 && point[1] as usize == raw_len {
         &point[2..]
@@ -42,11 +44,7 @@ pub fn public_key_from_point(algorithm: Algorithm, point: &[u8]) -> Result<Publi
             raw_len + 2
         ));
     };
-    match algorithm {
-        Algorithm::Ed25519 => PublicKey::ed25519(raw),
-        Algorithm::EcdsaP256 => PublicKey::p256_sec1(raw),
-    }
-    .map_err(|e| e.to_string())
+    PublicKey::from_bytes(algorithm, raw).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -484,6 +484,12 @@ impl Module {
                 MechanismType::EDDSA,
             ),
             Algorithm::EcdsaP256 => (MechanismType::ECC_KEY_PAIR_GEN, MechanismType::ECDSA),
+            Algorithm::EcdsaP384 | Algorithm::Rsa => {
+                return Err(TokenError::Unsupported {
+                    token: name,
+                    what: format!("generating {algorithm} keys (ed25519 and ecdsa-p256 are)"),
+                });
+            }
         };
         let mechanisms = self
             .ctx()
@@ -908,6 +914,8 @@ fn generate_pair(
                 Err(e) => Err(e),
             }
         }
+        // Refused by the caller before a session is used.
+        Algorithm::EcdsaP384 | Algorithm::Rsa => Err(CkError::NotSupported),
     }
 }
 
@@ -928,16 +936,22 @@ fn raw_sign(
             let digest: [u8; 32] = Sha256::digest(message).into();
             session.sign(&Mechanism::Ecdsa, key, &digest)
         }
+        Algorithm::EcdsaP384 => {
+            let digest: [u8; 48] = sha2::Sha384::digest(message).into();
+            session.sign(&Mechanism::Ecdsa, key, &digest)
+        }
+        // Keys are generated and found on tokens as Ed25519 or ECDSA only.
+        Algorithm::Rsa => Err(CkError::NotSupported),
     }
 }
 
 fn verify_raw(public: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), String> {
-    let encoding = match public.algorithm() {
-        Algorithm::Ed25519 => SignatureEncoding::Ed25519,
-        Algorithm::EcdsaP256 => SignatureEncoding::EcdsaRaw,
-    };
     public
-        .verify(message, signature, encoding)
+        .verify(
+            message,
+            signature,
+            SignatureEncoding::raw_for(public.algorithm()),
+        )
         .map_err(|e| e.to_string())
 }
 

@@ -609,10 +609,15 @@ pub fn reader_of(r: &YubiKeyRef) -> Result<String, TokenError> {
     Ok(open_device(r)?.name().to_owned())
 }
 
-fn algorithm_id(a: Algorithm) -> AlgorithmId {
+fn algorithm_id(a: Algorithm, token: &str) -> Result<AlgorithmId, TokenError> {
     match a {
-        Algorithm::EcdsaP256 => AlgorithmId::EccP256,
-        Algorithm::Ed25519 => AlgorithmId::Ed25519,
+        Algorithm::EcdsaP256 => Ok(AlgorithmId::EccP256),
+        Algorithm::EcdsaP384 => Ok(AlgorithmId::EccP384),
+        Algorithm::Ed25519 => Ok(AlgorithmId::Ed25519),
+        Algorithm::Rsa => Err(TokenError::Unsupported {
+            token: token.to_owned(),
+            what: "RSA keys (ed25519, ecdsa-p256 and ecdsa-p384 are)".into(),
+        }),
     }
 }
 
@@ -680,7 +685,7 @@ pub fn generate(
     let spki = piv::generate(
         &mut yk,
         slot,
-        algorithm_id(opts.algorithm),
+        algorithm_id(opts.algorithm, &token)?,
         opts.pin_policy,
         opts.touch_policy,
     )
@@ -929,21 +934,35 @@ impl Signer for YubiKeySigner {
         }
         let input: Vec<u8> = match algorithm {
             Algorithm::EcdsaP256 => Sha256::digest(message).to_vec(),
-            Algorithm::Ed25519 => message.to_vec(),
+            Algorithm::EcdsaP384 => sha2::Sha384::digest(message).to_vec(),
+            Algorithm::Ed25519 | Algorithm::Rsa => message.to_vec(),
         };
-        let raw = piv::sign_data(&mut self.yk, &input, algorithm_id(algorithm), self.slot)
-            .map_err(|e| match e {
-                yubikey::Error::AuthenticationError if self.touch != TouchPolicy::Never => {
-                    TokenError::Device {
-                        token: token.clone(),
-                        reason: "the YubiKey refused to sign: no touch within its time limit \
+        let id = algorithm_id(algorithm, &token)?;
+        let raw = piv::sign_data(&mut self.yk, &input, id, self.slot).map_err(|e| match e {
+            yubikey::Error::AuthenticationError if self.touch != TouchPolicy::Never => {
+                TokenError::Device {
+                    token: token.clone(),
+                    reason: "the YubiKey refused to sign: no touch within its time limit \
                                  (or the PIN was not accepted); nothing was signed"
-                            .into(),
-                    }
+                        .into(),
                 }
-                other => yk_err(&token, "signing", other),
-            })?;
+            }
+            other => yk_err(&token, "signing", other),
+        })?;
         let (signature, encoding) = match algorithm {
+            Algorithm::EcdsaP384 => (
+                p384::ecdsa::Signature::from_der(&raw)
+                    .map_err(|e| TokenError::Device {
+                        token: token.clone(),
+                        reason: format!(
+                            "returned a malformed ECDSA signature ({e}); it was discarded"
+                        ),
+                    })?
+                    .to_bytes()
+                    .to_vec(),
+                SignatureEncoding::EcdsaRaw,
+            ),
+            Algorithm::Rsa => (raw.to_vec(), SignatureEncoding::raw_for(algorithm)),
             Algorithm::EcdsaP256 => (
                 ecdsa_der_to_raw(&raw).map_err(|e| TokenError::Device {
                     token: token.clone(),

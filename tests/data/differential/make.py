@@ -431,8 +431,8 @@ def tuf_cases():
         sig = copy.deepcopy(env["signatures"][0])
         sig["keyid"] = tuf_id(twin)
         env["signatures"].append(sig)
-    one(f, "one-key-under-two-ids-meets-threshold-2", "accept", "refuse", "does not match its key", r,
-        post=twin_sig)
+    one(f, "one-key-under-two-ids-meets-threshold-2", "accept", "refuse",
+        "duplicate signature by the same key", r, post=twin_sig)
     one(f, "duplicate-json-key-in-signed", "refuse", "refuse", "duplicate key", tuf_root(),
         raw=lambda b: b.replace(b'"version": 1,', b'"version": 1,\n  "version": 2,', 1))
     one(f, "duplicate-json-key-in-role", "accept", "refuse", "duplicate key", tuf_root(),
