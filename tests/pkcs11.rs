@@ -1006,3 +1006,142 @@ fn a_notary_root_certificate_is_signed_on_the_token() {
     );
     hsm.expect(0, &["verify", "--gun", gun, &root], &[pin]);
 }
+
+/// Edit without loss: the newest root of every production history in
+/// `tests/data/real-roots` (Sigstore's production and staging, the tuf-on-ci
+/// deployments), bumped, given a new expiry, given a root key generated on a
+/// SoftHSM token, and signed with it. The result equals the original but for the
+/// version, the expiry, the added key and the signatures: producers' key IDs,
+/// `x-tuf-on-ci-*` and `keyid_hash_algorithms` fields, unknown top-level fields and
+/// keys of types we do not verify all stay. python-tuf reads each result it could
+/// read before, and the new signature verifies under the added key.
+#[test]
+fn every_production_root_is_edited_without_loss() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/real-roots");
+    let sources = std::fs::read_to_string(corpus.join("SOURCES.tsv")).expect("SOURCES.tsv");
+    let mut newest: std::collections::BTreeMap<String, (u64, PathBuf)> = Default::default();
+    for line in sources.lines().skip(1) {
+        let path = line.split('\t').next().unwrap();
+        let (dir, file) = path.rsplit_once('/').unwrap();
+        let production = dir.starts_with("sigstore/root-signing-") && !dir.contains("legacy")
+            || (dir.starts_with("tuf-on-ci/") && !dir.starts_with("tuf-on-ci/tests-"));
+        let Some(v) = file
+            .strip_suffix(".root.json")
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if production && newest.get(dir).is_none_or(|(n, _)| *n < v) {
+            newest.insert(dir.to_owned(), (v, corpus.join(path)));
+        }
+    }
+    assert!(newest.len() >= 10, "{} production histories", newest.len());
+
+    let hsm = Hsm::new();
+    let pin = "pin-edit-4242-secret";
+    let pin_file = hsm.init_token("editor", pin);
+    let key = "pkcs11:token=editor;object=root-new";
+    generate(&hsm, key, "ecdsa-p256", &pin_file, &[pin]);
+    let python = std::env::var_os("CEREMONY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let python_reads = |path: &Path, added: Option<&str>| -> Result<(), String> {
+        let out = std::process::Command::new(&python)
+            .args([
+                "-c",
+                "import sys\nfrom tuf.api.metadata import Metadata, Root\n\
+                 md = Metadata[Root].from_file(sys.argv[1])\n\
+                 if len(sys.argv) > 2:\n    \
+                 md.signed.keys[sys.argv[2]].verify_signature(md.signatures[sys.argv[2]], md.signed_bytes)\n",
+            ])
+            .arg(path)
+            .args(added)
+            .output()
+            .expect("python runs");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let json = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let mut python_checked = 0;
+    for (dir, (_, original)) in &newest {
+        let draft = hsm.path(&format!("{}.json", dir.replace('/', "-")));
+        let d = draft.display().to_string();
+        let o = original.display().to_string();
+        hsm.expect(0, &["root", "bump-version", &o, "--out", &d], &[pin]);
+        hsm.expect(
+            0,
+            &["root", "set-expiry", &d, "2031-01-01T00:00:00Z"],
+            &[pin],
+        );
+        hsm.expect(
+            0,
+            &["root", "add-key", &d, "--role", "root", "--key", key],
+            &[pin],
+        );
+        hsm.expect(
+            0,
+            &["root", "sign", &d, "--token", key, "--pin-file", &pin_file],
+            &[pin],
+        );
+
+        let (before, after) = (json(original), json(&draft));
+        let (b, a) = (&before["signed"], &after["signed"]);
+        assert_eq!(a["version"], b["version"].as_u64().unwrap() + 1, "{dir}");
+        assert_eq!(a["expires"], "2031-01-01T00:00:00Z", "{dir}");
+        let added: Vec<&String> = a["keys"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| b["keys"].get(k.as_str()).is_none())
+            .collect();
+        assert_eq!(added.len(), 1, "{dir}: one key added");
+        let added = added[0].clone();
+        let mut expected = b.clone();
+        expected["version"] = a["version"].clone();
+        expected["expires"] = a["expires"].clone();
+        expected["keys"][&added] = a["keys"][&added].clone();
+        expected["roles"]["root"]["keyids"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::Value::String(added.clone()));
+        assert_eq!(
+            a, &expected,
+            "{dir}: only the version, expiry and added key change"
+        );
+        let sigs = after["signatures"].as_array().unwrap();
+        assert_eq!(
+            sigs.len(),
+            1,
+            "{dir}: the old signatures went with the old content"
+        );
+        assert_eq!(sigs[0]["keyid"], added.as_str(), "{dir}");
+        let envelope = |v: &serde_json::Value| {
+            let mut v = v.as_object().unwrap().clone();
+            v.remove("signed");
+            v.remove("signatures");
+            v
+        };
+        assert_eq!(
+            envelope(&before),
+            envelope(&after),
+            "{dir}: other envelope fields"
+        );
+        if python_reads(original, None).is_ok() {
+            python_reads(&draft, Some(&added)).unwrap_or_else(|e| panic!("{dir}: {e}"));
+            python_checked += 1;
+        }
+    }
+    assert!(
+        python_checked >= 8,
+        "python-tuf read {python_checked} of the results"
+    );
+    eprintln!(
+        "edited {} production roots without loss; python-tuf read {python_checked} of them",
+        newest.len()
+    );
+}

@@ -49,7 +49,7 @@ pub fn tuf_key(public: &PublicKey) -> Key {
         keytype: keytype.into(),
         scheme: Some(scheme.into()),
         keyval: KeyVal {
-            public: value,
+            public: Some(value),
             unknown: Map::new(),
         },
         unknown: Map::new(),
@@ -81,7 +81,7 @@ fn notary_key_object(keytype: &str, public: String) -> Key {
         keytype: keytype.into(),
         scheme: None,
         keyval: KeyVal {
-            public,
+            public: Some(public),
             unknown: keyval_unknown,
         },
         unknown: Map::new(),
@@ -216,7 +216,11 @@ fn decode_tuf(key: &Key) -> Result<DecodedKey, String> {
     let Some(scheme) = tuf_scheme(&key.keytype, scheme_name) else {
         return Err(unsupported(key, Flavour::Tuf).unwrap_or_default());
     };
-    let value = &key.keyval.public;
+    let value = key
+        .keyval
+        .public
+        .as_deref()
+        .ok_or("keyval has no public key")?;
     let (public, encoding) = match scheme {
         TufScheme::Ed25519 => {
             let bytes =
@@ -258,7 +262,12 @@ fn of_algorithm(
 
 fn decode_notary(key: &Key) -> Result<DecodedKey, String> {
     let raw = B64
-        .decode(&key.keyval.public)
+        .decode(
+            key.keyval
+                .public
+                .as_deref()
+                .ok_or("keyval has no public key")?,
+        )
         .map_err(|_| "public key is not base64".to_string())?;
     match key.keytype.as_str() {
         KEYTYPE_ED25519 => Ok(DecodedKey {

@@ -73,7 +73,10 @@ pub struct Key {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyVal {
-    pub public: String,
+    /// Absent in keys of some types we do not verify (Sigstore's `sigstore-oidc`
+    /// keys name an identity and an issuer instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<String>,
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
 }

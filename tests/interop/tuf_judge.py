@@ -18,7 +18,34 @@ import re
 import sys
 from datetime import datetime, timezone
 
+from securesystemslib.exceptions import UnverifiedSignatureError
+from securesystemslib.signer import KEY_FOR_TYPE_AND_SCHEME, Key
 from tuf.api.metadata import Metadata, Root
+
+
+class OfflineSigstoreKey(Key):
+    """Sigstore's keyless keys ("sigstore-oidc"/"Fulcio"), which tuf-on-ci
+    clients register with securesystemslib (it leaves them out by default).
+    Verifying one needs Sigstore's online trust material, which an offline judge,
+    like ceremony, does not have: the key is read and kept, and a signature by it
+    counts as none."""
+
+    @classmethod
+    def from_dict(cls, keyid, key_dict):
+        keytype = key_dict.pop("keytype")
+        scheme = key_dict.pop("scheme")
+        keyval = key_dict.pop("keyval")
+        return cls(keyid, keytype, scheme, keyval, key_dict)
+
+    def to_dict(self):
+        return {"keytype": self.keytype, "scheme": self.scheme, "keyval": self.keyval,
+                **self.unrecognized_fields}
+
+    def verify_signature(self, signature, data):
+        raise UnverifiedSignatureError("a Sigstore signature cannot be checked offline")
+
+
+KEY_FOR_TYPE_AND_SCHEME[("sigstore-oidc", "Fulcio")] = OfflineSigstoreKey
 
 
 def view(md: Metadata, valid: set[str]) -> dict:
