@@ -314,6 +314,9 @@ pub enum AlgorithmArg {
     Ed25519,
     #[value(name = "ecdsa-p256")]
     EcdsaP256,
+    /// RSA-3072 signing RSASSA-PSS with SHA-256, on PKCS#11 tokens only, where an HSM
+    /// policy requires RSA.
+    Rsa,
 }
 
 /// How secrets reach us: never on the command line.

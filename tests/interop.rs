@@ -255,6 +255,82 @@ fn roots_in_every_key_form_python_tuf_writes_are_verified() {
     );
 }
 
+/// Countersign what others drafted: python-tuf drafts a rotation (a key added, the
+/// expiry moved) and signs it with its own keys; our key, a root key of version 1,
+/// adds its signature with `root sign --previous`, which first shows what version 2
+/// changes against version 1 and changes nothing but the signatures. python-tuf
+/// then accepts the chain.
+#[test]
+fn a_rotation_python_tuf_drafted_is_countersigned_without_change() {
+    let d = tempfile::tempdir().unwrap();
+    let k = keys();
+    let token = k.token("root-a");
+    let shown = ok(&["key", "show", "--token", &token]);
+    let mut key: Value = serde_json::from_str(&shown).unwrap();
+    key["keyid"] = json!(cjson_keyid(&key));
+    let key_file = d.path().join("ours.json");
+    fs::write(&key_file, key.to_string()).unwrap();
+    sh(Command::new(python())
+        .arg(interop_script("tuf_countersign.py"))
+        .arg(d.path())
+        .arg(&key_file));
+    let (v1, v2) = (d.path().join("1.root.json"), d.path().join("2.root.json"));
+    let err = refused(&["verify", p(d.path())]);
+    assert!(err.contains("version 1 has 1 valid signature(s)"), "{err}");
+    let v2_signed_before: Value = serde_json::from_slice(&fs::read(&v2).unwrap()).unwrap();
+
+    ok(&[
+        "root",
+        "sign",
+        p(&v1),
+        "--token",
+        &token,
+        "--passphrase-file",
+        k.pass(),
+    ]);
+    let out = ok(&[
+        "root",
+        "sign",
+        p(&v2),
+        "--token",
+        &token,
+        "--previous",
+        p(&v1),
+        "--passphrase-file",
+        k.pass(),
+    ]);
+    assert!(
+        out.contains("against version 1 (read it before the key signs):"),
+        "{out}"
+    );
+    assert!(out.contains("changes from version 1:"), "{out}");
+    assert!(
+        out.contains("  root: key ") && out.contains(" ADDED"),
+        "{out}"
+    );
+    assert!(out.contains("  expiry 20"), "{out}");
+    assert!(out.contains("root: 2 of 3 key(s)"), "{out}");
+    let v2_after: Value = serde_json::from_slice(&fs::read(&v2).unwrap()).unwrap();
+    assert_eq!(
+        v2_after["signed"], v2_signed_before["signed"],
+        "nothing but signatures"
+    );
+    assert_eq!(
+        v2_after["signatures"].as_array().unwrap().len(),
+        v2_signed_before["signatures"].as_array().unwrap().len() + 1
+    );
+    let text = ok(&["verify", p(d.path())]);
+    assert!(text.contains("trustworthy: tuf root version 2"), "{text}");
+    let (accepted, why) = python_tuf(&[&v1, &v2]);
+    assert!(accepted, "{why}");
+}
+
+/// The standard key ID of a key object (sha256 of its canonical form).
+fn cjson_keyid(key: &Value) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(cjson::encode(key).unwrap()))
+}
+
 // ---------------------------------------------------------------------------
 // The real Notary server and client.
 

@@ -1145,3 +1145,77 @@ fn every_production_root_is_edited_without_loss() {
         newest.len()
     );
 }
+
+/// RSA on PKCS#11, where an HSM policy requires it: an RSA-3072 key generated on
+/// a SoftHSM token (sensitive, never extractable, self-tested), listed in a root as
+/// `rsa`/`rsassa-pss-sha256`, and signing RSASSA-PSS with SHA-256 on the token;
+/// the root verifies, and python-tuf accepts it.
+#[test]
+fn an_rsa_3072_key_on_a_token_signs_a_root_python_tuf_accepts() {
+    let hsm = Hsm::new();
+    let pin = "pin-rsa-7331-secret";
+    let pin_file = hsm.init_token("rsa-root", pin);
+    let key = "pkcs11:token=rsa-root;object=root-rsa";
+    let ev = generate(&hsm, key, "rsa", &pin_file, &[pin]);
+    assert!(ev.contains("generated rsa key"), "{ev}");
+    assert_eq!(
+        line_with(&ev, "never extractable (CKA_NEVER_EXTRACTABLE):"),
+        "yes"
+    );
+    assert_eq!(
+        line_with(&ev, "self-test: signed on the token, verified in software:"),
+        "yes"
+    );
+    let shown = hsm.expect(0, &["key", "show", "--token", key], &[pin]);
+    assert!(
+        shown.contains("\"keytype\": \"rsa\"")
+            && shown.contains("\"scheme\": \"rsassa-pss-sha256\""),
+        "{shown}"
+    );
+    let online: Vec<String> = ["targets", "snapshot", "timestamp"]
+        .iter()
+        .map(|r| soft_key(&hsm, &format!("{r}.age")))
+        .collect();
+    let root = hsm.path_str("root.json");
+    hsm.expect(
+        0,
+        &[
+            "root",
+            "create",
+            "--out",
+            &root,
+            "--expires",
+            "2099-01-01",
+            "--key",
+            &format!("root={key}"),
+            "--threshold",
+            "root=1",
+            "--key",
+            &format!("targets={}", online[0]),
+            "--key",
+            &format!("snapshot={}", online[1]),
+            "--key",
+            &format!("timestamp={}", online[2]),
+        ],
+        &[pin],
+    );
+    hsm.expect(
+        0,
+        &[
+            "root",
+            "sign",
+            &root,
+            "--token",
+            key,
+            "--pin-file",
+            &pin_file,
+        ],
+        &[pin],
+    );
+    let verified = hsm.expect(0, &["verify", &root], &[pin]);
+    assert!(
+        verified.contains("trustworthy: tuf root version 1"),
+        "{verified}"
+    );
+    python_tuf_accepts(Path::new(&root));
+}

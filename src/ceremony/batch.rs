@@ -26,6 +26,7 @@ use crate::keys::PublicKey;
 use crate::online::request::{Request, read_key};
 use crate::transfer::bundle::{self, PACK, PACK_INDEX, PackEntry};
 use crate::tuf::document::RootDocument;
+use crate::tuf::edit;
 use crate::tuf::key::key_id;
 use crate::tuf::metadata::{Flavour, Key, Root, Signature};
 use crate::tuf::sign::sign_message_checking;
@@ -822,20 +823,17 @@ fn draft_one(
             ctx.revoke.clone()
         };
         for g in &given {
-            let matches: Vec<String> = root.roles["targets"]
-                .keyids
-                .iter()
-                .filter(|id| g.len() >= 8 && id.starts_with(g.as_str()))
-                .cloned()
-                .collect();
-            let [id] = matches.as_slice() else {
-                return Err(format!(
-                    "its current root's targets role does not list the compromised key {}",
-                    short(g)
-                ));
-            };
-            removed.push(id.clone());
-            super::remove_key(&mut root, "targets", id);
+            let id = edit::resolve_keyid(
+                &root.keys,
+                &root.roles["targets"].keyids,
+                ctx.flavour,
+                "targets",
+                g,
+            )
+            .map_err(|e| format!("the compromised key {}: its current root's {e}", short(g)))?;
+            edit::revoke(&mut root, "targets", &id, ctx.flavour)
+                .map_err(|e| format!("the compromised {e}"))?;
+            removed.push(id);
         }
         let key_path = repo
             .keys

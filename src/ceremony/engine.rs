@@ -15,6 +15,7 @@ use crate::tokens::reference::TokenRef;
 use crate::tokens::soft::SoftToken;
 use crate::transfer::bundle;
 use crate::tuf::document::RootDocument;
+use crate::tuf::edit::{self, remove_key};
 use crate::tuf::key::{decode_key, key_id, notary_key, notary_x509_key, tuf_key};
 use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION, TOP_LEVEL_ROLES};
 use crate::tuf::notary::build_root_certificate;
@@ -1100,31 +1101,32 @@ impl<'a> Engine<'a> {
             }
             Kind::RootRotate => {
                 for given in self.state.bindings.revoke.clone() {
-                    let matches: Vec<String> = root.roles["root"]
-                        .keyids
-                        .iter()
-                        .filter(|id| given.len() >= 8 && id.starts_with(given.as_str()))
-                        .cloned()
-                        .collect();
-                    let [id] = matches.as_slice() else {
-                        return Err(usage(format!(
-                            "--revoke {given}: the current root's root role lists no such key (or the prefix is ambiguous)"
-                        )));
-                    };
-                    remove_key(&mut root, "root", id);
-                    self.ui.say(&format!("root key {} goes", short(id)));
+                    let id = edit::resolve_keyid(
+                        &root.keys,
+                        &root.roles["root"].keyids,
+                        self.flavour,
+                        "root",
+                        &given,
+                    )
+                    .map_err(|e| usage(format!("--revoke {given}: the current root's {e}")))?;
+                    edit::revoke(&mut root, "root", &id, self.flavour)
+                        .map_err(|e| usage(format!("--revoke {given}: {e}")))?;
+                    self.ui.say(&format!("root key {} goes", short(&id)));
                 }
                 for (name, role, generate) in &names {
                     match role.as_str() {
                         "outgoing-root" => {
                             let public = self.public_of(name)?;
-                            let id =
-                                find_root_keyid(&root, &public, self.flavour).ok_or_else(|| {
-                                    usage(format!(
-                                        "outgoing key {name} is not a root key of the current root"
-                                    ))
-                                })?;
-                            remove_key(&mut root, "root", &id);
+                            // Every ID the root role lists the key under goes.
+                            let ids = edit::ids_of_key(&root, "root", &public, self.flavour);
+                            if ids.is_empty() {
+                                return Err(usage(format!(
+                                    "outgoing key {name} is not a root key of the current root"
+                                )));
+                            }
+                            for id in ids {
+                                remove_key(&mut root, "root", &id);
+                            }
                         }
                         "root" if *generate => {
                             let key = self.key_object(name, role, &step.id)?;
@@ -1172,36 +1174,17 @@ impl<'a> Engine<'a> {
                     ));
                 }
                 for given in &revoke {
-                    let matches: Vec<String> = root.roles["targets"]
-                        .keyids
-                        .iter()
-                        .filter(|id| id.starts_with(given.as_str()) && given.len() >= 8)
-                        .cloned()
-                        .collect();
-                    let [id] = matches.as_slice() else {
-                        return Err(usage(format!(
-                            "--revoke {given}: the current root's targets role lists no such key (or the prefix is ambiguous)"
-                        )));
-                    };
-                    remove_key(&mut root, "targets", id);
-                    let still: Vec<&String> = root
-                        .roles
-                        .iter()
-                        .filter(|(_, r)| r.keyids.contains(id))
-                        .map(|(name, _)| name)
-                        .collect();
-                    if !still.is_empty() {
-                        return Err(usage(format!(
-                            "the compromised key {} is also a key of role(s) {}; a revocation that leaves it trusted is refused \
-                             (replace it there too, in a root-rotate ceremony)",
-                            short(id),
-                            still
-                                .iter()
-                                .map(|s| s.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )));
-                    }
+                    let id = edit::resolve_keyid(
+                        &root.keys,
+                        &root.roles["targets"].keyids,
+                        self.flavour,
+                        "targets",
+                        given,
+                    )
+                    .map_err(|e| usage(format!("--revoke {given}: the current root's {e}")))?;
+                    edit::revoke(&mut root, "targets", &id, self.flavour)
+                        .map_err(|e| usage(format!("the compromised {e}")))?;
+                    let id = &id;
                     self.ui.say(&format!("targets key {} goes", short(id)));
                 }
                 self.ui
@@ -1288,17 +1271,15 @@ impl<'a> Engine<'a> {
                 .find(|r| r.name == role_name)
                 .expect("checked");
             for given in &self.state.bindings.revoke {
-                let matches: Vec<&String> = role
-                    .keyids
-                    .iter()
-                    .filter(|id| given.len() >= 8 && id.starts_with(given.as_str()))
-                    .collect();
-                let [id] = matches.as_slice() else {
-                    return Err(usage(format!(
-                        "--revoke {given}: delegated role {role_name} lists no such key (or the prefix is ambiguous)"
-                    )));
-                };
-                removed.push((*id).clone());
+                let id = edit::resolve_keyid(
+                    &current.keys,
+                    &role.keyids,
+                    self.flavour,
+                    &format!("{role_name} (delegated)"),
+                    given,
+                )
+                .map_err(|e| usage(format!("--revoke {given}: {e}")))?;
+                removed.push(id);
             }
             for (id, _) in &added {
                 if role.keyids.contains(id) {
@@ -2108,19 +2089,6 @@ fn find_root_keyid(root: &Root, public: &PublicKey, flavour: Flavour) -> Option<
                 .is_some_and(|d| &d.public == public)
         })
         .cloned()
-}
-
-fn remove_key(root: &mut Root, role: &str, id: &str) {
-    if let Some(r) = root.roles.get_mut(role) {
-        r.keyids.retain(|k| k != id);
-    }
-    if !root
-        .roles
-        .values()
-        .any(|r| r.keyids.iter().any(|k| k == id))
-    {
-        root.keys.remove(id);
-    }
 }
 
 fn replace_role_keys(root: &mut Root, role: &str) {

@@ -13,6 +13,7 @@ pub fn algorithm(arg: AlgorithmArg) -> Algorithm {
     match arg {
         AlgorithmArg::Ed25519 => Algorithm::Ed25519,
         AlgorithmArg::EcdsaP256 => Algorithm::EcdsaP256,
+        AlgorithmArg::Rsa => Algorithm::Rsa,
     }
 }
 

@@ -221,21 +221,20 @@ pub fn add_key(args: AddKeyArgs) -> Result<()> {
 }
 
 fn resolve_keyid(doc: &RootDocument, role: &str, given: &str) -> Result<String> {
-    let ids = &doc.root().roles[role].keyids;
-    let matches: Vec<&String> = ids
-        .iter()
-        .filter(|id| *id == given || (given.len() >= 8 && id.starts_with(given)))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => Err(Error::Usage(format!(
-            "{}: role {role} has no key {given}; `ceremony root inspect` lists its keys",
+    let root = doc.root();
+    crate::tuf::edit::resolve_keyid(
+        &root.keys,
+        &root.roles[role].keyids,
+        doc.flavour(),
+        role,
+        given,
+    )
+    .map_err(|e| {
+        Error::Usage(format!(
+            "{}: {e}; `ceremony root inspect` lists its keys",
             doc.name
-        ))),
-        _ => Err(Error::Usage(format!(
-            "key ID prefix {given} is ambiguous; give more digits"
-        ))),
-    }
+        ))
+    })
 }
 
 pub fn remove_key(args: RemoveKeyArgs) -> Result<()> {
@@ -313,6 +312,20 @@ pub fn sign(args: SignArgs) -> Result<()> {
                 own.valid.len(),
                 own.threshold
             )));
+        }
+    }
+    // A draft made elsewhere (a tuf-on-ci signing event, another site): what it
+    // changes against the root it continues, before the key signs it.
+    if let Some(prev) = &previous {
+        println!(
+            "{} against version {} (read it before the key signs):",
+            doc.name,
+            prev.version()
+        );
+        for line in crate::ceremony::engine::summary(&doc, Some(prev), "").lines() {
+            if !line.is_empty() {
+                println!("  {line}");
+            }
         }
     }
     let mut signer = open_signer(&args.token, &args.secrets)?;

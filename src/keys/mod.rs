@@ -238,6 +238,18 @@ impl PublicKey {
         })
     }
 
+    /// An RSA key from its modulus and public exponent, big-endian (as a PKCS#11
+    /// token holds them).
+    pub fn rsa_from_components(modulus: &[u8], exponent: &[u8]) -> Result<Self, KeyError> {
+        let n = rsa::BoxedUint::from_be_slice_vartime(modulus);
+        let e = rsa::BoxedUint::from_be_slice_vartime(exponent);
+        let key = rsa::RsaPublicKey::new(n, e).map_err(|e| KeyError::MalformedPublicKey {
+            algorithm: Algorithm::Rsa,
+            reason: e.to_string(),
+        })?;
+        Self::from_rsa(&key)
+    }
+
     fn from_rsa(key: &rsa::RsaPublicKey) -> Result<Self, KeyError> {
         use rsa::traits::PublicKeyParts;
         let bits = key.n().bit_width() as usize;

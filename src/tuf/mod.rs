@@ -3,6 +3,7 @@
 
 pub mod cjson;
 pub mod document;
+pub mod edit;
 pub mod envelope;
 pub mod fields;
 pub mod json;

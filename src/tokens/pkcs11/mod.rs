@@ -26,6 +26,7 @@ use crate::keys::{Algorithm, PublicKey, SignatureEncoding};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
@@ -484,10 +485,16 @@ impl Module {
                 MechanismType::EDDSA,
             ),
             Algorithm::EcdsaP256 => (MechanismType::ECC_KEY_PAIR_GEN, MechanismType::ECDSA),
-            Algorithm::EcdsaP384 | Algorithm::Rsa => {
+            // Where an HSM policy requires RSA: RSA-3072, signing RSASSA-PSS with
+            // SHA-256 on the token (securesystemslib's rsassa-pss-sha256).
+            Algorithm::Rsa => (
+                MechanismType::RSA_PKCS_KEY_PAIR_GEN,
+                MechanismType::SHA256_RSA_PKCS_PSS,
+            ),
+            Algorithm::EcdsaP384 => {
                 return Err(TokenError::Unsupported {
                     token: name,
-                    what: format!("generating {algorithm} keys (ed25519 and ecdsa-p256 are)"),
+                    what: format!("generating {algorithm} keys (ed25519, ecdsa-p256 and rsa are)"),
                 });
             }
         };
@@ -687,11 +694,14 @@ fn read_key_object(
                 AttributeType::KeyType,
                 AttributeType::EcParams,
                 AttributeType::EcPoint,
+                AttributeType::Modulus,
+                AttributeType::PublicExponent,
             ],
         )
         .map_err(|e| ck_err(token, e))?;
     let (mut label, mut id, mut key_type, mut params, mut point) =
         (String::new(), Vec::new(), None, None, None);
+    let (mut modulus, mut exponent) = (None, None);
     for a in attrs {
         match a {
             Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
@@ -699,14 +709,22 @@ fn read_key_object(
             Attribute::KeyType(k) => key_type = Some(k),
             Attribute::EcParams(p) => params = Some(p),
             Attribute::EcPoint(p) => point = Some(p),
+            Attribute::Modulus(m) => modulus = Some(m),
+            Attribute::PublicExponent(e) => exponent = Some(e),
             _ => {}
         }
     }
     let public = (|| {
         let key_type = key_type.ok_or("no CKA_KEY_TYPE")?;
+        if key_type == KeyType::RSA {
+            let (n, e) = modulus
+                .zip(exponent)
+                .ok_or("no CKA_MODULUS or CKA_PUBLIC_EXPONENT")?;
+            return PublicKey::rsa_from_components(&n, &e).map_err(|e| e.to_string());
+        }
         if key_type != KeyType::EC && key_type != KeyType::EC_EDWARDS {
             return Err(format!(
-                "a {key_type} key; ceremony uses ed25519 and ecdsa-p256"
+                "a {key_type} key; ceremony uses ed25519, ecdsa-p256 and rsa"
             ));
         }
         let params = params.ok_or("no CKA_EC_PARAMS")?;
@@ -850,6 +868,9 @@ impl PrivateAttributes {
 
 /// Generate the pair. Ed25519 sends the RFC 8410 OID first and falls back to
 /// the `edwards25519` printable string for tokens that only know that.
+/// The RSA modulus size keys are generated with.
+const RSA_BITS: u64 = 3072;
+
 fn generate_pair(
     session: &Session,
     algorithm: Algorithm,
@@ -914,8 +935,24 @@ fn generate_pair(
                 Err(e) => Err(e),
             }
         }
+        Algorithm::Rsa => {
+            let public = vec![
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Verify(true),
+                Attribute::Encrypt(false),
+                Attribute::Wrap(false),
+                Attribute::ModulusBits(RSA_BITS.into()),
+                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Id(id.to_vec()),
+            ];
+            let (p, k) =
+                session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
+            Ok((p, k, "RSA 3072 (e = 65537)"))
+        }
         // Refused by the caller before a session is used.
-        Algorithm::EcdsaP384 | Algorithm::Rsa => Err(CkError::NotSupported),
+        Algorithm::EcdsaP384 => Err(CkError::NotSupported),
     }
 }
 
@@ -940,8 +977,15 @@ fn raw_sign(
             let digest: [u8; 48] = sha2::Sha384::digest(message).into();
             session.sign(&Mechanism::Ecdsa, key, &digest)
         }
-        // Keys are generated and found on tokens as Ed25519 or ECDSA only.
-        Algorithm::Rsa => Err(CkError::NotSupported),
+        Algorithm::Rsa => session.sign(
+            &Mechanism::Sha256RsaPkcsPss(PkcsPssParams {
+                hash_alg: MechanismType::SHA256,
+                mgf: PkcsMgfType::MGF1_SHA256,
+                s_len: 32.into(),
+            }),
+            key,
+            message,
+        ),
     }
 }
 
