@@ -1653,12 +1653,12 @@ impl<'a> Engine<'a> {
             gun: (self.flavour == Flavour::Notary)
                 .then(|| self.script.parameters.repository.clone()),
         };
-        verify_chain(self.current.last().cloned(), vec![doc.clone()], &options)?;
+        let verified = verify_chain(self.current.last().cloned(), vec![doc.clone()], &options)?;
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         for cur in &self.current {
             files.push((format!("{}.root.json", cur.version()), cur.to_json()?));
         }
-        let bytes = doc.to_json()?;
+        let bytes = verified.latest_json()?;
         files.push((format!("{}.root.json", doc.version()), bytes.clone()));
         files.push(("root.json".into(), bytes));
         for (name, bytes) in files {

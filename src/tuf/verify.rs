@@ -382,6 +382,14 @@ fn precheck(
     })
 }
 
+impl Verified<ChainReport> {
+    /// The newest root of the verified chain as it is written to a file: the only
+    /// way an export gets the bytes of a new root is through its verification.
+    pub fn latest_json(&self) -> Result<Vec<u8>, MetadataError> {
+        self.0.latest.to_json()
+    }
+}
+
 /// Options for chain verification.
 #[derive(Debug, Clone)]
 pub struct ChainOptions {
