@@ -983,3 +983,41 @@ fn key_ids_are_taken_as_given_and_one_key_counts_once() {
         "{out}"
     );
 }
+
+/// PC/SC is loaded at run time, not linked: the binary starts on a machine without
+/// it, every command that needs no smart card works, and the YubiKey backend says
+/// plainly what is missing. (A machine without the library is stood for by naming
+/// a library that does not exist.)
+#[test]
+fn without_pcsc_the_binary_starts_and_says_what_to_install() {
+    let bin = assert_cmd::cargo::cargo_bin("ceremony");
+    let ldd = std::process::Command::new("ldd")
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let linked = String::from_utf8_lossy(&ldd.stdout).into_owned();
+    assert!(ldd.status.success(), "{linked}");
+    assert!(!linked.contains("pcsclite"), "linked to PC/SC:\n{linked}");
+
+    let missing = "/nonexistent/libpcsclite.so.1";
+    let d = tmp();
+    let v1 = signed_v1(d.path());
+    let o = ceremony()
+        .args(["verify", p(&v1)])
+        .env("CEREMONY_PCSC_LIBRARY", missing)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ceremony()
+        .args(["key", "show", "--token", "yubikey:serial=1;slot=9c"])
+        .env("CEREMONY_PCSC_LIBRARY", missing)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("PC/SC is not installed on this machine")
+            && err.contains("install pcscd and libpcsclite1"),
+        "{err}"
+    );
+}

@@ -54,6 +54,9 @@ pub fn run(args: RehearseArgs) -> Result<()> {
     println!(
         "REHEARSAL: disposable software keys in a temporary directory; nothing here is for production."
     );
+    // Disposable keys: a light passphrase key derivation (they are destroyed with
+    // the temporary directory when the rehearsal ends).
+    crate::tokens::soft::use_rehearsal_work_factor();
     let token = |name: &str| format!("soft:{}", work.path().join(format!("{name}.age")).display());
     let mut secrets = BTreeMap::new();
     for name in ["root-1", "root-2", "root-3", "root-new"] {

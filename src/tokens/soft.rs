@@ -12,6 +12,7 @@ use age::secrecy::SecretString;
 use p256::ecdsa::signature::Signer as _;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use zeroize::Zeroizing;
 
 const MAGIC: &str = "ceremony-soft-key v1";
@@ -66,6 +67,21 @@ fn file_err(path: &Path) -> impl FnOnce(FileError) -> TokenError + '_ {
             reason: other.to_string(),
         },
     }
+}
+
+/// The scrypt work factor (log2 of N) for key files this process writes; 0 means
+/// age's own, calibrated to about a second of work.
+static KEY_FILE_WORK_FACTOR: AtomicU8 = AtomicU8::new(0);
+
+/// The work factor of a rehearsal's key files: about a millisecond, instead of a
+/// second of CPU and up to a gigabyte of memory for each key opened.
+pub const REHEARSAL_WORK_FACTOR: u8 = 10;
+
+/// For `ceremony rehearse` only, whose keys live in a temporary directory and are
+/// destroyed with it: key files this process writes from now on take
+/// [`REHEARSAL_WORK_FACTOR`]. Backups are never affected.
+pub fn use_rehearsal_work_factor() {
+    KEY_FILE_WORK_FACTOR.store(REHEARSAL_WORK_FACTOR, Ordering::Relaxed);
 }
 
 fn random32() -> Zeroizing<[u8; 32]> {
@@ -314,7 +330,11 @@ impl SoftToken {
     fn write(path: &Path, key: &PrivateKey, passphrase: &Secret) -> Result<(), TokenError> {
         let pub_path = public_path(path);
         let plain = plaintext(key);
-        let recipient = age::scrypt::Recipient::new(age_passphrase(passphrase));
+        let mut recipient = age::scrypt::Recipient::new(age_passphrase(passphrase));
+        match KEY_FILE_WORK_FACTOR.load(Ordering::Relaxed) {
+            0 => {}
+            factor => recipient.set_work_factor(factor),
+        }
         let ciphertext =
             age::encrypt(&recipient, plain.as_bytes()).map_err(|e| TokenError::Io {
                 token: name(path),

@@ -137,9 +137,14 @@ impl std::fmt::Display for YubiKeyRef {
 /// What the PC/SC service said when it could not be reached, in words.
 fn pcsc_reason(e: &pcsc::Error) -> String {
     match e {
-        pcsc::Error::NoService | pcsc::Error::ServiceStopped => {
-            "no PC/SC service is running (start pcscd)".into()
-        }
+        pcsc::Error::NoService | pcsc::Error::ServiceStopped => match pcsc_sys::load_error() {
+            Some(why) => format!(
+                "PC/SC is not installed on this machine ({why}); YubiKeys need it: install \
+                 pcscd and libpcsclite1 (Debian, Ubuntu) and start pcscd. PKCS#11 tokens and \
+                 every other command work without it"
+            ),
+            None => "no PC/SC service is running (start pcscd)".into(),
+        },
         pcsc::Error::NoReadersAvailable => "no smart-card reader is connected".into(),
         pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard => "the YubiKey was removed".into(),
         pcsc::Error::ResetCard => "the YubiKey was reset by another program".into(),
