@@ -57,6 +57,11 @@ pub fn run(args: RehearseArgs) -> Result<()> {
     // Disposable keys: a light passphrase key derivation (they are destroyed with
     // the temporary directory when the rehearsal ends).
     crate::tokens::soft::use_rehearsal_work_factor();
+    println!(
+        "REHEARSAL: its key files use a light passphrase key derivation (scrypt 2^{}); \
+         keys made with `ceremony key generate` keep age's default",
+        crate::tokens::soft::REHEARSAL_WORK_FACTOR
+    );
     let token = |name: &str| format!("soft:{}", work.path().join(format!("{name}.age")).display());
     let mut secrets = BTreeMap::new();
     for name in ["root-1", "root-2", "root-3", "root-new"] {
