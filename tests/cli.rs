@@ -1021,3 +1021,91 @@ fn without_pcsc_the_binary_starts_and_says_what_to_install() {
         "{err}"
     );
 }
+
+/// A FIFO (or a directory) where a file belongs is refused at once, named, instead
+/// of the command waiting forever for a writer: a root in a directory being
+/// verified, and a bundle's manifest.
+#[test]
+fn a_fifo_where_a_file_belongs_is_refused_not_waited_on() {
+    let d = tmp();
+    let repo = d.path().join("repo");
+    fs::create_dir(&repo).unwrap();
+    signed_v1(&repo);
+    let fifo = repo.join("2.root.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = ceremony()
+        .args(["verify", p(&repo)])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2.root.json")
+            && stderr(&o).contains("a FIFO, not a regular file: refused"),
+        "{}",
+        stderr(&o)
+    );
+
+    let bundle = d.path().join("bundle");
+    fs::create_dir(&bundle).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(bundle.join("manifest.json"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = ceremony()
+        .args(["bundle-verify", p(&bundle)])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a FIFO"), "{}", stderr(&o));
+
+    let dir_root = d.path().join("dir.json");
+    fs::create_dir(&dir_root).unwrap();
+    let o = ceremony().args(["verify", p(&dir_root)]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
+/// A key whose `keyval` holds a number that is not an integer has no canonical
+/// form: refused with the path, never a panic, in a root and in a key file.
+#[test]
+fn a_non_integer_number_in_a_key_is_refused_not_a_panic() {
+    let err = verify_mutated(|v| {
+        let id = v["signed"]["roles"]["targets"]["keyids"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        v["signed"]["keys"][&id]["keyval"]["x"] = json!(1.5);
+    });
+    assert!(
+        err.contains("canonical JSON allows integers only, found the number 1.5"),
+        "{err}"
+    );
+    let d = tmp();
+    let draft = d.path().join("draft.json");
+    create_root(&draft, &["root-a"], 1, &next_year());
+    let key = d.path().join("key.json");
+    fs::write(
+        &key,
+        json!({"keytype": "ed25519", "scheme": "ed25519",
+               "keyval": {"public": "11".repeat(32), "x": 1.5}})
+        .to_string(),
+    )
+    .unwrap();
+    let keyfile = format!("keyfile:{}", p(&key));
+    let err = refused(&[
+        "root",
+        "add-key",
+        p(&draft),
+        "--role",
+        "targets",
+        "--key",
+        &keyfile,
+    ]);
+    assert!(err.contains("canonical JSON allows integers only"), "{err}");
+}

@@ -79,7 +79,7 @@ pub fn flavour(arg: FlavourArg) -> Flavour {
 
 /// Read a file, naming it in the error.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Read {
+    fsio::read_regular(path).map_err(|e| Error::Read {
         path: path.display().to_string(),
         reason: e.to_string(),
     })

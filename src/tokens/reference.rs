@@ -56,12 +56,28 @@ impl TokenRef {
     }
 }
 
-/// A URI for messages: its query (where a `pin-value` could hide) is dropped.
+/// A URI for messages: its query (where a `pin-value` could hide) is dropped, and
+/// in its path only the attributes that name a token or a key keep their values
+/// (a PIN put anywhere else, as `pin-value=` or mistyped, is never shown).
 fn redact_query(s: &str) -> String {
-    match s.split_once('?') {
-        Some((path, _)) => format!("{path}?<query not shown>"),
-        None => s.to_owned(),
-    }
+    let (path, query) = match s.split_once('?') {
+        Some((path, _)) => (path, "?<query not shown>"),
+        None => (s, ""),
+    };
+    let rest = path.strip_prefix("pkcs11:").unwrap_or(path);
+    let shown: Vec<String> = rest
+        .split(';')
+        .map(|attr| match attr.split_once('=') {
+            Some(("token" | "serial" | "manufacturer" | "model" | "object" | "id" | "type", _)) => {
+                attr.to_owned()
+            }
+            Some((name, _)) if crate::tokens::pkcs11::uri::plain_name(name) => {
+                format!("{name}=<not shown>")
+            }
+            _ => "<not shown>".to_owned(),
+        })
+        .collect();
+    format!("pkcs11:{}{query}", shown.join(";"))
 }
 
 impl std::fmt::Display for TokenRef {
@@ -87,9 +103,21 @@ mod tests {
 
     #[test]
     fn a_pin_in_a_uri_never_reaches_a_message() {
-        let e = TokenRef::parse("pkcs11:token=a;object=k?pin-value=73915").unwrap_err();
-        let msg = e.to_string();
-        assert!(!msg.contains("73915"), "{msg}");
+        for uri in [
+            "pkcs11:token=a;object=k?pin-value=73915",
+            "pkcs11:token=a;pin-value=73915",
+            "pkcs11:token=a;object=k;pin-source=file:/run/73915",
+            "pkcs11:token=a;73915",
+            "pkcs11:token=a;pinvalue=73915",
+            "pkcs11:token=a;73915=x",
+        ] {
+            let msg = TokenRef::parse(uri).unwrap_err().to_string();
+            assert!(!msg.contains("73915"), "{uri}: {msg}");
+            assert!(msg.contains("pkcs11:token=a"), "{uri}: {msg}");
+        }
+        let msg = TokenRef::parse("pkcs11:token=a;pin-value=73915")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("PIN never goes"), "{msg}");
     }
 }

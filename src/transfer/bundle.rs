@@ -250,7 +250,7 @@ impl Bundle {
         let opened = || -> std::io::Result<Box<dyn std::io::Read>> {
             Ok(Box::new(std::io::BufReader::with_capacity(
                 64 << 10,
-                fs::File::open(&mpath)?,
+                crate::fsio::open_regular(&mpath)?,
             )))
         };
         match fs::symlink_metadata(&mpath) {
@@ -393,7 +393,7 @@ impl Bundle {
             path: path.into(),
         };
         let expected = self.files.get(path).ok_or_else(missing)?;
-        let file = fs::File::open(self.dir.join(path)).map_err(|_| missing())?;
+        let file = crate::fsio::open_regular(&self.dir.join(path)).map_err(|_| missing())?;
         Ok(CheckedReader {
             inner: HashRead::new(file),
             dir: d.clone(),
@@ -412,7 +412,7 @@ impl Bundle {
             });
         };
         let full = self.dir.join(path);
-        let bytes = fs::read(&full).map_err(|_| BundleError::Missing {
+        let bytes = crate::fsio::read_regular(&full).map_err(|_| BundleError::Missing {
             dir: d.clone(),
             path: path.into(),
         })?;

@@ -95,6 +95,12 @@ fn set<T>(slot: &mut Option<T>, value: T, attr: &str) -> Result<(), UriError> {
     Ok(())
 }
 
+/// Whether `name` looks like an attribute name (lowercase letters and hyphens), and
+/// so can be shown: a numeric PIN typed in its place cannot.
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+}
+
 impl Pkcs11Uri {
     /// Parse a `pkcs11:` URI.
     pub fn parse(s: &str) -> Result<Self, UriError> {
@@ -106,11 +112,21 @@ impl Pkcs11Uri {
             None => (rest, None),
         };
         let mut uri = Pkcs11Uri::default();
-        for attr in path.split(';').filter(|a| !a.is_empty()) {
-            let (name, value) = attr
-                .split_once('=')
-                .ok_or_else(|| err(format!("{attr:?} must look like NAME=VALUE")))?;
+        for (n, attr) in path.split(';').filter(|a| !a.is_empty()).enumerate() {
+            // Never echo what a person typed where a name was due: it may be a PIN.
+            let (name, value) = attr.split_once('=').ok_or_else(|| {
+                err(format!(
+                    "attribute {} (not shown) must look like NAME=VALUE",
+                    n + 1
+                ))
+            })?;
             match name {
+                "pin-value" | "pin-source" => {
+                    return Err(err(format!(
+                        "{name} is refused: a PIN never goes into a token reference; \
+                         you will be asked for it (or give --pin-file in a rehearsal)"
+                    )));
+                }
                 "token" => set(&mut uri.token, decode_text(value, name)?, name)?,
                 "serial" => set(&mut uri.serial, decode_text(value, name)?, name)?,
                 "manufacturer" => set(&mut uri.manufacturer, decode_text(value, name)?, name)?,
@@ -146,7 +162,15 @@ impl Pkcs11Uri {
                 other if other.starts_with("x-") => {
                     return Err(err(format!("vendor attribute {other}= is not supported")));
                 }
-                other => return Err(err(format!("unknown PKCS#11 URI attribute {other:?}"))),
+                other if plain_name(other) => {
+                    return Err(err(format!("unknown PKCS#11 URI attribute {other:?}")));
+                }
+                _ => {
+                    return Err(err(format!(
+                        "attribute {} has a name that is not an attribute name (not shown)",
+                        n + 1
+                    )));
+                }
             }
         }
         if let Some(query) = query {
