@@ -285,30 +285,32 @@ fn check_names<'a>(
     Ok(())
 }
 
-fn check_level(
+/// Visit every object of a document that `level` describes, depth first, with
+/// its JSON path; values of the wrong shape are skipped (the typed parse names
+/// them).
+fn walk<E>(
     value: &Value,
     level: &'static Level,
-    flavour: Flavour,
     path: &str,
-) -> Result<(), FieldError> {
-    // A value of the wrong shape is for the typed parse to name.
+    visit: &mut impl FnMut(&Map<String, Value>, &'static Level, &str) -> Result<(), E>,
+) -> Result<(), E> {
     let Value::Object(obj) = value else {
         return Ok(());
     };
-    check_names(obj.keys().map(String::as_str), level.known, flavour, path)?;
+    visit(obj, level, path)?;
     for (field, child) in level.children {
         let Some(v) = obj.get(*field) else { continue };
         let here = format!("{path}.{field}");
         match (child, v) {
-            (Child::Object(l), v) => check_level(v, l, flavour, &here)?,
+            (Child::Object(l), v) => walk(v, l, &here, visit)?,
             (Child::MapOf(l), Value::Object(m)) => {
                 for (k, v) in m {
-                    check_level(v, l, flavour, &format!("{here}[{k:?}]"))?;
+                    walk(v, l, &format!("{here}[{k:?}]"), visit)?;
                 }
             }
             (Child::ListOf(l), Value::Array(items)) => {
                 for (i, v) in items.iter().enumerate() {
-                    check_level(v, l, flavour, &format!("{here}[{i}]"))?;
+                    walk(v, l, &format!("{here}[{i}]"), visit)?;
                 }
             }
             _ => {}
@@ -317,40 +319,36 @@ fn check_level(
     Ok(())
 }
 
+fn check_level(
+    value: &Value,
+    level: &'static Level,
+    flavour: Flavour,
+    path: &str,
+) -> Result<(), FieldError> {
+    walk(value, level, path, &mut |obj, level, path| {
+        check_names(obj.keys().map(String::as_str), level.known, flavour, path)
+    })
+}
+
 /// Fields of a TUF document's `signed` part that no client models, with their
 /// paths: what the room should hear about before it signs. (Notary documents
 /// have none: they are refused.)
 pub fn unknown_fields(signed: &Value, kind: Kind, flavour: Flavour) -> Vec<String> {
     let mut out = Vec::new();
-    collect_unknown(signed, signed_level(kind, flavour), "$.signed", &mut out);
+    let _ = walk::<()>(
+        signed,
+        signed_level(kind, flavour),
+        "$.signed",
+        &mut |obj, level, path| {
+            out.extend(
+                obj.keys()
+                    .filter(|name| !level.known.contains(&name.as_str()))
+                    .map(|name| format!("{path}.{name}")),
+            );
+            Ok(())
+        },
+    );
     out
-}
-
-fn collect_unknown(value: &Value, level: &'static Level, path: &str, out: &mut Vec<String>) {
-    let Value::Object(obj) = value else { return };
-    for name in obj.keys() {
-        if !level.known.contains(&name.as_str()) {
-            out.push(format!("{path}.{name}"));
-        }
-    }
-    for (field, child) in level.children {
-        let Some(v) = obj.get(*field) else { continue };
-        let here = format!("{path}.{field}");
-        match (child, v) {
-            (Child::Object(l), v) => collect_unknown(v, l, &here, out),
-            (Child::MapOf(l), Value::Object(m)) => {
-                for (k, v) in m {
-                    collect_unknown(v, l, &format!("{here}[{k:?}]"), out);
-                }
-            }
-            (Child::ListOf(l), Value::Array(items)) => {
-                for (i, v) in items.iter().enumerate() {
-                    collect_unknown(v, l, &format!("{here}[{i}]"), out);
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]
