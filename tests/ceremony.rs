@@ -4,6 +4,8 @@
 
 mod common;
 
+use ceremony::tuf::verify::fingerprint;
+
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -196,7 +198,7 @@ fn every_shipped_script_runs_end_to_end_and_python_tuf_follows_the_chain() {
     a.push(p(&room.answers("rotate-answers.toml", "")).to_owned());
     let out = succeed(&ceremony_run(&a, None));
     assert!(
-        out.contains(&format!("root: key {} REMOVED", &retiring[..8])),
+        out.contains(&format!("root: key {} REMOVED", fingerprint(&retiring))),
         "{out}"
     );
     let e2 = room.path("export-2");
@@ -228,7 +230,10 @@ fn every_shipped_script_runs_end_to_end_and_python_tuf_follows_the_chain() {
     a.push(p(&room.answers("revoke-answers.toml", "")).to_owned());
     let out = succeed(&ceremony_run(&a, None));
     assert!(
-        out.contains(&format!("targets: key {} REMOVED", &old_targets[..8])),
+        out.contains(&format!(
+            "targets: key {} REMOVED",
+            fingerprint(&old_targets)
+        )),
         "{out}"
     );
     assert!(
@@ -1055,11 +1060,11 @@ fn delegation_rotate_replaces_a_delegated_key() {
     ]);
     let text = succeed(&o);
     assert!(
-        text.contains(&format!("releases: key {} REMOVED", &old_id[..8])),
+        text.contains(&format!("releases: key {} REMOVED", fingerprint(&old_id))),
         "{text}"
     );
     assert!(
-        text.contains(&format!("releases: key {} ADDED", &new_id[..8])),
+        text.contains(&format!("releases: key {} ADDED", fingerprint(&new_id))),
         "{text}"
     );
     let judge = std::process::Command::new(python())

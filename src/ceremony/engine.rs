@@ -21,7 +21,7 @@ use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION, TOP_LEVEL
 use crate::tuf::notary::build_root_certificate;
 use crate::tuf::sign::{SignError, sign_root};
 use crate::tuf::targets_doc::TargetsDocument;
-use crate::tuf::verify::{ChainOptions, short, verify_chain};
+use crate::tuf::verify::{ChainOptions, fingerprint, short, verify_chain};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
@@ -2132,8 +2132,8 @@ pub fn summary(new: &RootDocument, previous: Option<&RootDocument>, backups: &st
         doc.root()
             .keys
             .get(keyid)
-            .map(|k| short(&key_id(k, doc.flavour())).to_owned())
-            .unwrap_or_else(|| short(keyid).to_owned())
+            .map(|k| fingerprint(&key_id(k, doc.flavour())))
+            .unwrap_or_else(|| fingerprint(keyid))
     };
     for role in TOP_LEVEL_ROLES {
         let r = &root.roles[role];
@@ -2143,7 +2143,7 @@ pub fn summary(new: &RootDocument, previous: Option<&RootDocument>, backups: &st
             "{role}: {} of {} key(s): {}",
             r.threshold,
             r.keyids.len(),
-            ids.join(" ")
+            ids.join(", ")
         );
     }
     let unknown = new.unknown_fields();
@@ -2207,21 +2207,21 @@ pub fn targets_summary(new: &TargetsDocument, previous: &TargetsDocument) -> Str
         .unwrap_or_default();
     if let Some(d) = &new.targets().delegations {
         for r in &d.roles {
-            let ids: Vec<&str> = r.keyids.iter().map(|k| short(k)).collect();
+            let ids: Vec<String> = r.keyids.iter().map(|k| fingerprint(k)).collect();
             let _ = writeln!(
                 s,
                 "delegated role {}: {} of {} key(s): {}",
                 r.name,
                 r.threshold,
                 r.keyids.len(),
-                ids.join(" ")
+                ids.join(", ")
             );
             if let Some(old) = old_roles.iter().find(|o| o.name == r.name) {
                 for k in r.keyids.iter().filter(|k| !old.keyids.contains(k)) {
-                    let _ = writeln!(s, "  {}: key {} ADDED", r.name, short(k));
+                    let _ = writeln!(s, "  {}: key {} ADDED", r.name, fingerprint(k));
                 }
                 for k in old.keyids.iter().filter(|k| !r.keyids.contains(k)) {
-                    let _ = writeln!(s, "  {}: key {} REMOVED", r.name, short(k));
+                    let _ = writeln!(s, "  {}: key {} REMOVED", r.name, fingerprint(k));
                 }
                 if old.threshold != r.threshold {
                     let _ = writeln!(

@@ -124,7 +124,19 @@ impl RoleCheck {
 
 /// The first 8 hex digits of a key ID, for messages (full IDs go in reports).
 pub fn short(keyid: &str) -> &str {
-    &keyid[..keyid.len().min(8)]
+    &keyid[..keyid.floor_char_boundary(8)]
+}
+
+/// A key ID as people compare it by eye or voice: its first 64 bits, 16 hex
+/// digits in groups of 4 (`3fa2 91bc 0e44 7d10`). Fewer bits can be matched by a
+/// key ground for the purpose (32 bits take about a CPU-day).
+pub fn fingerprint(keyid: &str) -> String {
+    let head = &keyid[..keyid.floor_char_boundary(16)];
+    head.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Work that gives the same answer for the same input, remembered across checks:
