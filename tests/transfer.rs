@@ -236,6 +236,22 @@ fn bad_bundles_are_refused_and_the_repository_is_unchanged() {
         &"ab".repeat(32),
     ]);
     assert!(err.contains("this is not that bundle"), "{err}");
+    let real = bundle_hash(&bundle);
+    assert!(!err.contains(&real), "the real hash is never shown: {err}");
+    // A prefix of the real hash: refused, and the rest of the hash not shown.
+    let err = refused(&[
+        "publish",
+        p(&bundle),
+        "--tuf-repo",
+        p(&repo),
+        "--expect-bundle",
+        &real[..12],
+    ]);
+    assert!(
+        err.contains("give all 64 hex digits the witnesses wrote down"),
+        "{err}"
+    );
+    assert!(!err.contains(&real[12..]), "{err}");
     assert_eq!(snapshot(&repo), before);
     // Rollback: version 2 published, then the version 1 bundle again.
     ok(&["publish", p(&bundle), "--tuf-repo", p(&repo)]);

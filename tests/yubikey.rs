@@ -46,11 +46,25 @@ fn vcard_bin() -> Option<PathBuf> {
             Some(p)
         }
         None => {
-            eprintln!(
-                "\n!!!!!!!! SKIPPED: YubiKey tests need the virtual PIV card. Run scripts/test-all \
-                 (it builds test-support/piv-vcard and sets PIV_VCARD_BIN) !!!!!!!!\n"
+            // A test that cannot run fails with the set-up it needs, unless the
+            // person opts out explicitly (and is told, where it is seen).
+            let built = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("test-support/piv-vcard/target/debug/piv-vcard");
+            if built.is_file() {
+                return Some(built);
+            }
+            if std::env::var_os("CEREMONY_SKIP_VCARD_TESTS").is_some() {
+                println!(
+                    "SKIPPED (CEREMONY_SKIP_VCARD_TESTS is set): this YubiKey test needs the \
+                     virtual PIV card"
+                );
+                return None;
+            }
+            panic!(
+                "the YubiKey tests need the virtual PIV card: run scripts/test-all (it builds \
+                 test-support/piv-vcard and sets PIV_VCARD_BIN), or set \
+                 CEREMONY_SKIP_VCARD_TESTS=1 to skip them knowingly"
             );
-            None
         }
     }
 }

@@ -120,16 +120,29 @@ impl Export {
     /// bundle of several repositories; checked against a one-repository bundle).
     pub fn open(dir: &Path, expect_hash: Option<&str>, repository: Option<&str>) -> Result<Export> {
         let bundle = Bundle::open(dir, "export")?;
-        if let Some(expected) = expect_hash
-            && !expected.eq_ignore_ascii_case(bundle.hash())
-        {
-            return Err(refuse(
-                dir,
-                format!(
-                    "its hash is {}, not {expected} as read out at the ceremony: this is not that bundle",
-                    bundle.hash()
-                ),
-            ));
+        // The bundle's own hash is never shown here: a person comparing would be
+        // invited to paste it back, which defeats the check against the hash the
+        // witnesses wrote down.
+        if let Some(expected) = expect_hash {
+            if expected.len() != 64 || !expected.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(refuse(
+                    dir,
+                    format!(
+                        "--expect-bundle {expected:?} is not a bundle hash: give all 64 hex \
+                         digits the witnesses wrote down (a prefix is not enough)"
+                    ),
+                ));
+            }
+            if !expected.eq_ignore_ascii_case(bundle.hash()) {
+                return Err(refuse(
+                    dir,
+                    format!(
+                        "its hash is not {expected}, the hash read out at the ceremony: this is \
+                         not that bundle (its own hash is not shown: compare only with what the \
+                         witnesses wrote down)"
+                    ),
+                ));
+            }
         }
         let m = bundle.manifest();
         let flavour = match m.flavour.as_str() {
