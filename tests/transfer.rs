@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -462,7 +463,11 @@ fn a_tampered_request_bundle_is_refused_before_the_ceremony_starts() {
         "--revoke",
         "xyz",
     ]);
-    assert!(err.contains("prefix of at least 8 hex digits"), "{err}");
+    assert!(
+        err.contains("repository r has no current root, so it has no key to revoke"),
+        "{err}"
+    );
+    assert!(!d.path().join("r4").exists());
 }
 
 #[test]
@@ -488,6 +493,15 @@ fn a_request_for_several_repositories_is_a_batch() {
     let key = d.path().join("targets.json");
     fs::write(&key, &o.stdout).unwrap();
     let req = d.path().join("request");
+    // The targets key both repositories' current roots list (the rehearsal's).
+    let first: serde_json::Value = serde_json::from_slice(
+        &fs::read(current.join("example.com%2Fa").join("1.root.json")).unwrap(),
+    )
+    .unwrap();
+    let compromised = first["signed"]["roles"]["targets"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = ok(&[
         "request",
         "--repository",
@@ -499,7 +513,7 @@ fn a_request_for_several_repositories_is_a_batch() {
         "--key",
         &format!("targets=keyfile:{}", p(&key)),
         "--revoke",
-        "0123456789abcdef",
+        &compromised[..16],
         "--out",
         p(&req),
     ]);
@@ -555,5 +569,78 @@ fn a_request_for_several_repositories_is_a_batch() {
     assert!(
         err.contains("batches run revoke-tagging-key or refresh-expiry, not root-rotate"),
         "{err}"
+    );
+}
+
+/// A responder's slips are caught on the online side, before anything is made or
+/// carried across the air gap: a `--revoke` that names no targets key of the
+/// current root is refused listing the keys it has; a `--revoke` for a repository
+/// with no current root (a wrong name) is refused before any key is made for it;
+/// a prefix that names the key is written into the request as the full key ID.
+#[test]
+fn a_revoke_typo_or_a_wrong_repository_is_caught_before_the_air_gap() {
+    let d = tempfile::tempdir().unwrap();
+    let init = copy_bundle("root-init", d.path());
+    let current = d.path().join("current");
+    fs::create_dir_all(&current).unwrap();
+    for f in fs::read_dir(&init).unwrap() {
+        let f = f.unwrap().path();
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".root.json") {
+            fs::copy(&f, current.join(&name)).unwrap();
+        }
+    }
+    let root: Value =
+        serde_json::from_slice(&fs::read(current.join("1.root.json")).unwrap()).unwrap();
+    let targets_id = root["signed"]["roles"]["targets"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let k = keys();
+    let o = run(&["key", "show", "--token", &k.token("targets")]);
+    let key = d.path().join("targets.json");
+    fs::write(&key, &o.stdout).unwrap();
+    let keyarg = format!("targets=keyfile:{}", p(&key));
+    let req = d.path().join("request");
+    let request = |repo: &str, revoke: &str, cur: Option<&Path>| {
+        let mut a = vec![
+            "request".to_string(),
+            "--repository".into(),
+            repo.into(),
+            "--out".into(),
+            p(&req).into(),
+            "--key".into(),
+            keyarg.clone(),
+            "--revoke".into(),
+            revoke.into(),
+        ];
+        if let Some(c) = cur {
+            a.push("--current".into());
+            a.push(p(c).into());
+        }
+        a
+    };
+    let typo = request("example.com/app", "0123456789ab", Some(&current));
+    let err = refused(&typo.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("--revoke 0123456789ab: example.com/app's current root (version 1): role targets lists no key 0123456789ab (its keys: ")
+            && err.contains(&targets_id[..8]),
+        "{err}"
+    );
+    assert!(!req.exists(), "nothing written");
+
+    let wrong = request("example.com/typo", &targets_id[..12], None);
+    let err = refused(&wrong.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("repository example.com/typo has no current root, so it has no key to revoke"),
+        "{err}"
+    );
+    assert!(!req.exists(), "nothing written");
+
+    let good = request("example.com/app", &targets_id[..12], Some(&current));
+    let out = ok(&good.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        out.contains(&format!("to remove from targets: {targets_id}")),
+        "{out}"
     );
 }

@@ -36,13 +36,57 @@ pub fn run(args: RequestArgs) -> Result<()> {
     };
     let repos = &args.repositories;
     let several = repos.len() > 1;
-    for id in &args.revoke {
-        if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Usage(format!(
-                "--revoke {id:?}: a key ID, or a prefix of at least 8 hex digits"
-            )));
-        }
+
+    // The current chains first, and every --revoke checked against them, before
+    // anything is made (a new key, a key on the server) for a repository.
+    let bar = indicatif::ProgressBar::new(repos.len() as u64);
+    if !several {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    let mut chains = Vec::new();
+    let mut revoke_ids: Vec<Vec<String>> = Vec::new();
+    for repo in repos {
+        bar.inc(1);
+        // The current chain.
+        let mut current: Vec<(u64, Vec<u8>)> = Vec::new();
+        if let Some(base) = &args.current {
+            let dir = if several {
+                KeyStore::repository_dir(base, repo)
+            } else {
+                base.clone()
+            };
+            for (named, path) in super::verify::root_files_in(&dir)? {
+                let bytes = super::read_file(&path)?;
+                let doc = RootDocument::from_slice(&bytes, &path.display().to_string())?;
+                super::verify::check_named_version(&doc, named)?;
+                current.push((doc.version(), bytes));
+            }
+        } else if let Some(api) = &api
+            && let Some(latest) = api.get(repo, "root.json")?
+        {
+            let doc = RootDocument::from_slice(&latest, &format!("{repo} root.json"))?;
+            for v in 1..=doc.version() {
+                let name = format!("{v}.root.json");
+                let bytes = api.get(repo, &name)?.ok_or_else(|| Error::Remote {
+                    what: format!("{repo} {name}"),
+                    reason: "the server does not have this version of the root".into(),
+                })?;
+                RootDocument::from_slice(&bytes, &format!("{repo} {name}"))?;
+                current.push((v, bytes));
+            }
+        }
+        for pair in current.windows(2) {
+            if pair[1].0 != pair[0].0 + 1 {
+                return Err(Error::Usage(format!(
+                    "the current chain of {repo} jumps from version {} to {}: every N.root.json is needed",
+                    pair[0].0, pair[1].0
+                )));
+            }
+        }
+        revoke_ids.push(resolve_revoked(repo, &current, &args.revoke)?);
+        chains.push(current);
+    }
+    bar.finish_and_clear();
 
     // The online keys every repository gets.
     let mut shared: BTreeMap<String, Key> = BTreeMap::new();
@@ -91,48 +135,7 @@ pub fn run(args: RequestArgs) -> Result<()> {
     }
 
     let mut entries = Vec::new();
-    let bar = indicatif::ProgressBar::new(repos.len() as u64);
-    if !several {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    for repo in repos {
-        bar.inc(1);
-        // The current chain.
-        let mut current: Vec<(u64, Vec<u8>)> = Vec::new();
-        if let Some(base) = &args.current {
-            let dir = if several {
-                KeyStore::repository_dir(base, repo)
-            } else {
-                base.clone()
-            };
-            for (named, path) in super::verify::root_files_in(&dir)? {
-                let bytes = super::read_file(&path)?;
-                let doc = RootDocument::from_slice(&bytes, &path.display().to_string())?;
-                super::verify::check_named_version(&doc, named)?;
-                current.push((doc.version(), bytes));
-            }
-        } else if let Some(api) = &api
-            && let Some(latest) = api.get(repo, "root.json")?
-        {
-            let doc = RootDocument::from_slice(&latest, &format!("{repo} root.json"))?;
-            for v in 1..=doc.version() {
-                let name = format!("{v}.root.json");
-                let bytes = api.get(repo, &name)?.ok_or_else(|| Error::Remote {
-                    what: format!("{repo} {name}"),
-                    reason: "the server does not have this version of the root".into(),
-                })?;
-                RootDocument::from_slice(&bytes, &format!("{repo} {name}"))?;
-                current.push((v, bytes));
-            }
-        }
-        for pair in current.windows(2) {
-            if pair[1].0 != pair[0].0 + 1 {
-                return Err(Error::Usage(format!(
-                    "the current chain of {repo} jumps from version {} to {}: every N.root.json is needed",
-                    pair[0].0, pair[1].0
-                )));
-            }
-        }
+    for ((repo, current), revoke) in repos.iter().zip(chains).zip(revoke_ids) {
         let mut keys = shared.clone();
         if let Some(api) = &api {
             for role in ["timestamp", "snapshot"] {
@@ -148,10 +151,9 @@ pub fn run(args: RequestArgs) -> Result<()> {
             repository: repo.clone(),
             current,
             keys,
-            revoke: args.revoke.clone(),
+            revoke,
         });
     }
-    bar.finish_and_clear();
     let bundle = write(&args.out, flavour, &entries)?;
     if let [one] = entries.as_slice() {
         println!(
@@ -181,8 +183,12 @@ pub fn run(args: RequestArgs) -> Result<()> {
     for line in made {
         println!("  {line}");
     }
-    for id in &args.revoke {
-        println!("  to remove: {id}");
+    if let [one] = entries.as_slice() {
+        for id in &one.revoke {
+            println!("  to remove from targets: {id}");
+        }
+    } else if !args.revoke.is_empty() {
+        println!("  to remove from targets: {}", args.revoke.join(", "));
     }
     println!("bundle hash: {}", bundle.hash());
     Ok(())
@@ -196,4 +202,43 @@ fn check_role(role: &str) -> Result<()> {
             "{role:?} is not an online role: targets, snapshot or timestamp"
         )))
     }
+}
+
+/// The full key IDs `--revoke` names in a repository's current root (its targets
+/// role), checked here, on the online side, so a typo costs no trip across the
+/// air gap. A repository with no current root cannot have a key revoked: its name
+/// is probably wrong.
+fn resolve_revoked(
+    repo: &str,
+    current: &[(u64, Vec<u8>)],
+    revoke: &[String],
+) -> Result<Vec<String>> {
+    if revoke.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some((version, bytes)) = current.last() else {
+        return Err(Error::Usage(format!(
+            "repository {repo} has no current root, so it has no key to revoke: check the \
+             repository name (nothing was made for it)"
+        )));
+    };
+    let doc = RootDocument::from_slice(bytes, &format!("{repo} {version}.root.json"))?;
+    let root = doc.root();
+    revoke
+        .iter()
+        .map(|given| {
+            crate::tuf::edit::resolve_keyid(
+                &root.keys,
+                &root.roles["targets"].keyids,
+                doc.flavour(),
+                "targets",
+                given,
+            )
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "--revoke {given}: {repo}'s current root (version {version}): {e}"
+                ))
+            })
+        })
+        .collect()
 }
