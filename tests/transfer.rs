@@ -643,4 +643,11 @@ fn a_revoke_typo_or_a_wrong_repository_is_caught_before_the_air_gap() {
         out.contains(&format!("to remove from targets: {targets_id}")),
         "{out}"
     );
+    // bundle-verify names every key ID the request carries, in full.
+    let listed = ok(&["bundle-verify", "--kind", "request", p(&req)]);
+    assert!(
+        listed.contains(&format!("to remove from targets: {targets_id}")),
+        "{listed}"
+    );
+    assert!(listed.contains("  targets key: "), "{listed}");
 }

@@ -1,8 +1,11 @@
 //! `ceremony bundle-verify`: check a request or export bundle and list it.
 
 use crate::cli::BundleVerifyArgs;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::online::request::{Request, read_key};
 use crate::transfer::bundle::Bundle;
+use crate::tuf::key::key_id;
+use crate::tuf::metadata::Flavour;
 
 pub fn verify(args: BundleVerifyArgs) -> Result<()> {
     let bundle = Bundle::open(&args.bundle, &args.kind)?;
@@ -36,6 +39,28 @@ pub fn verify(args: BundleVerifyArgs) -> Result<()> {
     }
     for f in bundle.entries() {
         println!("  {}  {:>8}  {}", f.sha256, f.size, f.path);
+    }
+    // A one-repository request: the key IDs it carries, in full, so they can be
+    // compared with the incident ticket before the bundle crosses the air gap.
+    if m.kind == "request" {
+        let flavour = match m.flavour.as_str() {
+            "notary" => Flavour::Notary,
+            _ => Flavour::Tuf,
+        };
+        let request = Request::open(&args.bundle)?;
+        if let Ok(one) = request.single() {
+            for (role, path) in &one.keys {
+                let key =
+                    read_key(&super::read_file(path)?, flavour).map_err(|reason| Error::Read {
+                        path: path.display().to_string(),
+                        reason,
+                    })?;
+                println!("  {role} key: {}", key_id(&key, flavour));
+            }
+            for id in &one.revoke {
+                println!("  to remove from targets: {id}");
+            }
+        }
     }
     println!("bundle hash: {}", bundle.hash());
     Ok(())
