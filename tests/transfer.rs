@@ -651,3 +651,39 @@ fn a_revoke_typo_or_a_wrong_repository_is_caught_before_the_air_gap() {
     );
     assert!(listed.contains("  targets key: "), "{listed}");
 }
+
+/// Publishing into a TUF repository where something other than a regular file
+/// stands at a name it must write: refused before anything is written, whatever
+/// it is (a dangling symlink made `1.root.json` appear before the refusal; a
+/// directory made publish report success without writing `2.root.json`).
+#[test]
+fn publish_refuses_a_symlink_or_directory_at_a_root_name_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let rotate = copy_bundle("root-rotate", d.path());
+    for (name, plant) in [
+        (
+            "dangling symlink",
+            (|p: &Path| std::os::unix::fs::symlink("/nonexistent/target", p).unwrap()) as fn(&Path),
+        ),
+        ("directory", |p: &Path| fs::create_dir(p).unwrap()),
+    ] {
+        let repo = d.path().join(format!("repo-{}", name.replace(' ', "-")));
+        fs::create_dir_all(&repo).unwrap();
+        plant(&repo.join("2.root.json"));
+        let before = fs::read_dir(&repo).unwrap().count();
+        let err = refused(&[
+            "publish",
+            p(&rotate),
+            "--tuf-repo",
+            p(&repo),
+            "--first-root",
+        ]);
+        assert!(
+            err.contains("2.root.json is") && err.contains("nothing was written"),
+            "{name}: {err}"
+        );
+        assert_eq!(fs::read_dir(&repo).unwrap().count(), before, "{name}");
+        assert!(!repo.join("1.root.json").exists(), "{name}");
+        assert!(!repo.join("root.json").exists(), "{name}");
+    }
+}

@@ -360,29 +360,33 @@ pub fn to_tuf_repo(
         trusted.as_ref().map(|(_, b)| b.as_slice()),
         first_root,
     )?;
-    // Check every target name before writing anything.
+    // Check every target name before writing anything: each is absent, or a
+    // regular file holding exactly these bytes. A symlink (dangling or not), a
+    // directory or anything else at a name is refused, so a refusal never leaves
+    // the repository half-written and a success never skips a file.
+    let mut to_write = Vec::new();
     for (doc, bytes) in &newer {
         let path = repo.join(format!("{}.root.json", doc.version()));
-        if let Ok(existing) = std::fs::read(&path)
-            && existing != *bytes
-        {
-            return Err(refuse(
-                export.bundle.dir(),
-                format!("{} exists with other contents: a fork", path.display()),
-            ));
+        match present(&path).map_err(|reason| refuse(export.bundle.dir(), reason))? {
+            None => to_write.push((path, bytes)),
+            Some(existing) if existing == *bytes => {}
+            Some(_) => {
+                return Err(refuse(
+                    export.bundle.dir(),
+                    format!("{} exists with other contents: a fork", path.display()),
+                ));
+            }
         }
     }
+    present(&current).map_err(|reason| refuse(export.bundle.dir(), reason))?;
     std::fs::create_dir_all(repo).map_err(|e| Error::Read {
         path: repo.display().to_string(),
         reason: e.to_string(),
     })?;
     let mut lines = Vec::new();
-    for (doc, bytes) in &newer {
-        let path = repo.join(format!("{}.root.json", doc.version()));
-        if !path.exists() {
-            fsio::write_new(&path, bytes, 0o644)?;
-            lines.push(format!("wrote {}", path.display()));
-        }
+    for (path, bytes) in to_write {
+        fsio::write_new(&path, bytes, 0o644)?;
+        lines.push(format!("wrote {}", path.display()));
     }
     let (latest, bytes) = newer.last().expect("at least one new root");
     fsio::replace(&current, bytes, 0o644)?;
@@ -395,6 +399,27 @@ pub fn to_tuf_repo(
         versions: newer.iter().map(|(d, _)| d.version()).collect(),
         lines,
     })
+}
+
+/// What is at `path` in a repository: nothing (`None`), or a regular file's bytes.
+/// Anything else there is an error naming it.
+fn present(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+        Ok(m) if m.file_type().is_symlink() => Err(format!(
+            "{} is a symbolic link: a repository file is never written through one; remove it \
+             (nothing was written)",
+            path.display()
+        )),
+        Ok(m) if !m.is_file() => Err(format!(
+            "{} is not a regular file: remove it (nothing was written)",
+            path.display()
+        )),
+        Ok(_) => fsio::read_regular(path)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
+    }
 }
 
 /// How to publish to a Notary server.
