@@ -150,6 +150,13 @@ pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Whether anything stands at `path`: a file, a directory, or a symbolic link,
+/// dangling or not (`Path::exists` follows links and calls a dangling one absent,
+/// so an output "not there" could not be created).
+pub fn occupied(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -687,3 +687,60 @@ fn publish_refuses_a_symlink_or_directory_at_a_root_name_and_writes_nothing() {
         assert!(!repo.join("root.json").exists(), "{name}");
     }
 }
+
+/// Refusals leave nothing behind: an output path that is a dangling symlink is
+/// refused before anything is staged (`request`, `qr decode`), and a `--chunk`
+/// too large for one QR code is refused before the output directory is made.
+#[test]
+fn refusals_leave_nothing_behind() {
+    let d = tempfile::tempdir().unwrap();
+    let init = copy_bundle("root-init", d.path());
+    let dangling = d.path().join("L");
+    std::os::unix::fs::symlink("/nonexistent/target", &dangling).unwrap();
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing(d.path());
+
+    let err = refused(&[
+        "request",
+        "--repository",
+        "example.com/a",
+        "--out",
+        p(&dangling),
+    ]);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(listing(d.path()), before);
+
+    let too_big = d.path().join("frames-big");
+    let err = refused(&[
+        "qr",
+        "encode",
+        p(&init),
+        "--out",
+        p(&too_big),
+        "--chunk",
+        "4000",
+    ]);
+    assert!(err.contains("as one QR code"), "{err}");
+    assert_eq!(listing(d.path()), before);
+
+    let frames = d.path().join("frames");
+    ok(&["qr", "encode", p(&init), "--out", p(&frames)]);
+    let mut pngs: Vec<PathBuf> = fs::read_dir(&frames)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().unwrap() == "png")
+        .collect();
+    pngs.sort();
+    let mut args = vec!["qr", "decode", "--out", p(&dangling)];
+    args.extend(pngs.iter().map(|p| p.to_str().unwrap()));
+    let err = refused(&args);
+    assert!(err.contains("already exists"), "{err}");
+    assert!(!d.path().join(".L.partial").exists());
+}

@@ -25,31 +25,41 @@ fn bundle_frames(bundle: &Bundle, chunk: usize) -> Result<Vec<String>> {
 pub fn encode(args: QrEncodeArgs) -> Result<()> {
     let bundle = Bundle::open_any(&args.bundle)?;
     let frames = bundle_frames(&bundle, args.chunk)?;
-    if args.out.exists() {
+    if crate::fsio::occupied(&args.out) {
         return Err(Error::File(fsio::FileError::Exists {
             path: args.out.display().to_string(),
         }));
     }
+    // Every code is made before the output directory is: a frame that does not
+    // fit in a code (too large a --chunk) leaves nothing behind.
+    let bar = indicatif::ProgressBar::new(frames.len() as u64);
+    let mut rendered = Vec::with_capacity(frames.len());
+    for text in &frames {
+        rendered.push((qr::render_png(text)?, qr::render_svg(text)?));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
     std::fs::create_dir_all(&args.out).map_err(|e| Error::Read {
         path: args.out.display().to_string(),
         reason: e.to_string(),
     })?;
-    let bar = indicatif::ProgressBar::new(frames.len() as u64);
-    for (i, text) in frames.iter().enumerate() {
-        let n = i + 1;
-        fsio::write_new(
-            &args.out.join(format!("frame-{n:03}.png")),
-            &qr::render_png(text)?,
-            0o644,
-        )?;
-        fsio::write_new(
-            &args.out.join(format!("frame-{n:03}.svg")),
-            qr::render_svg(text)?.as_bytes(),
-            0o644,
-        )?;
-        bar.inc(1);
+    let written = (|| -> Result<()> {
+        for (i, (png, svg)) in rendered.iter().enumerate() {
+            let n = i + 1;
+            fsio::write_new(&args.out.join(format!("frame-{n:03}.png")), png, 0o644)?;
+            fsio::write_new(
+                &args.out.join(format!("frame-{n:03}.svg")),
+                svg.as_bytes(),
+                0o644,
+            )?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        // The directory was made by this run (nothing stood there): take it away.
+        let _ = std::fs::remove_dir_all(&args.out);
+        return Err(e);
     }
-    bar.finish_and_clear();
     println!(
         "{} frame(s) of bundle {} written to {} (PNG and SVG)",
         frames.len(),

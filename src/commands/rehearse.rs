@@ -36,7 +36,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 pub fn run(args: RehearseArgs) -> Result<()> {
     let fl = flavour(args.flavour);
     if let Some(out) = &args.out
-        && out.exists()
+        && fsio::occupied(out)
     {
         return Err(Error::File(fsio::FileError::Exists {
             path: out.display().to_string(),

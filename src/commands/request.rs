@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 pub fn run(args: RequestArgs) -> Result<()> {
     let flavour = super::flavour(args.flavour);
-    if args.out.exists() {
+    if crate::fsio::occupied(&args.out) {
         return Err(Error::File(crate::fsio::FileError::Exists {
             path: args.out.display().to_string(),
         }));

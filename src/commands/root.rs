@@ -83,7 +83,7 @@ fn split_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
 
 pub fn create(args: CreateArgs) -> Result<()> {
     let fl = flavour(args.flavour);
-    if args.out.exists() {
+    if fsio::occupied(&args.out) {
         return Err(Error::File(fsio::FileError::Exists {
             path: args.out.display().to_string(),
         }));

@@ -169,7 +169,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             },
             backup_dir: args.backup_dir.clone(),
         };
-        if bindings.out.exists() {
+        if crate::fsio::occupied(&bindings.out) {
             return Err(Error::File(crate::fsio::FileError::Exists {
                 path: bindings.out.display().to_string(),
             }));

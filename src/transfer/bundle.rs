@@ -904,7 +904,7 @@ pub fn commit(
     if !staging.is_dir() && out.join(MANIFEST).is_file() {
         return Bundle::open(out, kind);
     }
-    if out.exists() {
+    if fsio::occupied(out) {
         return Err(BundleError::File(fsio::FileError::Exists {
             path: out.display().to_string(),
         }));
@@ -960,7 +960,7 @@ pub fn commit(
 /// codes), all or nothing; then open it, which checks every file against the
 /// manifest. A bundle that does not check out is not left in place.
 pub fn write_received(out: &Path, files: &[(String, Vec<u8>)]) -> Result<Bundle, BundleError> {
-    if out.exists() {
+    if fsio::occupied(out) {
         return Err(BundleError::File(fsio::FileError::Exists {
             path: out.display().to_string(),
         }));
@@ -982,11 +982,16 @@ pub fn write_received(out: &Path, files: &[(String, Vec<u8>)]) -> Result<Bundle,
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
-    sync_tree(&staging)?;
-    fs::rename(&staging, out).map_err(|e| BundleError::Io {
-        path: out.display().to_string(),
-        reason: format!("moving the received bundle into place: {e}"),
-    })?;
+    let moved = sync_tree(&staging).and_then(|_| {
+        fs::rename(&staging, out).map_err(|e| BundleError::Io {
+            path: out.display().to_string(),
+            reason: format!("moving the received bundle into place: {e}"),
+        })
+    });
+    if let Err(e) = moved {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
     Bundle::open_any(out)
 }
 
