@@ -21,6 +21,15 @@ pub const MANIFEST: &str = "manifest.json";
 /// biggest thing a bundle holds).
 const MAX_FILE: u64 = 256 << 20;
 
+/// "a" or "an" before a bundle kind (an export bundle, a request bundle).
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error(
@@ -55,7 +64,11 @@ pub enum BundleError {
     NotAFile { dir: String, path: String },
     #[error("bundle {dir}: {path:?} is not a safe relative path")]
     UnsafePath { dir: String, path: String },
-    #[error("bundle {dir} is a {actual} bundle, expected a {expected} bundle")]
+    #[error(
+        "bundle {dir} is {} {actual} bundle, expected {} {expected} bundle",
+        article(actual),
+        article(expected)
+    )]
     Kind {
         dir: String,
         expected: String,
@@ -220,7 +233,7 @@ impl<'de> Deserialize<'de> for Index {
 
 /// `manifest.json` as read: the file list goes straight into an [`Index`].
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a manifest object")]
 struct ManifestIn {
     format: String,
     kind: String,
@@ -1008,6 +1021,17 @@ mod tests {
     }
 
     #[test]
+    fn a_bundle_of_the_wrong_kind_is_named_in_plain_words() {
+        let d = tempfile::tempdir().unwrap();
+        let out = make(d.path());
+        let e = Bundle::open(&out, "request").err().unwrap().to_string();
+        assert!(
+            e.ends_with("is an export bundle, expected a request bundle"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_committed_bundle_opens_and_lists_its_files() {
         let d = tempfile::tempdir().unwrap();
         let out = make(d.path());
@@ -1047,7 +1071,7 @@ mod tests {
         );
         let e = Bundle::open(&out, "request").unwrap_err().to_string();
         assert!(
-            e.contains("is a export bundle") || e.contains("missing"),
+            e.contains("is an export bundle") || e.contains("missing"),
             "{e}"
         );
     }
@@ -1079,6 +1103,10 @@ mod tests {
             (
                 r#"{"format":"ceremony-bundle/2","kind":"export","flavour":"tuf","repositories":[],"created":"","files":[]}"#,
                 "is not \"ceremony-bundle/1\"",
+            ),
+            (
+                "\"text\"",
+                "invalid type: string \"text\", expected a manifest object",
             ),
         ] {
             let e = parse_manifest(text.as_bytes()).unwrap_err();
