@@ -686,6 +686,21 @@ fn publish_refuses_a_symlink_or_directory_at_a_root_name_and_writes_nothing() {
         assert!(!repo.join("1.root.json").exists(), "{name}");
         assert!(!repo.join("root.json").exists(), "{name}");
     }
+    // A regular file given as the repository directory.
+    let file = d.path().join("not-a-dir");
+    fs::write(&file, b"x").unwrap();
+    let err = refused(&[
+        "publish",
+        p(&rotate),
+        "--tuf-repo",
+        p(&file),
+        "--first-root",
+    ]);
+    assert!(
+        err.contains("not a directory; give the repository's metadata directory"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&file).unwrap(), b"x");
 }
 
 /// Refusals leave nothing behind: an output path that is a dangling symlink is

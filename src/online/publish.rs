@@ -349,6 +349,13 @@ pub fn to_tuf_repo(
     trusted: Option<&Path>,
     first_root: bool,
 ) -> Result<Published> {
+    if fsio::occupied(repo) && !repo.is_dir() {
+        return Err(Error::Usage(format!(
+            "--tuf-repo {}: not a directory; give the repository's metadata directory \
+             (nothing was published)",
+            repo.display()
+        )));
+    }
     let current = repo.join("root.json");
     let trusted = match trusted {
         Some(p) => Some(read_trusted(p)?),
