@@ -72,6 +72,7 @@ impl Engine<'_> {
             AttestationOutcome::Verified(a) => json!({
                 "status": "verified",
                 "root": a.root_subject,
+                "chain": a.chain,
                 "root_sha256": a.root_sha256,
                 "serial": a.serial,
                 "firmware": a.firmware,

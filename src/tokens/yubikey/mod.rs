@@ -819,11 +819,11 @@ fn attest_slot(
         .cert
         .to_der()
         .map_err(|e| fail(format!("slot f9 certificate: {e}")))?;
-    let root = attest::yubico_root_der().map_err(|e| fail(e.to_string()))?;
+    let cas = attest::yubico_cas().map_err(|e| fail(e.to_string()))?;
     let verified = attest::verify(
         &leaf,
         &inter_der,
-        &root,
+        &cas,
         &attest::Expected {
             public,
             serial: yk.serial().0,
