@@ -664,6 +664,25 @@ fn rehearsal_exports_a_chain_the_judges_accept() {
             p(&out_dir.join(c).join("transcript.jsonl")),
         ]);
     }
+    // The transcript names the build that ran: the SHA-256 of this binary.
+    use sha2::Digest;
+    let binary = fs::read(assert_cmd::cargo::cargo_bin("ceremony")).unwrap();
+    let begin: Value = serde_json::from_str(
+        fs::read_to_string(out_dir.join("root-init/transcript.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        begin["data"]["tool"]["binary_sha256"],
+        hex::encode(sha2::Sha256::digest(&binary))
+    );
+    assert!(
+        out.contains("light passphrase key derivation"),
+        "the rehearsal says its keys are light: {out}"
+    );
     // The export directory is never reused.
     let err = refused(&["rehearse", "--yes", "--out", p(&out_dir)]);
     assert!(err.contains("already exists"), "{err}");

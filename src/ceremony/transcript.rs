@@ -387,6 +387,18 @@ impl CeremonyMeta {
     }
 }
 
+/// SHA-256 of the program file running this ceremony, so compliance staff can tell
+/// which build signed; or why it could not be read.
+fn running_binary_sha256() -> Value {
+    let hashed = std::env::current_exe()
+        .and_then(|path| crate::transfer::bundle::hash_file(&path))
+        .map(|(digest, _)| hex::encode(digest));
+    match hashed {
+        Ok(hex) => Value::String(hex),
+        Err(e) => json!({"unreadable": e.to_string()}),
+    }
+}
+
 /// A transcript open for appending.
 #[derive(Debug)]
 pub struct Transcript {
@@ -553,7 +565,11 @@ impl Transcript {
         data.insert("script_sha256".into(), meta.script_sha256.clone().into());
         data.insert(
             "tool".into(),
-            json!({"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")}),
+            json!({
+                "name": env!("CARGO_PKG_NAME"),
+                "version": env!("CARGO_PKG_VERSION"),
+                "binary_sha256": running_binary_sha256(),
+            }),
         );
         t.append(kind::BEGIN, None, None, Value::Object(data))?;
         Ok(t)
