@@ -683,6 +683,11 @@ fn rehearsal_exports_a_chain_the_judges_accept() {
         out.contains("light passphrase key derivation"),
         "the rehearsal says its keys are light: {out}"
     );
+    let transcript = fs::read_to_string(out_dir.join("root-init/transcript.jsonl")).unwrap();
+    assert!(
+        transcript.contains("scrypt, work factor 2^10 (a rehearsal's disposable keys)"),
+        "the transcript says it too"
+    );
     // The export directory is never reused.
     let err = refused(&["rehearse", "--yes", "--out", p(&out_dir)]);
     assert!(err.contains("already exists"), "{err}");

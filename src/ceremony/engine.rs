@@ -642,7 +642,11 @@ impl<'a> Engine<'a> {
                     };
                     (
                         public,
-                        json!({"kind": "software key file", "mode": "0600"}),
+                        json!({
+                            "kind": "software key file",
+                            "mode": "0600",
+                            "key_file_derivation": crate::tokens::soft::key_file_kdf(),
+                        }),
                         false,
                     )
                 }

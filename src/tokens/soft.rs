@@ -84,6 +84,14 @@ pub fn use_rehearsal_work_factor() {
     KEY_FILE_WORK_FACTOR.store(REHEARSAL_WORK_FACTOR, Ordering::Relaxed);
 }
 
+/// How this process derives key-file keys from passphrases, for the transcript.
+pub fn key_file_kdf() -> String {
+    match KEY_FILE_WORK_FACTOR.load(Ordering::Relaxed) {
+        0 => "scrypt, age's work factor (about a second)".into(),
+        f => format!("scrypt, work factor 2^{f} (a rehearsal's disposable keys)"),
+    }
+}
+
 fn random32() -> Zeroizing<[u8; 32]> {
     let mut b = Zeroizing::new([0u8; 32]);
     getrandom::fill(b.as_mut()).expect("system randomness");
