@@ -1133,3 +1133,61 @@ fn a_non_integer_number_in_a_key_is_refused_not_a_panic() {
     ]);
     assert!(err.contains("canonical JSON allows integers only"), "{err}");
 }
+
+/// The machine without PC/SC, for real: in a private mount namespace the PC/SC
+/// library file is covered by an empty one, so the dynamic loader cannot load
+/// it. `verify`, `tokens` (PKCS#11 listed, YubiKeys explained) and `rehearse --yes`
+/// all work. Needs root and `unshare` (as CI has); it fails, saying so, without.
+#[test]
+fn without_the_pcsc_library_file_every_command_but_yubikeys_works() {
+    let lib = Path::new("/usr/lib/x86_64-linux-gnu/libpcsclite.so.1.0.0");
+    assert!(
+        lib.is_file(),
+        "{} is not installed here: run scripts/test-all (it installs libpcsclite1)",
+        lib.display()
+    );
+    let bin = assert_cmd::cargo::cargo_bin("ceremony");
+    let d = tmp();
+    let v1 = signed_v1(d.path());
+    let tokens = d.path().join("tokens");
+    fs::create_dir(&tokens).unwrap();
+    let conf = d.path().join("softhsm2.conf");
+    fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        "set -e\nmount --bind /dev/null {lib}\n\
+         {bin} verify {v1}\n\
+         SOFTHSM2_CONF={conf} {bin} tokens\n\
+         {bin} rehearse --yes --out {out}\n",
+        lib = lib.display(),
+        bin = bin.display(),
+        v1 = v1.display(),
+        conf = conf.display(),
+        out = d.path().join("rehearsal").display()
+    );
+    let o = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .expect("unshare runs (util-linux)");
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "(a mount namespace needs root and unshare)\n{text}"
+    );
+    assert!(
+        text.contains("module /usr/lib/softhsm/libsofthsm2.so"),
+        "{text}"
+    );
+    assert!(text.contains("trustworthy: tuf root version 1"), "{text}");
+    assert!(
+        text.contains("none listed: PC/SC is not installed on this machine"),
+        "{text}"
+    );
+    assert!(text.contains("trustworthy: tuf root version 2"), "{text}");
+}
