@@ -158,6 +158,17 @@ pub struct PublishArgs {
     /// NAME=PATH: Notary: add (or replace) a target in targets.json. Repeatable.
     #[arg(long = "add-target", value_name = "NAME=PATH")]
     pub add_targets: Vec<String>,
+    /// Notary: keep this target of the server's current targets.json, re-signed by
+    /// the new tagging key. Every current target must be kept or dropped by name
+    /// (or --keep-all-targets): after a leak, any of them may be the attacker's.
+    #[arg(long = "keep-target", value_name = "NAME")]
+    pub keep_targets: Vec<String>,
+    /// Notary: leave this target of the current targets.json out. Repeatable.
+    #[arg(long = "drop-target", value_name = "NAME")]
+    pub drop_targets: Vec<String>,
+    /// Notary: keep every current target (once you have checked each one).
+    #[arg(long, conflicts_with = "drop_targets")]
+    pub keep_all_targets: bool,
     /// Notary: days until the re-signed targets (and snapshot) expire.
     #[arg(long, default_value_t = 365, value_name = "DAYS")]
     pub expires_days: u32,

@@ -1076,6 +1076,11 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
     assert!(text(&o).contains("--first-root"), "{}", text(&o));
     let artifact = l.path("app-1.0.tar");
     fs::write(&artifact, b"release 1.0 of the app").unwrap();
+    // A second target stands for what an attacker publishes with the tagging key
+    // before it is revoked: signed by that same key, indistinguishable on the
+    // server from the publisher's own.
+    let evil = l.path("evil.tar");
+    fs::write(&evil, b"the attacker's build").unwrap();
     let o = l.publish(
         "export-1",
         &[
@@ -1084,6 +1089,8 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
             &manifest_hash,
             "--add-target",
             &format!("v1.0={}", p(&artifact)),
+            "--add-target",
+            &format!("v1.0-hotfix={}", p(&evil)),
         ],
     );
     assert!(o.status.success(), "publish failed: {}", text(&o));
@@ -1124,13 +1131,39 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
     assert!(!root_keyids(&e2, "targets").contains(&old_targets));
     let artifact2 = l.path("app-1.1.tar");
     fs::write(&artifact2, b"release 1.1 of the app").unwrap();
+    // Nothing the leaked key signed is re-signed without a decision, by name;
+    // the refusal publishes nothing.
     let o = l.publish(
         "export-2",
         &["--add-target", &format!("v1.1={}", p(&artifact2))],
     );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("would re-sign: v1.0, v1.0-hotfix")
+            && text(&o).contains("nothing was published"),
+        "{}",
+        text(&o)
+    );
+    let served = server.curl(&[
+        "-sf",
+        &server.url(&format!("/v2/{}/_trust/tuf/root.json", l.gun)),
+    ]);
+    assert_eq!(served.stdout, fs::read(e1.join("1.root.json")).unwrap());
+    let o = l.publish(
+        "export-2",
+        &[
+            "--add-target",
+            &format!("v1.1={}", p(&artifact2)),
+            "--keep-target",
+            "v1.0",
+            "--drop-target",
+            "v1.0-hotfix",
+        ],
+    );
     assert!(o.status.success(), "publish failed: {}", text(&o));
     assert!(
-        text(&o).contains("carried over 1 target(s)"),
+        text(&o).contains("kept 1 target(s) from targets.json version 1, re-signed: v1.0")
+            && text(&o).contains("dropped 1 target(s) from targets.json version 1: v1.0-hotfix"),
         "{}",
         text(&o)
     );
@@ -1142,6 +1175,15 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
     );
     assert!(
         text(&o).contains("v1.0") && text(&o).contains("v1.1"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("v1.0-hotfix"), "{}", text(&o));
+    // A fresh client, too, sees only what was kept.
+    let fresh = server.client("fresh-after-revocation");
+    let o = fresh.run(&["list", &l.gun]);
+    assert!(
+        o.status.success() && text(&o).contains("v1.1") && !text(&o).contains("v1.0-hotfix"),
         "{}",
         text(&o)
     );
@@ -1201,7 +1243,7 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
         ]
         .concat(),
     );
-    let o = l.publish("export-3", &[]);
+    let o = l.publish("export-3", &["--keep-all-targets"]);
     assert!(o.status.success(), "publish failed: {}", text(&o));
     let o = client.run(&["list", &l.gun]);
     assert!(

@@ -5,7 +5,7 @@ use crate::cli::PublishArgs;
 use crate::error::{Error, Result};
 use crate::online::keystore::KeyStore;
 use crate::online::notary_api::NotaryApi;
-use crate::online::publish::{Export, NotaryTarget, to_notary, to_tuf_repo};
+use crate::online::publish::{Export, NotaryTarget, TargetsChoice, to_notary, to_tuf_repo};
 use std::path::Path;
 
 pub fn run(args: PublishArgs) -> Result<()> {
@@ -30,9 +30,15 @@ pub fn run(args: PublishArgs) -> Result<()> {
                 args.bundle.display()
             )));
         }
-        if !args.add_targets.is_empty() {
+        if !args.add_targets.is_empty()
+            || !args.keep_targets.is_empty()
+            || !args.drop_targets.is_empty()
+            || args.keep_all_targets
+        {
             return Err(Error::Usage(
-                "--add-target is for Notary; a TUF repository's targets are signed by its own tooling".into(),
+                "--add-target, --keep-target, --drop-target and --keep-all-targets are for \
+                 Notary; a TUF repository's targets are signed by its own tooling"
+                    .into(),
             ));
         }
         to_tuf_repo(&export, repo, args.trusted.as_deref(), args.first_root)?
@@ -77,6 +83,11 @@ pub fn run(args: PublishArgs) -> Result<()> {
                 trusted: args.trusted.as_deref(),
                 first_root: args.first_root,
                 add_targets,
+                targets_choice: TargetsChoice {
+                    keep_all: args.keep_all_targets,
+                    keep: args.keep_targets.clone(),
+                    drop: args.drop_targets.clone(),
+                },
                 expires_days: args.expires_days,
             },
         )?

@@ -408,6 +408,14 @@ pub fn to_tuf_repo(
     })
 }
 
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// What is at `path` in a repository: nothing (`None`), or a regular file's bytes.
 /// Anything else there is an error naming it.
 fn present(path: &Path) -> std::result::Result<Option<Vec<u8>>, String> {
@@ -437,7 +445,18 @@ pub struct NotaryTarget<'a> {
     pub trusted: Option<&'a Path>,
     pub first_root: bool,
     pub add_targets: Vec<(String, Vec<u8>)>,
+    pub targets_choice: TargetsChoice,
     pub expires_days: u32,
+}
+
+/// Which of the server's current targets the new tagging key re-signs: the
+/// publisher's decision, by name. Nothing is carried over by default: after a
+/// tagging key leaked, any current target may be the attacker's.
+#[derive(Debug, Clone, Default)]
+pub struct TargetsChoice {
+    pub keep_all: bool,
+    pub keep: Vec<String>,
+    pub drop: Vec<String>,
 }
 
 /// Publish to a Notary server: the new roots, then `targets.json` re-signed with
@@ -498,9 +517,55 @@ pub fn to_notary(export: &Export, to: NotaryTarget) -> Result<Published> {
     let mut delegations = json!({"keys": {}, "roles": []});
     let mut version = 1;
     let mut lines = Vec::new();
+    let choice = &to.targets_choice;
+    let current_names: Vec<String> = current_targets
+        .as_ref()
+        .map(|c| c.targets().targets.keys().cloned().collect())
+        .unwrap_or_default();
+    for name in choice.keep.iter().chain(&choice.drop) {
+        if !current_names.contains(name) {
+            return Err(refuse(
+                dir,
+                format!(
+                    "--keep-target/--drop-target {name}: the server's targets.json has no such \
+                     target (it has: {})",
+                    list_or_none(&current_names)
+                ),
+            ));
+        }
+        if choice.keep.contains(name) && choice.drop.contains(name) {
+            return Err(refuse(
+                dir,
+                format!("target {name} is both kept and dropped"),
+            ));
+        }
+    }
     if let Some(cur) = &current_targets {
         version = cur.version() + 1;
+        let undecided: Vec<String> = current_names
+            .iter()
+            .filter(|n| !choice.keep_all && !choice.keep.contains(n) && !choice.drop.contains(n))
+            .cloned()
+            .collect();
+        if !undecided.is_empty() {
+            return Err(refuse(
+                dir,
+                format!(
+                    "targets.json version {} on the server holds target(s) the new tagging key \
+                     would re-sign: {}. After a leak any of them may be the attacker's: decide \
+                     for each with --keep-target NAME or --drop-target NAME (or \
+                     --keep-all-targets once every one is checked)",
+                    cur.version(),
+                    undecided.join(", ")
+                ),
+            ));
+        }
+        let mut kept = Vec::new();
         for (name, file) in &cur.targets().targets {
+            if choice.drop.contains(name) {
+                continue;
+            }
+            kept.push(name.clone());
             targets.insert(
                 name.clone(),
                 serde_json::to_value(file).expect("serialises"),
@@ -509,12 +574,20 @@ pub fn to_notary(export: &Export, to: NotaryTarget) -> Result<Published> {
         if let Some(d) = &cur.targets().delegations {
             delegations = serde_json::to_value(d).expect("serialises");
         }
-        if !targets.is_empty() {
+        if !kept.is_empty() {
             lines.push(format!(
-                "carried over {} target(s) from targets.json version {}: {}",
-                targets.len(),
+                "kept {} target(s) from targets.json version {}, re-signed: {}",
+                kept.len(),
                 cur.version(),
-                targets.keys().cloned().collect::<Vec<_>>().join(", ")
+                kept.join(", ")
+            ));
+        }
+        if !choice.drop.is_empty() {
+            lines.push(format!(
+                "dropped {} target(s) from targets.json version {}: {}",
+                choice.drop.len(),
+                cur.version(),
+                choice.drop.join(", ")
             ));
         }
     }
