@@ -1191,3 +1191,33 @@ fn without_the_pcsc_library_file_every_command_but_yubikeys_works() {
     );
     assert!(text.contains("trustworthy: tuf root version 2"), "{text}");
 }
+
+/// A trusted Notary root is checked against the repository too: a root trusted for
+/// another GUN cannot vouch for this one (its certificates name another CN).
+#[test]
+fn a_trusted_notary_root_for_another_repository_is_refused() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/differential/notary");
+    let trusted = corpus.join("chain-ok/1.root.json");
+    let chain = corpus.join("chain-ok/2.root.json");
+    ok(&[
+        "verify",
+        "--gun",
+        "example.com/differential/app",
+        "--trusted",
+        p(&trusted),
+        p(&chain),
+    ]);
+    let err = refused(&[
+        "verify",
+        "--gun",
+        "example.com/another/app",
+        "--trusted",
+        p(&trusted),
+        p(&chain),
+    ]);
+    assert!(
+        err.contains("1.root.json: root key")
+            && err.contains("does not match the repository \"example.com/another/app\""),
+        "{err}"
+    );
+}
