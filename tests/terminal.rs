@@ -68,7 +68,12 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
     p.expect("READ ALOUD").unwrap();
     p.expect("changes from version 1:").unwrap();
     p.expect("everyone present agrees").unwrap();
-    p.send("y").unwrap();
+    // One key and a stray Enter do not answer: a word and Enter do.
+    p.send("y\r").unwrap();
+    p.expect("please type yes or no, then Enter").unwrap();
+    p.send("\r").unwrap();
+    p.expect("please type yes or no, then Enter").unwrap();
+    p.send("yes\r").unwrap();
     p.expect("sign with key root-1").unwrap();
     p.expect("Passphrase for").unwrap();
     type_secret(&mut p, "this is not the passphrase");
@@ -166,7 +171,7 @@ fn a_person_selects_the_token_and_types_pins() {
     }
     let mut p = spawn(cmd);
     p.expect("tamper-evident bag").unwrap();
-    p.send("y").unwrap();
+    p.send("yes\r").unwrap();
     p.expect("root-1 (root): token to be selected when it is needed")
         .unwrap();
     // The first PIN is mistyped: the step stops (a PIN is never retried for the
@@ -199,7 +204,7 @@ fn a_person_selects_the_token_and_types_pins() {
     }
     p.expect("READ ALOUD").unwrap();
     p.expect("everyone present agrees").unwrap();
-    p.send("y").unwrap();
+    p.send("yes\r").unwrap();
     for n in 1..=3 {
         p.expect("PIN for").unwrap();
         type_secret(&mut p, pin);
@@ -208,7 +213,7 @@ fn a_person_selects_the_token_and_types_pins() {
     }
     p.expect("trustworthy: tuf root version 1").unwrap();
     p.expect("new tamper-evident bag").unwrap();
-    p.send("y").unwrap();
+    p.send("yes\r").unwrap();
     p.expect("Witnesses: write down the transcript hash")
         .unwrap();
     p.expect("transcript hash: ").unwrap();

@@ -94,10 +94,7 @@ impl OperatorUi for TerminalUi {
     }
 
     fn confirm(&mut self, step: &str, prompt: &str) -> Result<bool, UiError> {
-        dialoguer::Confirm::new()
-            .with_prompt(prompt)
-            .default(false)
-            .interact_on(&self.term)
+        typed_confirm(&self.term, prompt)
             .map_err(|e| UiError::Terminal(format!("step {step}: {e}")))
     }
 
@@ -336,5 +333,24 @@ impl<W: Write> OperatorUi for ScriptedUi<W> {
             self.out,
             "\nCeremony complete. Witnesses: write down the transcript hash.\n   {groups}\n   ({hash})"
         );
+    }
+}
+
+/// A confirmation at the terminal is a typed word and Enter, never one key: a
+/// key pressed by accident (an Enter left over from the last answer) cannot
+/// agree to, or refuse, the next question. Anything but `yes` or `no` asks again.
+pub fn typed_confirm(term: &console::Term, prompt: &str) -> Result<bool, dialoguer::Error> {
+    loop {
+        let answer: String = dialoguer::Input::new()
+            .with_prompt(format!("{prompt} (type yes or no)"))
+            .allow_empty(true)
+            .interact_text_on(term)?;
+        match answer.trim() {
+            "yes" => return Ok(true),
+            "no" => return Ok(false),
+            _ => {
+                let _ = term.write_line("   please type yes or no, then Enter");
+            }
+        }
     }
 }

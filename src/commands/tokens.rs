@@ -76,16 +76,14 @@ impl PinPrompt for OperatorPin<'_> {
                     .into(),
             });
         }
-        dialoguer::Confirm::new()
-            .with_prompt(format!(
-                "{token}: ONE PIN try is left; a wrong PIN locks the token. Try the PIN now?"
-            ))
-            .default(false)
-            .interact()
-            .map_err(|e| TokenError::Refused {
-                token: token.to_owned(),
-                reason: format!("no confirmation given: {e}"),
-            })
+        crate::ceremony::ui::typed_confirm(
+            &console::Term::stderr(),
+            &format!("{token}: ONE PIN try is left; a wrong PIN locks the token. Try the PIN now?"),
+        )
+        .map_err(|e| TokenError::Refused {
+            token: token.to_owned(),
+            reason: format!("no confirmation given: {e}"),
+        })
     }
 
     fn user_pin(&mut self, token: &str) -> Result<Secret, TokenError> {
