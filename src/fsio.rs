@@ -26,6 +26,80 @@ fn io<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(std::io::Error) -> Fi
     }
 }
 
+/// The temporary files this tool writes are named `.NAME.<16 hex digits>.tmp`,
+/// beside the file they become. A run killed before the rename leaves one; the
+/// next run over the same directory (a resume) recognises and removes it.
+pub fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    match rest.rsplit_once('.') {
+        Some((base, rnd)) => {
+            !base.is_empty()
+                && rnd.len() == 16
+                && rnd
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
+        None => false,
+    }
+}
+
+/// Remove this tool's temporary files directly in `dir` (see [`is_temp_name`]);
+/// with `deep`, in its subdirectories too. Returns how many were removed.
+pub fn remove_temps(dir: &Path, deep: bool) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let name = entry.file_name();
+        if kind.is_file() && is_temp_name(&name.to_string_lossy()) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        } else if deep && kind.is_dir() {
+            removed += remove_temps(&entry.path(), true)?;
+        }
+    }
+    if removed > 0
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(removed)
+}
+
+/// Remove the temporary files left beside `path` by an interrupted write of it.
+pub fn remove_temps_for(path: &Path) -> std::io::Result<usize> {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(0);
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{name}.");
+    let mut removed = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) && is_temp_name(&n) && n.len() == prefix.len() + 20 {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let mut rnd = [0u8; 8];
     getrandom::fill(&mut rnd).expect("system randomness");
@@ -36,14 +110,31 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", hex::encode(rnd)))
 }
 
-fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError> {
+/// Create a fresh temporary file for `path` (see [`is_temp_name`]), exclusively.
+pub fn create_temp(path: &Path, mode: u32) -> Result<(PathBuf, File), FileError> {
     let tmp = temp_path(path);
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(&tmp)
         .map_err(io(path, "create temporary file"))?;
+    Ok((tmp, f))
+}
+
+/// A temporary file holding `bytes`, not yet synced (the caller syncs the whole
+/// directory tree later).
+pub fn write_temp_unsynced(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError> {
+    let (tmp, mut f) = create_temp(path, mode)?;
+    let result = f.write_all(bytes).map_err(io(path, "write"));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map(|_| tmp)
+}
+
+fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError> {
+    let (tmp, mut f) = create_temp(path, mode)?;
     let result = f
         .write_all(bytes)
         .and_then(|_| f.sync_all())
@@ -54,7 +145,8 @@ fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, FileError
     result.map(|_| tmp)
 }
 
-fn sync_dir(path: &Path) {
+/// Make the directory holding `path` durable (its entries: a rename, a link).
+pub fn sync_dir(path: &Path) {
     if let Some(dir) = path.parent() {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -171,5 +263,29 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"one");
         // no temporary files left behind
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn temporaries_are_recognised_and_only_they_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        let tmp = temp_path(&p);
+        assert!(is_temp_name(&tmp.file_name().unwrap().to_string_lossy()));
+        for other in [
+            ".state.json.tmp",
+            ".x.0123456789abcdeg.tmp",
+            "a.0123456789abcdef.tmp",
+            "..0123456789abcdef.tmp",
+        ] {
+            assert!(!is_temp_name(other), "{other}");
+        }
+        fs::write(&tmp, b"half").unwrap();
+        fs::write(dir.path().join(".keep.tmp"), b"not ours").unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::write(temp_path(&dir.path().join("sub/x")), b"").unwrap();
+        assert_eq!(remove_temps_for(&dir.path().join("other.json")).unwrap(), 0);
+        assert_eq!(remove_temps(dir.path(), false).unwrap(), 1);
+        assert_eq!(remove_temps(dir.path(), true).unwrap(), 1);
+        assert!(dir.path().join(".keep.tmp").exists());
     }
 }

@@ -36,7 +36,7 @@ mod pipeline;
 #[path = "engine_yubikey.rs"]
 mod yubikey_steps;
 
-const STATE_FORMAT: &str = "ceremony-state/1";
+const STATE_FORMAT: &str = "ceremony-state/2";
 
 /// Transcript entry kinds the engine writes (see `docs/transcript.md`).
 mod tkind {
@@ -46,6 +46,7 @@ mod tkind {
     pub const ROOT_BUILT: &str = "root-built";
     pub const VERIFIED: &str = "verified";
     pub const INPUT: &str = "input";
+    pub const KEY_DISCARDED: &str = "key-discarded";
 }
 
 /// How a run is bound to the world: which token holds which key, where the
@@ -93,6 +94,36 @@ struct KeyRecord {
     public: String,
 }
 
+/// A key generation the journal declared and has not seen committed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingKey {
+    /// The PKCS#11 ID (hex) chosen for the key, or `soft`, or `yubikey`.
+    id: String,
+    /// Set once the pair was made and checked, before it got its label.
+    #[serde(default)]
+    made: Option<MadeKey>,
+    /// PKCS#11: how many objects with neither ID nor label the token held right
+    /// before the pair was made.
+    #[serde(default)]
+    unidentified_before: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MadeKey {
+    algorithm: String,
+    public: String,
+    evidence: serde_json::Value,
+}
+
+impl MadeKey {
+    fn public_key(&self) -> Result<PublicKey> {
+        let raw = hex::decode(&self.public)
+            .map_err(|_| Error::Internal("state: public key not hex".into()))?;
+        let alg = Algorithm::parse(&self.algorithm).map_err(|e| Error::Internal(e.to_string()))?;
+        PublicKey::from_bytes(alg, &raw).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
 /// Everything the engine needs to resume, written after every step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct State {
@@ -101,10 +132,9 @@ struct State {
     bindings: Bindings,
     completed: Vec<String>,
     keys: BTreeMap<String, KeyRecord>,
-    /// Key generations started and not seen to finish: key name → the random
-    /// PKCS#11 ID chosen for the key (or "soft").
+    /// The journal of key generations: started and not yet recorded as done.
     #[serde(default)]
-    pending: BTreeMap<String, String>,
+    pending: BTreeMap<String, PendingKey>,
     /// SHA-256 of every current root file, as checked when the ceremony began.
     #[serde(default)]
     current_sha256: Vec<String>,
@@ -119,7 +149,56 @@ struct State {
 /// Where a run keeps its files.
 struct Workdir(PathBuf);
 
+/// What a work directory holds, as far as starting or resuming goes.
+enum WorkdirContents {
+    Absent,
+    Empty,
+    /// A ceremony that can be resumed (its state file exists).
+    Ceremony,
+    /// Only what a start writes before its state file (the script copy, the
+    /// transcript's first entries, temporaries): a start that was killed.
+    StartInterrupted(Vec<PathBuf>),
+    /// Anything else.
+    Other,
+}
+
 impl Workdir {
+    fn contents(&self) -> Result<WorkdirContents> {
+        let entries = match std::fs::read_dir(&self.0) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(WorkdirContents::Absent);
+            }
+            Err(e) => return Err(io_err(&self.0, e)),
+        };
+        let mut leftovers = Vec::new();
+        let mut other = false;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(&self.0, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "state.json" {
+                return Ok(WorkdirContents::Ceremony);
+            }
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if is_file
+                && (name == "script.toml"
+                    || name == "transcript.jsonl"
+                    || fsio::is_temp_name(&name))
+            {
+                leftovers.push(entry.path());
+            } else {
+                other = true;
+            }
+        }
+        Ok(if other {
+            WorkdirContents::Other
+        } else if leftovers.is_empty() {
+            WorkdirContents::Empty
+        } else {
+            WorkdirContents::StartInterrupted(leftovers)
+        })
+    }
+
     fn state(&self) -> PathBuf {
         self.0.join("state.json")
     }
@@ -200,20 +279,25 @@ impl<'a> Engine<'a> {
         } else {
             check_bindings(&script, &bindings, ui.interactive())?
         };
-        if workdir.exists()
-            && std::fs::read_dir(workdir)
-                .map_err(|e| io_err(workdir, e))?
-                .next()
-                .is_some()
-        {
-            return Err(usage(format!(
-                "{} is not empty: it holds another run (continue it with --resume, or choose a new --workdir)",
-                workdir.display()
-            )));
+        let work = Workdir(workdir.to_owned());
+        match work.contents()? {
+            WorkdirContents::Absent | WorkdirContents::Empty => {}
+            WorkdirContents::StartInterrupted(files) => {
+                // A start killed before its state was written did nothing but
+                // write these: it is started again from nothing.
+                for f in files {
+                    std::fs::remove_file(&f).map_err(|e| io_err(&f, e))?;
+                }
+            }
+            WorkdirContents::Ceremony | WorkdirContents::Other => {
+                return Err(usage(format!(
+                    "{} is not empty: it holds another run (continue it with --resume, or choose a new --workdir)",
+                    workdir.display()
+                )));
+            }
         }
         std::fs::create_dir_all(workdir).map_err(|e| io_err(workdir, e))?;
-        std::fs::write(workdir.join("script.toml"), script_text).map_err(|e| io_err(workdir, e))?;
-        let work = Workdir(workdir.to_owned());
+        fsio::replace(&workdir.join("script.toml"), script_text.as_bytes(), 0o644)?;
         let mut meta = CeremonyMeta::new(script.name.clone(), script_sha256.clone());
         meta.extra.insert("kind".into(), json!(script.kind.name()));
         meta.extra.insert("flavour".into(), json!(flavour.name()));
@@ -291,12 +375,26 @@ impl<'a> Engine<'a> {
     /// Continue an interrupted run from its last completed step.
     pub fn resume(workdir: &Path, ui: &'a mut dyn OperatorUi) -> Result<Self> {
         let work = Workdir(workdir.to_owned());
-        let state_bytes = std::fs::read(work.state()).map_err(|e| {
-            usage(format!(
-                "{}: no ceremony state to resume ({e}); start the ceremony without --resume",
-                work.state().display()
-            ))
-        })?;
+        match work.contents()? {
+            WorkdirContents::Ceremony => {}
+            WorkdirContents::StartInterrupted(_) | WorkdirContents::Empty => {
+                return Err(usage(format!(
+                    "{}: the ceremony stopped while it was starting, before its first step, and nothing was done; \
+                     start it again with the same command without --resume (this work directory is reused)",
+                    workdir.display()
+                )));
+            }
+            WorkdirContents::Absent | WorkdirContents::Other => {
+                return Err(usage(format!(
+                    "{}: no ceremony state to resume; start the ceremony without --resume",
+                    work.state().display()
+                )));
+            }
+        }
+        // Temporary files of writes the interruption cut short.
+        fsio::remove_temps(workdir, false).map_err(|e| io_err(workdir, e))?;
+        let state_bytes =
+            fsio::read_regular(&work.state()).map_err(|e| io_err(&work.state(), e))?;
         let state: State = serde_json::from_slice(&state_bytes)
             .map_err(|e| usage(format!("{}: unreadable state: {e}", work.state().display())))?;
         if state.format != STATE_FORMAT {
@@ -350,9 +448,7 @@ impl<'a> Engine<'a> {
     }
 
     fn save_state(&self) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(&self.state).expect("state serialises");
-        fsio::replace(&self.work.state(), &bytes, 0o600)?;
-        Ok(())
+        save_state(&self.work, &self.state)
     }
 
     /// Run every step not yet completed, then seal the transcript and finish the
@@ -593,135 +689,72 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         let reference = self.token_ref(&step.id, &name)?;
-        // A generation this ceremony started and did not see finish (a crash):
-        // adopt only the key it made (the file it created, or the object with the
-        // random ID it chose), never anything else found there.
+        // A generation this ceremony started and did not see finish (a kill, a
+        // power cut). Its key was never shown to the room nor used: what it made
+        // is destroyed and the key generated again, unless the journal recorded
+        // the pair whole and checked (then it is committed, as it would have been).
         let pending = self.state.pending.get(&name).cloned();
-        let (public, evidence, adopted) = match TokenRef::parse(&reference)? {
+        let (public, evidence, recovered) = match TokenRef::parse(&reference)? {
             TokenRef::Soft(path) => {
-                if pending.is_some() && path.exists() && spec.backup {
+                if pending.is_some() {
+                    self.discard_soft(step, &name, &path)?;
+                }
+                if fsio::occupied(&path) {
                     return Err(usage(format!(
-                        "generating {name} with its backups was interrupted; whether every backup was written and checked is unknown. \
-                         Destroy {} and any backup files for {name}, and start the ceremony again with a new --workdir",
+                        "{} already exists and was not generated by this ceremony; \
+                         choose a new key file (key material is never overwritten or adopted)",
                         path.display()
                     )));
                 }
-                if pending.is_some() && path.exists() {
-                    (
-                        SoftToken::read_public(&path)?,
-                        json!({"kind": "software key file"}),
-                        true,
-                    )
+                self.ui
+                    .say("software key: for rehearsals and tests only, never a production root");
+                let pass = self.secret(&step.id, &reference, SecretKind::Passphrase, true)?;
+                self.begin_generation(&name, "soft")?;
+                let result = if spec.backup {
+                    self.generate_with_backups(step, &name, &path, alg, &pass)
                 } else {
-                    if path.exists() {
-                        return Err(usage(format!(
-                            "{} already exists and was not generated by this ceremony; \
-                             choose a new key file (key material is never overwritten or adopted)",
-                            path.display()
-                        )));
+                    SoftToken::generate(&path, alg, &pass).map_err(Error::from)
+                };
+                crash_point("generated", &step.id);
+                let public = match result {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // A refused key stays refused: never adopted later.
+                        self.state.pending.remove(&name);
+                        self.save_state()?;
+                        return Err(e);
                     }
-                    self.ui.say(
-                        "software key: for rehearsals and tests only, never a production root",
-                    );
-                    let pass = self.secret(&step.id, &reference, SecretKind::Passphrase, true)?;
-                    self.state.pending.insert(name.clone(), "soft".into());
-                    self.save_state()?;
-                    let result = if spec.backup {
-                        self.generate_with_backups(step, &name, &path, alg, &pass)
-                    } else {
-                        SoftToken::generate(&path, alg, &pass).map_err(Error::from)
-                    };
-                    crash_point("generated", &step.id);
-                    self.state.pending.remove(&name);
-                    let public = match result {
-                        Ok(p) => p,
-                        Err(e) => {
-                            self.save_state()?;
-                            return Err(e);
-                        }
-                    };
-                    (
-                        public,
-                        json!({
-                            "kind": "software key file",
-                            "mode": "0600",
-                            "key_file_derivation": crate::tokens::soft::key_file_kdf(),
-                        }),
-                        false,
-                    )
-                }
+                };
+                (
+                    public,
+                    json!({
+                        "kind": "software key file",
+                        "mode": "0600",
+                        "key_file_derivation": crate::tokens::soft::key_file_kdf(),
+                    }),
+                    false,
+                )
             }
             TokenRef::YubiKey(r) => {
+                // A slot this run was writing is written again (the key it held
+                // was never shown): the script's overwrite rule is for what was
+                // there before the ceremony.
+                let again = pending.is_some();
+                if again {
+                    self.transcript.append(
+                        tkind::KEY_DISCARDED,
+                        Some(&step.id),
+                        Some(&step.actor),
+                        json!({"key": name, "token": reference,
+                               "reason": "the generation was interrupted; the slot it was writing is generated again"}),
+                    )?;
+                }
                 let (public, evidence) =
-                    self.generate_yubikey(&step.id, &name, &reference, r, alg)?;
+                    self.generate_yubikey(&step.id, &name, &reference, r, alg, again)?;
                 (public, evidence, false)
             }
-            TokenRef::Pkcs11(mut uri) => {
-                let module = crate::commands::tokens::module_for(Some(&uri))?;
-                let adopt = match &pending {
-                    Some(id_hex) => {
-                        uri.id = Some(hex::decode(id_hex).map_err(|_| {
-                            Error::Internal("state: pending key ID is not hex".into())
-                        })?);
-                        module.read_public_key(&uri).ok()
-                    }
-                    None => None,
-                };
-                match adopt {
-                    Some(public) => (
-                        public,
-                        json!({"kind": "pkcs11", "uri": uri.to_string()}),
-                        true,
-                    ),
-                    None => {
-                        let id = match &uri.id {
-                            Some(id) => id.clone(),
-                            None => {
-                                let mut id = vec![0u8; 16];
-                                getrandom::fill(&mut id).expect("system randomness");
-                                id
-                            }
-                        };
-                        uri.id = Some(id.clone());
-                        let test_token =
-                            module.find_token(&uri)?.manufacturer.starts_with("SoftHSM");
-                        self.state.pending.insert(name.clone(), hex::encode(&id));
-                        self.save_state()?;
-                        let mut prompt = UiPin {
-                            ui: &mut *self.ui,
-                            step: step.id.clone(),
-                            reference: reference.clone(),
-                            test_token,
-                        };
-                        let result = module.generate(&uri, alg, &mut prompt);
-                        crash_point("generated", &step.id);
-                        self.state.pending.remove(&name);
-                        let ev = match result {
-                            Ok(ev) => ev,
-                            Err(e) => {
-                                // A refused key stays refused: never adopted later.
-                                self.save_state()?;
-                                return Err(e.into());
-                            }
-                        };
-                        let evidence = json!({
-                            "kind": "pkcs11",
-                            "uri": ev.uri.to_string(),
-                            "token_label": ev.token_label,
-                            "token_serial": ev.token_serial,
-                            "token_manufacturer": ev.token_manufacturer,
-                            "token_model": ev.token_model,
-                            "ec_params": ev.ec_params,
-                            "local": ev.local,
-                            "always_sensitive": ev.always_sensitive,
-                            "never_extractable": ev.never_extractable,
-                            "sensitive": ev.sensitive,
-                            "extractable": ev.extractable,
-                            "self_test_verified": ev.self_test_verified,
-                        });
-                        (ev.public.clone(), evidence, false)
-                    }
-                }
+            TokenRef::Pkcs11(uri) => {
+                self.generate_pkcs11(step, &name, &reference, uri, alg, pending)?
             }
         };
         if public.algorithm() != alg {
@@ -731,32 +764,205 @@ impl<'a> Engine<'a> {
             )));
         }
         let keyid = key_id(&tuf_key(&public), Flavour::Tuf);
-        self.ui.say(&format!(
-            "{name}: {alg} key {} on {reference}{}",
-            short(&keyid),
-            if adopted {
-                " (generated before the interruption)"
-            } else {
-                ""
-            }
-        ));
         self.transcript.append(
             tkind::KEY_GENERATED,
             Some(&step.id),
             Some(&step.actor),
             json!({"key": name, "token": reference, "algorithm": alg.name(), "public": hex::encode(public.as_bytes()),
-                   "tuf_keyid": keyid, "evidence": evidence, "adopted_after_interruption": adopted}),
+                   "tuf_keyid": keyid, "evidence": evidence, "committed_after_interruption": recovered}),
         )?;
+        self.state.pending.remove(&name);
         self.state.keys.insert(
-            name,
+            name.clone(),
             KeyRecord {
-                token: reference,
+                token: reference.clone(),
                 algorithm: alg.name().into(),
                 public: hex::encode(public.as_bytes()),
             },
         );
         self.save_state()?;
+        // Shown to the room only once recorded: a key anyone has seen is never
+        // generated again.
+        self.ui.say(&format!(
+            "{name}: {alg} key {} on {reference}",
+            fingerprint(&keyid),
+        ));
         Ok(())
+    }
+
+    /// Record in the journal that a generation is about to start.
+    fn begin_generation(&mut self, name: &str, id: &str) -> Result<()> {
+        self.state.pending.insert(
+            name.to_owned(),
+            PendingKey {
+                id: id.to_owned(),
+                made: None,
+                unidentified_before: None,
+            },
+        );
+        self.save_state()
+    }
+
+    /// Remove what an interrupted software-key generation wrote: the key file,
+    /// its public half, its backups and temporaries. This run created them (the
+    /// file did not exist when the generation began) and showed them to no one.
+    fn discard_soft(&mut self, step: &Step, name: &str, path: &Path) -> Result<()> {
+        let mut removed = Vec::new();
+        let mut files = vec![path.to_owned(), crate::tokens::soft::public_path(path)];
+        if let Some(dir) = &self.state.bindings.backup_dir {
+            let n = self.state.bindings.backups.get(name).map_or(0, Vec::len);
+            files.extend((1..=n).map(|i| dir.join(format!("{name}-backup-{i}.age"))));
+        }
+        for f in &files {
+            let _ = fsio::remove_temps_for(f);
+            match std::fs::remove_file(f) {
+                Ok(()) => removed.push(f.display().to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(f, e)),
+            }
+            fsio::sync_dir(f);
+        }
+        self.transcript.append(
+            tkind::KEY_DISCARDED,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"key": name, "token": format!("soft:{}", path.display()), "removed": removed,
+                   "reason": "the generation was interrupted before the key was recorded; it is generated again"}),
+        )?;
+        self.state.pending.remove(name);
+        self.save_state()
+    }
+
+    /// Generate key `name` on a PKCS#11 token, journaled: the pair is made under
+    /// a provisional label, recorded, then given its label.
+    fn generate_pkcs11(
+        &mut self,
+        step: &Step,
+        name: &str,
+        reference: &str,
+        mut uri: crate::tokens::pkcs11::Pkcs11Uri,
+        alg: Algorithm,
+        pending: Option<PendingKey>,
+    ) -> Result<(PublicKey, serde_json::Value, bool)> {
+        let module = crate::commands::tokens::module_for(Some(&uri))?;
+        let test_token = module.find_token(&uri)?.manufacturer.starts_with("SoftHSM");
+        let chosen_id = uri.id.clone();
+        if let Some(p) = pending {
+            let id = hex::decode(&p.id)
+                .map_err(|_| Error::Internal("state: pending key ID is not hex".into()))?;
+            let mut at = uri.clone();
+            at.id = Some(id);
+            let mut prompt = UiPin {
+                ui: &mut *self.ui,
+                step: step.id.clone(),
+                reference: reference.to_owned(),
+                test_token,
+            };
+            let committed = match &p.made {
+                Some(made) => {
+                    let public = made.public_key()?;
+                    match module.commit_uncommitted(&at, &public, &mut prompt) {
+                        Ok(()) => Some((public, made.evidence.clone())),
+                        // Not whole any more (the module was killed inside its
+                        // own write while labelling): never shown, so made again.
+                        Err(crate::tokens::TokenError::KeyNotFound { .. }) => None,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                None => None,
+            };
+            match committed {
+                Some((public, evidence)) => return Ok((public, evidence, true)),
+                None => {
+                    let (destroyed, left) =
+                        module.discard_uncommitted(&at, p.unidentified_before, &mut prompt)?;
+                    self.transcript.append(
+                        tkind::KEY_DISCARDED,
+                        Some(&step.id),
+                        Some(&step.actor),
+                        json!({"key": name, "token": reference, "id": p.id, "objects_destroyed": destroyed,
+                               "unidentified_objects_left": left,
+                               "reason": "the generation was interrupted before the key pair was recorded whole; it is generated again"}),
+                    )?;
+                    if left > 0 {
+                        self.ui.say(&format!(
+                            "{name}: the token holds {left} object(s) with neither ID nor label, as it did before; \
+                             they may include what the interruption left; they are not used (list them with the vendor's tool)"
+                        ));
+                    }
+                    if destroyed > 0 {
+                        self.ui.say(&format!(
+                            "{name}: the interrupted generation left {destroyed} object(s) on the token; destroyed (never shown or used), generating again"
+                        ));
+                    }
+                    self.state.pending.remove(name);
+                    self.save_state()?;
+                }
+            }
+        }
+        let id = match chosen_id {
+            Some(id) => id,
+            None => {
+                let mut id = vec![0u8; 16];
+                getrandom::fill(&mut id).expect("system randomness");
+                id
+            }
+        };
+        uri.id = Some(id.clone());
+        self.begin_generation(name, &hex::encode(&id))?;
+        let mut prompt = UiPin {
+            ui: &mut *self.ui,
+            step: step.id.clone(),
+            reference: reference.to_owned(),
+            test_token,
+        };
+        let (work, state) = (&self.work, &mut self.state);
+        let mut journal = |unidentified: usize| {
+            if let Some(p) = state.pending.get_mut(name) {
+                p.unidentified_before = Some(unidentified);
+            }
+            save_state(work, state).map_err(|e| crate::tokens::TokenError::Device {
+                token: reference.to_owned(),
+                reason: format!("the work directory's journal could not be written: {e}"),
+            })
+        };
+        let made = match module.generate_uncommitted(&uri, alg, &mut prompt, &mut journal) {
+            Ok(m) => m,
+            Err(e) => {
+                // A refused key stays refused: never adopted later.
+                self.state.pending.remove(name);
+                self.save_state()?;
+                return Err(e.into());
+            }
+        };
+        crash_point("generated", &step.id);
+        let ev = made.evidence();
+        let evidence = json!({
+            "kind": "pkcs11",
+            "uri": ev.uri.to_string(),
+            "token_label": ev.token_label,
+            "token_serial": ev.token_serial,
+            "token_manufacturer": ev.token_manufacturer,
+            "token_model": ev.token_model,
+            "ec_params": ev.ec_params,
+            "local": ev.local,
+            "always_sensitive": ev.always_sensitive,
+            "never_extractable": ev.never_extractable,
+            "sensitive": ev.sensitive,
+            "extractable": ev.extractable,
+            "self_test_verified": ev.self_test_verified,
+        });
+        let public = ev.public.clone();
+        if let Some(p) = self.state.pending.get_mut(name) {
+            p.made = Some(MadeKey {
+                algorithm: alg.name().into(),
+                public: hex::encode(public.as_bytes()),
+                evidence: evidence.clone(),
+            });
+        }
+        self.save_state()?;
+        made.commit()?;
+        Ok((public, evidence, false))
     }
 
     /// Generate a key in software, load it into its software token, write it
@@ -1579,7 +1785,8 @@ impl<'a> Engine<'a> {
             Err(SignError::AlreadySigned { keyid, .. }) => {
                 // Signed before an interruption; the signature is on disk.
                 self.ui.say(&format!(
-                    "{name} had already signed before the interruption ({keyid})"
+                    "{name} had already signed before the interruption ({})",
+                    fingerprint(&keyid)
                 ));
                 self.transcript.append(
                     tkind::SIGNATURE,
@@ -1674,6 +1881,12 @@ impl<'a> Engine<'a> {
         bundle::sync_staged(&out)?;
         Ok(())
     }
+}
+
+fn save_state(work: &Workdir, state: &State) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(state).expect("state serialises");
+    fsio::replace(&work.state(), &bytes, 0o600)?;
+    Ok(())
 }
 
 /// Create `path` anew, for writing. An old file of that name (from an interrupted

@@ -22,6 +22,7 @@ impl Engine<'_> {
         reference: &str,
         mut r: YubiKeyRef,
         alg: Algorithm,
+        again: bool,
     ) -> Result<(PublicKey, Value)> {
         let spec = self.script.keys[name].clone();
         if let Some(s) = &spec.slot {
@@ -41,7 +42,7 @@ impl Engine<'_> {
                 spec.touch_policy.as_deref().unwrap_or("always"),
             )
             .map_err(usage)?,
-            overwrite: spec.overwrite,
+            overwrite: spec.overwrite || again,
             allow_default_management_key: self.script.parameters.allow_default_management_key,
             attestation: if spec.attestation_required() {
                 AttestationPolicy::Required
@@ -51,8 +52,7 @@ impl Engine<'_> {
             common_name: self.script.parameters.repository.clone(),
         };
         let test_token = yubikey::is_virtual_reader(&yubikey::reader_of(&r)?);
-        self.state.pending.insert(name.to_owned(), "yubikey".into());
-        self.save_state()?;
+        self.begin_generation(name, "yubikey")?;
         let mut prompt = UiPin {
             ui: &mut *self.ui,
             step: step.to_owned(),
@@ -60,10 +60,10 @@ impl Engine<'_> {
             test_token,
         };
         let result = yubikey::generate(&r, &opts, &mut prompt);
-        self.state.pending.remove(name);
         let ev = match result {
             Ok(ev) => ev,
             Err(e) => {
+                self.state.pending.remove(name);
                 self.save_state()?;
                 return Err(e.into());
             }

@@ -688,25 +688,23 @@ pub fn stage(out: &Path, path: &str, bytes: &[u8]) -> Result<PathBuf, BundleErro
             reason: e.to_string(),
         })?;
     }
-    // Staged files are not synced one by one: `commit` syncs the whole staging
-    // directory once before the manifest is written and the bundle appears.
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let created = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&target);
-    match created {
-        Ok(mut f) => f.write_all(bytes).map_err(|e| BundleError::Io {
-            path: target.display().to_string(),
-            reason: e.to_string(),
-        })?,
+    // Written under a temporary name and linked into place: a staged file is
+    // whole or absent, whenever the run stops. Staged files are not synced one
+    // by one: `commit` syncs the whole staging directory once before the
+    // manifest is written and the bundle appears.
+    let io = |e: fsio::FileError| BundleError::File(e);
+    let tmp = fsio::write_temp_unsynced(&target, bytes, 0o644).map_err(io)?;
+    let linked = fs::hard_link(&tmp, &target);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Staged before an interruption. The staging directory is this
+            // run's own and nothing in it is published before `commit`: a file
+            // that does not hold what the step writes now (a write the disk lost
+            // in a power cut) is replaced with it.
             if fs::read(&target).ok().as_deref() != Some(bytes) {
-                return Err(BundleError::File(fsio::FileError::Exists {
-                    path: target.display().to_string(),
-                }));
+                fsio::replace(&target, bytes, 0o644).map_err(io)?;
             }
         }
         Err(e) => {
@@ -792,38 +790,30 @@ pub fn stage_copy(out: &Path, path: &str, src: &Path) -> Result<PathBuf, BundleE
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
     }
-    // Copied whole under a fresh temporary name (created exclusively, never
-    // through a link someone left there, removed on every path) beside the
-    // staging directory, then linked into place: an interrupted copy never leaves
-    // a partial file staged, and a link never replaces a file already there.
-    let staging = staging_dir(out);
-    let beside = staging.parent().unwrap_or(Path::new("."));
-    let mut from = fs::File::open(src).map_err(|e| io(src, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ceremony-copy.")
-        .tempfile_in(beside)
-        .map_err(|e| io(beside, e))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let file = tmp.as_file_mut();
-        file.set_permissions(fs::Permissions::from_mode(0o644))
-            .map_err(|e| io(&target, e))?;
-        std::io::copy(&mut from, file).map_err(|e| io(&target, e))?;
-    }
-    let copied = fs::hard_link(tmp.path(), &target);
-    drop(tmp);
+    // Copied whole under a fresh temporary name beside the target (created
+    // exclusively, never through a link someone left there), then linked into
+    // place: an interrupted copy never leaves a partial file staged (its
+    // temporary is removed by the next `commit`), and a link never replaces a
+    // file already there.
+    let mut from = fsio::open_regular(src).map_err(|e| io(src, e))?;
+    let (tmp, mut file) = fsio::create_temp(&target, 0o644).map_err(BundleError::File)?;
+    let copied = std::io::copy(&mut from, &mut file)
+        .map_err(|e| io(&target, e))
+        .and_then(|_| fs::hard_link(&tmp, &target).map_err(|e| io(&target, e)));
+    drop(file);
+    let _ = fs::remove_file(&tmp);
     match copied {
         Ok(()) => Ok(target),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+        Err(BundleError::Io { .. }) if fsio::occupied(&target) => {
             if same_contents(src, &target).map_err(|e| io(&target, e))? {
                 Ok(target)
             } else {
-                Err(BundleError::File(fsio::FileError::Exists {
-                    path: target.display().to_string(),
-                }))
+                // The staging directory is this run's own (see `stage`).
+                fs::remove_file(&target).map_err(|e| io(&target, e))?;
+                stage_copy(out, path, src)
             }
         }
-        Err(e) => Err(io(&target, e)),
+        Err(e) => Err(e),
     }
 }
 
@@ -922,6 +912,11 @@ pub fn commit(
             path: out.display().to_string(),
         }));
     }
+    // Temporary files of writes an interruption cut short are not part of it.
+    fsio::remove_temps(&staging, true).map_err(|e| BundleError::Io {
+        path: staging.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let mut files = Vec::new();
     for rel in walk(&staging)? {
         if rel == MANIFEST {
@@ -1133,12 +1128,24 @@ mod tests {
     }
 
     #[test]
-    fn restaging_the_same_bytes_is_fine_and_different_bytes_are_refused() {
+    fn restaging_rewrites_what_the_step_writes_now_and_leaves_no_temporaries() {
         let d = tempfile::tempdir().unwrap();
         let out = d.path().join("o");
         stage(&out, "a.json", b"1").unwrap();
         stage(&out, "a.json", b"1").unwrap();
-        assert!(stage(&out, "a.json", b"2").is_err());
+        // A file cut short (a write lost in a power cut) is rewritten.
+        fs::write(staging_dir(&out).join("a.json"), b"").unwrap();
+        stage(&out, "a.json", b"12").unwrap();
+        assert_eq!(fs::read(staging_dir(&out).join("a.json")).unwrap(), b"12");
         assert!(stage(&out, "../a.json", b"2").is_err());
+        // A temporary left by a kill is never listed in the manifest.
+        fs::write(staging_dir(&out).join(".b.json.0123456789abcdef.tmp"), b"x").unwrap();
+        let src = d.path().join("src");
+        fs::write(&src, b"copied").unwrap();
+        stage_copy(&out, "c.json", &src).unwrap();
+        stage_copy(&out, "c.json", &src).unwrap();
+        let made = commit(&out, "export", "tuf", vec!["r".into()], None).unwrap();
+        assert_eq!(made.paths().collect::<Vec<_>>(), ["a.json", "c.json"]);
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 2, "only o and src");
     }
 }

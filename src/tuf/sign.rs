@@ -4,7 +4,7 @@
 use super::document::RootDocument;
 use super::key::{decode_key, encode_sig, notary_method};
 use super::metadata::{Flavour, MetadataError, Signature};
-use super::verify::{short, verify_one};
+use super::verify::verify_one;
 use crate::keys::{Algorithm, ecdsa_raw_to_der};
 use crate::tokens::{Signer, TokenError};
 use serde_json::Map;
@@ -76,7 +76,7 @@ pub fn sign_root(
     if doc.signatures.iter().any(|s| s.keyid == keyid) {
         return Err(SignError::AlreadySigned {
             file: doc.name.clone(),
-            keyid: short(&keyid).to_owned(),
+            keyid,
         });
     }
     let message = doc.canonical_signed()?;

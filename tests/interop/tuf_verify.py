@@ -1,6 +1,8 @@
 """Independent judge: does python-tuf accept this root, or this chain of roots?
 
 Usage: tuf_verify.py ROOT [ROOT ...]
+       tuf_verify.py --chains FILE   (one chain per line, its roots separated
+                                      by spaces; prints one verdict per line)
 
 The first root must meet its own root threshold; each following root must be
 version N+1 and meet the threshold of the previous root AND its own, as
@@ -35,5 +37,17 @@ def main(paths: list[str]) -> int:
     return 0
 
 
+def chains(file: str) -> int:
+    worst = 0
+    with open(file, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                print(line.strip(), end=": ")
+                worst = max(worst, main(line.split()))
+    return worst
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--chains"]:
+        sys.exit(chains(sys.argv[2]))
     sys.exit(main(sys.argv[1:]))

@@ -473,6 +473,27 @@ impl Module {
         algorithm: Algorithm,
         prompt: &mut dyn PinPrompt,
     ) -> Result<GenerationEvidence, TokenError> {
+        self.generate_uncommitted(uri, algorithm, prompt, &mut |_| Ok(()))?
+            .commit()
+    }
+
+    /// Generate a key pair as [`Module::generate`] does, but leave both halves
+    /// under the provisional label [`uncommitted_label`] until
+    /// [`Uncommitted::commit`] gives them their own. A run interrupted before
+    /// then leaves objects no one can take for a finished key; they are found by
+    /// their ID and destroyed ([`Module::discard_uncommitted`]), or, if the
+    /// caller recorded the finished pair, committed ([`Module::commit_uncommitted`]).
+    ///
+    /// `before` is called once logged in, right before the pair is made, with
+    /// how many key objects on the token have neither ID nor label (see
+    /// [`Module::discard_uncommitted`]): the caller's journal records it.
+    pub fn generate_uncommitted(
+        self: &Arc<Self>,
+        uri: &Pkcs11Uri,
+        algorithm: Algorithm,
+        prompt: &mut dyn PinPrompt,
+        before: &mut dyn FnMut(usize) -> Result<(), TokenError>,
+    ) -> Result<Uncommitted, TokenError> {
         let label = uri.object.clone().ok_or_else(|| TokenError::BadReference {
             reference: uri.to_string(),
             reason: "name the new key with object=LABEL".into(),
@@ -542,8 +563,10 @@ impl Module {
                 return Err(TokenError::ObjectExists { token: name, what });
             }
         }
+        before(self.unidentified_objects(&user, &name)?.len())?;
+        let provisional = uncommitted_label(&label);
         let (public_handle, private_handle, ec_params) =
-            generate_pair(s, algorithm, &label, &id).map_err(|e| ck_err(&name, e))?;
+            generate_pair(s, algorithm, &provisional, &id).map_err(|e| ck_err(&name, e))?;
         let object = read_key_object(s, public_handle, &name)?;
         let public = object.public.map_err(|reason| TokenError::Malformed {
             token: name.clone(),
@@ -561,7 +584,8 @@ impl Module {
         let attrs = PrivateAttributes::read(s, private_handle, &name)?;
         let key_uri = token.key_uri(&label, &id);
         let left = format!(
-            "; the key pair {key_uri} was left on the token for investigation: do not use it"
+            "; the key pair labelled {provisional:?} with ID {} was left on the token for investigation: do not use it",
+            hex::encode(&id)
         );
         if let Some(problem) = attrs.problem() {
             return Err(TokenError::Refused {
@@ -583,8 +607,7 @@ impl Module {
             token: name.clone(),
             reason: format!("the test signature does not verify ({reason}){left}"),
         })?;
-        drop(user);
-        Ok(GenerationEvidence {
+        let evidence = GenerationEvidence {
             uri: key_uri,
             algorithm,
             public,
@@ -599,7 +622,212 @@ impl Module {
             sensitive: attrs.sensitive == Some(true),
             extractable: attrs.extractable == Some(true),
             self_test_verified: true,
+        };
+        Ok(Uncommitted {
+            user,
+            handles: [public_handle, private_handle],
+            label,
+            evidence,
         })
+    }
+
+    /// Objects with the key ID of `uri` (which names the key's final label and
+    /// its ID), read while logged in so private objects show too.
+    fn objects_by_id(
+        &self,
+        user: &LoggedIn,
+        name: &str,
+        uri: &Pkcs11Uri,
+    ) -> Result<Vec<(ObjectHandle, String, ObjectClass)>, TokenError> {
+        let id = uri.id.clone().ok_or_else(|| TokenError::BadReference {
+            reference: uri.to_string(),
+            reason: "an uncommitted key is found by its ID".into(),
+        })?;
+        let s = &user.session;
+        let handles = s
+            .find_objects(&[Attribute::Id(id)])
+            .map_err(|e| ck_err(name, e))?;
+        let mut out = Vec::new();
+        for h in handles {
+            let (mut label, mut class) = (String::new(), None);
+            for a in s
+                .get_attributes(h, &[AttributeType::Label, AttributeType::Class])
+                .unwrap_or_default()
+            {
+                match a {
+                    Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
+                    Attribute::Class(c) => class = Some(c),
+                    _ => {}
+                }
+            }
+            out.push((h, label, class.unwrap_or(ObjectClass::DATA)));
+        }
+        Ok(out)
+    }
+
+    /// Destroy what an interrupted generation left under the ID `uri` names: only
+    /// objects still carrying the provisional label (a half pair, or a pair never
+    /// recorded). Returns how many objects were destroyed. An object with that ID
+    /// and any other label is never touched: that is refused.
+    ///
+    /// A module killed inside its own writes of a new object can leave an object
+    /// without ID or label (the attributes it had not written yet). Where the
+    /// token held no such object when the generation began (`unidentified_before`
+    /// is 0, as the caller's journal recorded), every such object is the
+    /// interrupted generation's and is destroyed too; otherwise they are left
+    /// (which one is whose cannot be told) and counted in the second number.
+    pub fn discard_uncommitted(
+        self: &Arc<Self>,
+        uri: &Pkcs11Uri,
+        unidentified_before: Option<usize>,
+        prompt: &mut dyn PinPrompt,
+    ) -> Result<(usize, usize), TokenError> {
+        let label = uri.object.clone().unwrap_or_default();
+        let provisional = uncommitted_label(&label);
+        let token = self.find_token(uri)?;
+        let name = token.name();
+        let session = self
+            .ctx()
+            .open_rw_session(token.slot)
+            .map_err(|e| ck_err(&name, e))?;
+        let user = self.login(session, &token, prompt)?;
+        let found = self.objects_by_id(&user, &name, uri)?;
+        // The ID was chosen at random for this generation: an object with it is
+        // the generation's whether its label was written yet or not.
+        if let Some((_, other, _)) = found
+            .iter()
+            .find(|(_, l, _)| *l != provisional && *l != label && !l.is_empty())
+        {
+            return Err(TokenError::ObjectExists {
+                token: name,
+                what: format!(
+                    "an object labelled {other:?} with the ID {} of an interrupted key generation (it is left alone: remove it or choose another token)",
+                    hex::encode(uri.id.as_deref().unwrap_or_default())
+                ),
+            });
+        }
+        let unidentified = self.unidentified_objects(&user, &name)?;
+        let (torn, left) = match unidentified_before {
+            Some(0) => (unidentified, 0),
+            _ => (Vec::new(), unidentified.len()),
+        };
+        for h in found.iter().map(|(h, _, _)| *h).chain(torn.iter().copied()) {
+            user.session
+                .destroy_object(h)
+                .map_err(|e| ck_err(&name, e))?;
+        }
+        Ok((found.len() + torn.len(), left))
+    }
+
+    /// Objects with neither ID nor label.
+    fn unidentified_objects(
+        &self,
+        user: &LoggedIn,
+        name: &str,
+    ) -> Result<Vec<ObjectHandle>, TokenError> {
+        let s = &user.session;
+        let mut out = Vec::new();
+        for h in s.find_objects(&[]).map_err(|e| ck_err(name, e))? {
+            // An object whose attributes cannot even be read (a module killed
+            // inside its write of it) counts as unidentified.
+            let attrs = s
+                .get_attributes(h, &[AttributeType::Id, AttributeType::Label])
+                .unwrap_or_default();
+            let empty = attrs.iter().all(|a| match a {
+                Attribute::Id(v) | Attribute::Label(v) => v.is_empty(),
+                _ => true,
+            });
+            if empty {
+                out.push(h);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finish a generation recorded as made but interrupted before its objects
+    /// got their label: both halves must be there with the ID `uri` names, the
+    /// public one holding `public`; each gets the label `uri` names.
+    pub fn commit_uncommitted(
+        self: &Arc<Self>,
+        uri: &Pkcs11Uri,
+        public: &PublicKey,
+        prompt: &mut dyn PinPrompt,
+    ) -> Result<(), TokenError> {
+        let label = uri.object.clone().unwrap_or_default();
+        let provisional = uncommitted_label(&label);
+        let token = self.find_token(uri)?;
+        let name = token.name();
+        let session = self
+            .ctx()
+            .open_rw_session(token.slot)
+            .map_err(|e| ck_err(&name, e))?;
+        let user = self.login(session, &token, prompt)?;
+        let found = self.objects_by_id(&user, &name, uri)?;
+        let ours = |l: &str| l == provisional || l == label || l.is_empty();
+        let public_h: Vec<_> = found
+            .iter()
+            .filter(|(_, l, c)| ours(l) && *c == ObjectClass::PUBLIC_KEY)
+            .collect();
+        let private_h: Vec<_> = found
+            .iter()
+            .filter(|(_, l, c)| ours(l) && *c == ObjectClass::PRIVATE_KEY)
+            .collect();
+        let incomplete = || TokenError::KeyNotFound {
+            token: name.clone(),
+            key: uri.key_description(),
+            detail: " (the interrupted generation's key pair is not whole)".into(),
+        };
+        let ([(ph, _, _)], [(kh, _, _)]) = (public_h.as_slice(), private_h.as_slice()) else {
+            return Err(incomplete());
+        };
+        let object = read_key_object(&user.session, *ph, &name)?;
+        if object.public.as_ref().ok() != Some(public) {
+            return Err(incomplete());
+        }
+        relabel(&user.session, &[*ph, *kh], &label).map_err(|e| ck_err(&name, e))
+    }
+}
+
+/// The label a new key's objects carry from their generation until the run that
+/// made them has recorded them.
+pub fn uncommitted_label(label: &str) -> String {
+    format!("uncommitted:{label}")
+}
+
+fn relabel(session: &Session, handles: &[ObjectHandle], label: &str) -> Result<(), CkError> {
+    for h in handles {
+        session.update_attributes(*h, &[Attribute::Label(label.as_bytes().to_vec())])?;
+    }
+    Ok(())
+}
+
+/// A key pair generated and checked, still under its provisional label.
+pub struct Uncommitted {
+    user: LoggedIn,
+    handles: [ObjectHandle; 2],
+    label: String,
+    evidence: GenerationEvidence,
+}
+
+impl Uncommitted {
+    /// What the generation proved (the key is not yet committed).
+    pub fn evidence(&self) -> &GenerationEvidence {
+        &self.evidence
+    }
+
+    /// Give both halves their own label: the key is finished.
+    pub fn commit(self) -> Result<GenerationEvidence, TokenError> {
+        relabel(&self.user.session, &self.handles, &self.label).map_err(|e| {
+            ck_err(
+                &format!(
+                    "token {:?} (serial {})",
+                    self.evidence.token_label, self.evidence.token_serial
+                ),
+                e,
+            )
+        })?;
+        drop(self.user);
+        Ok(self.evidence)
     }
 }
 

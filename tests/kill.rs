@@ -1,0 +1,794 @@
+//! Real kills. A ceremony on SoftHSM2 tokens is run once under Debian's `strace`
+//! to list every side-effecting system call it makes (write, pwrite, ftruncate,
+//! rename, link, unlink, mkdir, fsync/fdatasync, and every open that creates);
+//! then, for each of them, a fresh copy of the room runs the same ceremony and
+//! `strace --inject=CALL:signal=KILL:when=N` kills it with SIGKILL at exactly that
+//! call. The ceremony is then resumed as its messages say (some resumes are
+//! killed too) until it finishes, and judged:
+//!
+//! - python-tuf accepts the export (one python-tuf run judges every case);
+//! - the transcript verifies, and the one on disk at the kill is a prefix of the
+//!   final one (whole lines: a line is written by one call);
+//! - every key shown to the room at the kill is a key of the final root: no key
+//!   shown is ever generated again;
+//! - each token holds exactly one key pair, private half included, labelled as
+//!   the script says, and it is the key the final root lists for that token;
+//! - no temporary or partial file remains; nothing beside the work directory
+//!   and the export changed.
+//!
+//! Every one of the tool's own calls is killed at. Calls SoftHSM makes inside
+//! its own object files are sampled (there are hundreds); its token file
+//! (`token.object`, rewritten at every login) is skipped: a kill inside that
+//! write destroys the token, SoftHSM's own weakness (see
+//! `docs/threat-model.md`). The counts are printed.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The calls a kill lands on.
+const CALLS: &[&str] = &[
+    "write",
+    "pwrite64",
+    "writev",
+    "pwritev",
+    "ftruncate",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "unlink",
+    "unlinkat",
+    "mkdir",
+    "mkdirat",
+    "fsync",
+    "fdatasync",
+    "openat",
+];
+
+/// At most this many kills inside SoftHSM's object files per ceremony (evenly
+/// spread over them).
+const MODULE_SAMPLE: usize = 40;
+
+fn scripts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts")
+}
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("ceremony")
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn strace_available() {
+    let ok = Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "strace is not installed: run scripts/test-all, which installs it"
+    );
+}
+
+/// A room: the SoftHSM configuration and tokens (`hsm/`), and the directory the
+/// ceremony works in (`room/`: its inputs, work directory and export).
+#[derive(Clone)]
+struct Case {
+    dir: PathBuf,
+}
+
+impl Case {
+    fn hsm(&self) -> PathBuf {
+        self.dir.join("hsm")
+    }
+    fn room(&self) -> PathBuf {
+        self.dir.join("room")
+    }
+    fn conf(&self) -> PathBuf {
+        self.hsm().join("softhsm2.conf")
+    }
+    fn work(&self) -> PathBuf {
+        self.room().join("work")
+    }
+    fn export(&self) -> PathBuf {
+        self.room().join("export")
+    }
+    fn answers(&self) -> PathBuf {
+        self.room().join("answers.toml")
+    }
+
+    /// A copy of `template` at `dir` (SoftHSM's configuration names its token
+    /// directory by path, so it is written anew).
+    fn copy_of(template: &Case, dir: PathBuf) -> Case {
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let o = Command::new("cp")
+            .arg("-a")
+            .arg(template.hsm())
+            .arg(template.room())
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let case = Case { dir };
+        case.write_conf();
+        case
+    }
+
+    fn write_conf(&self) {
+        fs::write(
+            self.conf(),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                self.hsm().join("tokens").display()
+            ),
+        )
+        .unwrap();
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.current_dir(self.room())
+            .env("SOFTHSM2_CONF", self.conf())
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn ceremony(&self, args: &[String]) -> Output {
+        self.command(&bin()).args(args).output().unwrap()
+    }
+
+    /// Run `ceremony ARGS` under strace; with `kill`, SIGKILLed at that call.
+    fn traced(&self, args: &[String], log: &Path, kill: Option<(&str, usize)>) -> Output {
+        let mut c = self.command(Path::new("strace"));
+        c.arg("-o").arg(log);
+        match kill {
+            None => {
+                c.args(["-y", "-qq", "-e", &format!("trace={}", CALLS.join(","))]);
+            }
+            Some((call, n)) => {
+                c.args([
+                    "-qq",
+                    "-e",
+                    &format!("trace={call}"),
+                    "-e",
+                    &format!("inject={call}:signal=KILL:when={n}"),
+                ]);
+            }
+        }
+        c.arg("--").arg(bin()).args(args).output().unwrap()
+    }
+
+    /// What each token holds: (class, label, ID hex) per object, read with
+    /// OpenSC's pkcs11-tool (an independent PKCS#11 client) after logging in.
+    fn token_objects(&self, label: &str, pin: &str) -> Vec<(String, String, String)> {
+        let o = self
+            .command(Path::new("pkcs11-tool"))
+            .args([
+                "--module",
+                SOFTHSM_MODULE,
+                "--token-label",
+                label,
+                "--login",
+                "--pin",
+                pin,
+                "--list-objects",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "pkcs11-tool on {label}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let mut out = Vec::new();
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            if line.ends_with("Object") || line.contains(" Object;") {
+                out.push((
+                    line.split(" Object").next().unwrap().trim().to_owned(),
+                    String::new(),
+                    String::new(),
+                ));
+            } else if let Some(last) = out.last_mut() {
+                let t = line.trim();
+                if let Some(l) = t.strip_prefix("label:") {
+                    last.1 = l.trim().to_owned();
+                } else if let Some(i) = t.strip_prefix("ID:") {
+                    last.2 = i.trim().to_owned();
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One side-effecting call of the traced run.
+#[derive(Debug, Clone)]
+struct Event {
+    call: String,
+    /// Which call of this name it is (from 1), as strace's `when=` counts.
+    nth: usize,
+    whose: Whose,
+    line: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Whose {
+    Own,
+    /// Inside SoftHSM's files for its objects.
+    ModuleObject,
+    /// Inside SoftHSM's token file: skipped.
+    ModuleToken,
+}
+
+fn events(log: &Path, tokens_dir: &Path) -> Vec<Event> {
+    let text = fs::read_to_string(log).unwrap();
+    let tokens = tokens_dir.display().to_string();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(open) = line.find('(') else { continue };
+        let call = &line[..open];
+        if !CALLS.contains(&call) {
+            continue;
+        }
+        let nth = {
+            let c = counts.entry(call.to_owned()).or_default();
+            *c += 1;
+            *c
+        };
+        if call == "openat" && !line.contains("O_CREAT") {
+            continue;
+        }
+        let whose = if !line.contains(&tokens) {
+            Whose::Own
+        } else if line.contains("token.object") || line.contains("token.lock") {
+            Whose::ModuleToken
+        } else {
+            Whose::ModuleObject
+        };
+        out.push(Event {
+            call: call.to_owned(),
+            nth,
+            whose,
+            line: line.chars().take(160).collect(),
+        });
+    }
+    out
+}
+
+/// The kills to make: every own call, a spread sample of SoftHSM's object-file
+/// calls. Returns them and how many module calls were skipped.
+fn plan(events: &[Event]) -> (Vec<Event>, usize, usize) {
+    let own: Vec<Event> = events
+        .iter()
+        .filter(|e| e.whose == Whose::Own)
+        .cloned()
+        .collect();
+    let objects: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.whose == Whose::ModuleObject)
+        .collect();
+    let token_file = events
+        .iter()
+        .filter(|e| e.whose == Whose::ModuleToken)
+        .count();
+    let step = objects.len().div_ceil(MODULE_SAMPLE).max(1);
+    let sampled: Vec<Event> = objects.iter().step_by(step).map(|e| (*e).clone()).collect();
+    let skipped = token_file + objects.len() - sampled.len();
+    let mut all = own;
+    all.extend(sampled);
+    (all, skipped, token_file)
+}
+
+/// A ceremony under test: how to run it and how to judge its export.
+struct Scenario {
+    name: &'static str,
+    args: Vec<String>,
+    /// Token label → PIN.
+    tokens: Vec<(String, String)>,
+    /// The script keys generated in it, by token label.
+    generated: BTreeMap<String, String>,
+    /// The chain python-tuf is given, relative to the export.
+    chain: Vec<&'static str>,
+}
+
+fn sha(path: &Path) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(fs::read(path).unwrap()).to_vec()
+}
+
+/// The inputs in the room (everything there before the run), with their hashes.
+fn inputs(room: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![room.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let rel = e.path().strip_prefix(room).unwrap().display().to_string();
+            if rel == "work" || rel == "export" {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                out.insert(rel, Vec::new());
+                stack.push(e.path());
+            } else {
+                out.insert(rel, sha(&e.path()));
+            }
+        }
+    }
+    out
+}
+
+fn leftovers(dir: &Path, found: &mut Vec<String>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".tmp") || name.ends_with(".partial") || name.starts_with(".ceremony") {
+            found.push(e.path().display().to_string());
+        }
+        if e.file_type().unwrap().is_dir() {
+            leftovers(&e.path(), found);
+        }
+    }
+}
+
+/// Whole lines of a transcript.
+fn whole_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if lines.last().is_some_and(|l| !l.ends_with('\n')) {
+        lines.pop();
+    }
+    lines
+}
+
+/// Key IDs shown to the room as generated, as fingerprints (hex digits only).
+fn shown_keys(stdout: &str) -> Vec<(String, String)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(": ")?;
+            let rest = rest.split_once(" key ")?.1;
+            let (fp, on) = rest.split_once(" on ")?;
+            on.starts_with("pkcs11:")
+                .then(|| (name.trim().to_owned(), fp.replace(' ', "")))
+        })
+        .collect()
+}
+
+fn percent_decode_id(uri: &str) -> String {
+    let id = uri.split(";id=").nth(1).unwrap_or_default();
+    let id = id.split(';').next().unwrap_or_default();
+    id.replace('%', "").to_lowercase()
+}
+
+struct Outcome {
+    export: PathBuf,
+    resumes: usize,
+}
+
+/// Kill the scenario at `event` in a fresh copy of `template`, resume until it
+/// finishes, and judge everything but python-tuf (judged for all at the end).
+fn kill_and_recover(
+    sc: &Scenario,
+    template: &Case,
+    dir: PathBuf,
+    event: &Event,
+    kill_resume_at: Option<usize>,
+) -> Result<Outcome, String> {
+    let case = Case::copy_of(template, dir);
+    let before = inputs(&case.room());
+    let log = case.dir.join("kill.log");
+    let o = case.traced(&sc.args, &log, Some((&event.call, event.nth)));
+    let what = format!(
+        "{} killed at {} #{} ({})",
+        sc.name, event.call, event.nth, event.line
+    );
+    let killed = o.status.signal() == Some(9);
+    if !killed && !o.status.success() {
+        return Err(format!("{what}: the run failed by itself:\n{}", stderr(&o)));
+    }
+    let shown = shown_keys(&stdout(&o));
+    let state_existed = case.work().join("state.json").exists();
+    let transcript_at_kill = fs::read_to_string(case.work().join("transcript.jsonl")).ok();
+    let mut resumes = 0;
+    let resume_args: Vec<String> = [
+        "run",
+        "--resume",
+        "--workdir",
+        p(&case.work()),
+        "--answers",
+        p(&case.answers()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut finished = !killed;
+    let mut kill_next = kill_resume_at;
+    while !finished {
+        resumes += 1;
+        if resumes > 4 {
+            return Err(format!("{what}: still not finished after 4 resumes"));
+        }
+        let o = match kill_next.take() {
+            Some(n) => {
+                // At one of its fsyncs: every fsync is the tool's own (SoftHSM
+                // never syncs), so the kill never lands inside SoftHSM's files.
+                let o = case.traced(
+                    &resume_args,
+                    &case.dir.join("resume.log"),
+                    Some(("fsync", n)),
+                );
+                if o.status.signal() == Some(9) {
+                    continue;
+                }
+                o
+            }
+            None => case.ceremony(&resume_args),
+        };
+        if o.status.success() {
+            finished = true;
+        } else if stderr(&o).contains("without --resume") {
+            // Killed while starting: the message says what to do, and we do it.
+            let o = case.ceremony(&sc.args);
+            if !o.status.success() {
+                return Err(format!("{what}: starting again failed:\n{}", stderr(&o)));
+            }
+            finished = true;
+        } else {
+            return Err(format!(
+                "{what}: resume {resumes} failed:\n{}{}",
+                stdout(&o),
+                stderr(&o)
+            ));
+        }
+    }
+    let export = case.export();
+    let transcript = fs::read_to_string(export.join("transcript.jsonl"))
+        .map_err(|e| format!("{what}: no exported transcript: {e}"))?;
+    let v = case.ceremony(&[
+        "transcript".into(),
+        "verify".into(),
+        p(&export.join("transcript.jsonl")).into(),
+    ]);
+    if !v.status.success() {
+        return Err(format!("{what}: transcript verify: {}", stderr(&v)));
+    }
+    if state_existed && let Some(at_kill) = &transcript_at_kill {
+        let prefix: String = whole_lines(at_kill).concat();
+        if !transcript.starts_with(&prefix) {
+            return Err(format!(
+                "{what}: the transcript at the kill is not a prefix of the final one"
+            ));
+        }
+    }
+    // Keys: the last key-generated entry per script key is the one kept.
+    let root: serde_json::Value =
+        serde_json::from_slice(&fs::read(export.join("root.json")).unwrap()).unwrap();
+    let root_keyids: BTreeSet<String> = root["signed"]["roles"]["root"]["keyids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    let mut kept: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for line in transcript.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        if e["kind"] == "key-generated" {
+            let d = &e["data"];
+            kept.insert(
+                d["key"].as_str().unwrap().to_owned(),
+                (
+                    d["tuf_keyid"].as_str().unwrap().to_owned(),
+                    percent_decode_id(d["evidence"]["uri"].as_str().unwrap_or_default()),
+                ),
+            );
+        }
+        if let Some(id) = e["data"]["keyid"].as_str()
+            && id.len() != 64
+        {
+            return Err(format!(
+                "{what}: a transcript entry names key {id:?}, not its full ID"
+            ));
+        }
+    }
+    for (key, fp) in &shown {
+        let Some((keyid, _)) = kept.get(key) else {
+            return Err(format!("{what}: {key} was shown but is not recorded"));
+        };
+        if !keyid.starts_with(fp.as_str()) || !root_keyids.contains(keyid) {
+            return Err(format!(
+                "{what}: {key} was shown as {fp} and generated again ({keyid})"
+            ));
+        }
+    }
+    for (label, pin) in &sc.tokens {
+        let objects = case.token_objects(label, pin);
+        let private: Vec<_> = objects.iter().filter(|o| o.0 == "Private Key").collect();
+        let public: Vec<_> = objects.iter().filter(|o| o.0 == "Public Key").collect();
+        let ([k], [pk]) = (private.as_slice(), public.as_slice()) else {
+            return Err(format!("{what}: token {label} holds {objects:?}"));
+        };
+        if k.1 != "ceremony-root" || pk.1 != "ceremony-root" || k.2 != pk.2 {
+            return Err(format!("{what}: token {label} holds {objects:?}"));
+        }
+        if let Some(key) = sc.generated.get(label) {
+            let (keyid, id) = &kept[key];
+            if !root_keyids.contains(keyid) || *id != k.2.to_lowercase() {
+                return Err(format!(
+                    "{what}: token {label} holds {objects:?}, the root lists {keyid} (id {id})"
+                ));
+            }
+        }
+    }
+    let mut stray = Vec::new();
+    leftovers(&case.room(), &mut stray);
+    if !stray.is_empty() {
+        return Err(format!("{what}: left behind: {stray:?}"));
+    }
+    let after = inputs(&case.room());
+    if after != before {
+        let changed: Vec<_> = after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .chain(before.keys().filter(|k| !after.contains_key(*k)).cloned())
+            .collect();
+        return Err(format!(
+            "{what}: changed beside the work directory and export: {changed:?}"
+        ));
+    }
+    Ok(Outcome { export, resumes })
+}
+
+/// Run every planned kill of `sc` over two threads; judge every export with
+/// python-tuf at the end. Panics with every failure.
+fn kill_everywhere(sc: &Scenario, template: &Case, scratch: &Path) {
+    let traced = Case::copy_of(template, scratch.join("traced"));
+    let log = traced.dir.join("trace.log");
+    let o = traced.traced(&sc.args, &log, None);
+    assert!(
+        o.status.success(),
+        "{}: traced run: {}",
+        sc.name,
+        stderr(&o)
+    );
+    let all = events(&log, &traced.hsm().join("tokens"));
+    let (planned, skipped, token_file) = plan(&all);
+    let own = planned.iter().filter(|e| e.whose == Whose::Own).count();
+    println!(
+        "{}: {} side-effecting calls; killing at all {own} of the tool's own and {} of SoftHSM's object-file calls; {skipped} of SoftHSM's skipped ({token_file} in its token file)",
+        sc.name,
+        all.len(),
+        planned.len() - own,
+    );
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let exports = Mutex::new(Vec::new());
+    let resumes = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..2 {
+            let (next, failures, exports, resumes, planned) =
+                (&next, &failures, &exports, &resumes, &planned);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(event) = planned.get(i) else { break };
+                    // Every fifth case, the first resume is killed too.
+                    let kill_resume = (i % 5 == 4).then_some(1 + (i * 7919) % 40);
+                    let dir = scratch.join(format!("case-{t}"));
+                    match kill_and_recover(sc, template, dir.clone(), event, kill_resume) {
+                        Ok(out) => {
+                            resumes.fetch_add(out.resumes, Ordering::SeqCst);
+                            // Keep the export for python-tuf.
+                            let keep = scratch.join(format!("export-{i}"));
+                            fs::rename(&out.export, &keep).unwrap();
+                            exports.lock().unwrap().push(keep);
+                        }
+                        Err(e) => failures.lock().unwrap().push(e),
+                    }
+                    let _ = fs::remove_dir_all(&dir);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{}: {} of {} kills went wrong:\n{}",
+        sc.name,
+        failures.len(),
+        planned.len(),
+        failures.join("\n\n")
+    );
+    let exports = exports.into_inner().unwrap();
+    let list = scratch.join("chains.txt");
+    let mut text = String::new();
+    for e in &exports {
+        let chain: Vec<String> = sc.chain.iter().map(|f| p(&e.join(f)).to_owned()).collect();
+        text.push_str(&chain.join(" "));
+        text.push('\n');
+    }
+    fs::write(&list, text).unwrap();
+    let o = Command::new(python())
+        .arg(interop_script("tuf_verify.py"))
+        .arg("--chains")
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}: python-tuf refused an export:\n{}",
+        sc.name,
+        stdout(&o)
+    );
+    println!(
+        "{}: {} kills, {} resumes, python-tuf accepted all {} exports",
+        sc.name,
+        planned.len(),
+        resumes.load(Ordering::SeqCst),
+        exports.len()
+    );
+}
+
+const PINS: [&str; 3] = ["460193", "460287", "460311"];
+
+/// Three root tokens and an online token with the three online keys; their key
+/// files in the room with the answers.
+fn root_init_template(dir: &Path) -> (Case, Scenario) {
+    let case = Case {
+        dir: dir.to_owned(),
+    };
+    fs::create_dir_all(case.hsm().join("tokens")).unwrap();
+    fs::create_dir_all(case.room()).unwrap();
+    case.write_conf();
+    let init = |label: &str, pin: &str| {
+        let o = case
+            .command(Path::new("softhsm2-util"))
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                label,
+                "--so-pin",
+                "so-pin-fixture-0000",
+                "--pin",
+                pin,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let mut tokens = Vec::new();
+    let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
+    for (i, pin) in PINS.iter().enumerate() {
+        let label = format!("root-{}", i + 1);
+        init(&label, pin);
+        answers.push_str(&format!(
+            "\"pkcs11:token={label};object=ceremony-root\" = \"{pin}\"\n"
+        ));
+        tokens.push((label, pin.to_string()));
+    }
+    init("online", "470001");
+    let pin_file = case.dir.join("online-pin");
+    fs::write(&pin_file, "470001\n").unwrap();
+    for role in ["targets", "snapshot", "timestamp", "targets-new"] {
+        let uri = format!("pkcs11:token=online;object={role}");
+        let o = case.ceremony(&[
+            "key".into(),
+            "generate".into(),
+            "--token".into(),
+            uri.clone(),
+            "--algorithm".into(),
+            "ecdsa-p256".into(),
+            "--pin-file".into(),
+            p(&pin_file).into(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = case.ceremony(&[
+            "key".into(),
+            "show".into(),
+            "--token".into(),
+            uri,
+            "--flavour".into(),
+            "tuf".into(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        fs::write(case.room().join(format!("{role}.json")), &o.stdout).unwrap();
+    }
+    fs::write(case.answers(), answers).unwrap();
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        p(&scripts().join("root-init.toml")).into(),
+        "--workdir".into(),
+        "work".into(),
+        "--out".into(),
+        "export".into(),
+        "--allow-network".into(),
+        "--answers".into(),
+        "answers.toml".into(),
+    ];
+    for (label, _) in &tokens {
+        args.push("--token".into());
+        args.push(format!("{label}=pkcs11:token={label};object=ceremony-root"));
+    }
+    for role in ["targets", "snapshot", "timestamp"] {
+        args.push("--key".into());
+        args.push(format!("{role}=keyfile:{role}.json"));
+    }
+    let generated = tokens.iter().map(|(l, _)| (l.clone(), l.clone())).collect();
+    let sc = Scenario {
+        name: "root-init",
+        args,
+        tokens,
+        generated,
+        chain: vec!["1.root.json"],
+    };
+    (case, sc)
+}
+
+/// Kill root-init on three SoftHSM2 tokens at every side-effecting call, then
+/// kill the responder's revoke-tagging-key ceremony over its export the same way.
+#[test]
+fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
+    strace_available();
+    let scratch = tempfile::tempdir().unwrap();
+    let (template, init) = root_init_template(&scratch.path().join("template"));
+    kill_everywhere(&init, &template, &scratch.path().join("init"));
+
+    // The revocation starts from a finished root-init (run once, not killed).
+    let o = template.ceremony(&init.args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e1 = template.room().join("e1");
+    fs::rename(template.export(), &e1).unwrap();
+    fs::remove_dir_all(template.work()).unwrap();
+    let root: serde_json::Value =
+        serde_json::from_slice(&fs::read(e1.join("1.root.json")).unwrap()).unwrap();
+    let leaked = root["signed"]["roles"]["targets"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        p(&scripts().join("revoke-tagging-key.toml")).into(),
+        "--workdir".into(),
+        "work".into(),
+        "--out".into(),
+        "export".into(),
+        "--current".into(),
+        "e1".into(),
+        "--trusted".into(),
+        "e1/1.root.json".into(),
+        "--revoke".into(),
+        leaked,
+        "--key".into(),
+        "targets-new=keyfile:targets-new.json".into(),
+        "--allow-network".into(),
+        "--answers".into(),
+        "answers.toml".into(),
+    ];
+    for label in ["root-1", "root-2"] {
+        args.push("--token".into());
+        args.push(format!("{label}=pkcs11:token={label};object=ceremony-root"));
+    }
+    let revoke = Scenario {
+        name: "revoke-tagging-key",
+        args,
+        tokens: init.tokens.clone(),
+        generated: BTreeMap::new(),
+        chain: vec!["1.root.json", "2.root.json"],
+    };
+    kill_everywhere(&revoke, &template, &scratch.path().join("revoke"));
+}
