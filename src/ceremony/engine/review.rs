@@ -1,0 +1,142 @@
+//! The steps that ask the room: the air-gap check, the token list, the read-aloud review and every recorded confirmation.
+
+use super::*;
+
+impl Engine<'_> {
+    pub(super) fn check_air_gap(&mut self, step: &Step) -> Result<()> {
+        let report = airgap::check_this_machine();
+        let text = report.to_string();
+        for line in text.lines() {
+            self.ui.say(line);
+        }
+        if report.is_air_gapped() {
+            self.transcript.append(
+                tkind::AIR_GAP,
+                Some(&step.id),
+                Some(&step.actor),
+                json!({"air_gapped": true}),
+            )?;
+            return Ok(());
+        }
+        if self.state.bindings.allow_network {
+            self.ui.say(
+                "--allow-network: continuing on a networked machine (recorded in the transcript)",
+            );
+            self.transcript.append(
+                tkind::NETWORK_OVERRIDE,
+                Some(&step.id),
+                Some(&step.actor),
+                json!({"findings": text.lines().collect::<Vec<_>>()}),
+            )?;
+            return Ok(());
+        }
+        Err(usage(format!(
+            "this machine is not air-gapped:\n{}unplug every network cable, disable wireless, and run the ceremony again \
+             (--allow-network exists for rehearsals only)",
+            text
+        )))
+    }
+
+    pub(super) fn list_tokens(&mut self, step: &Step) -> Result<()> {
+        let names: Vec<String> = self.script.keys.keys().cloned().collect();
+        for name in names {
+            let spec = self.script.keys[&name].clone();
+            let line = match (
+                self.state.bindings.tokens.get(&name),
+                self.state.bindings.keyfiles.get(&name),
+            ) {
+                (Some(t), _) => {
+                    let have = if spec.generate {
+                        "key to be generated"
+                    } else {
+                        "holds the key"
+                    };
+                    format!("{name} ({}): {t} — {have}", spec.role)
+                }
+                (None, Some(f)) => {
+                    format!("{name} ({}): public key from {}", spec.role, f.display())
+                }
+                (None, None)
+                    if spec.generate || matches!(spec.role.as_str(), "root" | "outgoing-root") =>
+                {
+                    format!(
+                        "{name} ({}): token to be selected when it is needed",
+                        spec.role
+                    )
+                }
+                (None, None) => format!("{name} ({}): from the current root", spec.role),
+            };
+            self.ui.say(&line);
+        }
+        self.transcript.append(
+            tkind::TOKEN,
+            Some(&step.id),
+            Some(&step.actor),
+            json!({"bindings": self.state.bindings.tokens, "keyfiles": self.state.bindings.keyfiles.iter().map(|(k, v)| (k.clone(), v.display().to_string())).collect::<BTreeMap<_, _>>()}),
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn review(&mut self, step: &Step) -> Result<()> {
+        let doc = self.draft()?;
+        let backed_up: Vec<String> = self
+            .script
+            .keys
+            .iter()
+            .filter(|(_, k)| k.backup)
+            .map(|(n, _)| {
+                let count = self
+                    .state
+                    .bindings
+                    .backups
+                    .get(n)
+                    .map(Vec::len)
+                    .unwrap_or(0);
+                format!("{n} ({count} encrypted backup(s))")
+            })
+            .collect();
+        let backups = if backed_up.is_empty() {
+            "no key is backed up: every key generated here was born on its token and never leaves it".to_owned()
+        } else {
+            format!(
+                "backed up: {}; every other key generated here was born on its token, with no backup",
+                backed_up.join(", ")
+            )
+        };
+        let text = summary(&doc, self.current.last(), &backups);
+        self.read_aloud_and_confirm(step, &text)
+    }
+
+    /// Show what will be signed, to be read aloud, and have everyone agree.
+    pub(super) fn read_aloud_and_confirm(&mut self, step: &Step, text: &str) -> Result<()> {
+        self.ui.read_aloud(text);
+        self.confirm_recorded(
+            step,
+            "The administrator has read this aloud and everyone present agrees it is what we intend to sign",
+            "the summary was not agreed; nothing was signed",
+            json!({"summary_sha256": hex::encode(Sha256::digest(text.as_bytes()))}),
+        )
+    }
+
+    /// Ask the step's actor to confirm `statement`; a "no" stops the ceremony with
+    /// `refusal`, a "yes" is recorded (with `extra` fields) in the transcript.
+    pub(super) fn confirm_recorded(
+        &mut self,
+        step: &Step,
+        statement: &str,
+        refusal: &str,
+        extra: serde_json::Value,
+    ) -> Result<()> {
+        if !self.ui.confirm(&step.id, statement).map_err(ui_err)? {
+            return Err(usage(format!("step {}: {refusal}", step.id)));
+        }
+        let mut data =
+            json!({"statement": crate::ceremony::transcript::one_line(statement), "answer": "yes"});
+        if let (Some(d), serde_json::Value::Object(e)) = (data.as_object_mut(), extra) {
+            d.extend(e);
+        }
+        self.transcript
+            .append(tkind::CONFIRMATION, Some(&step.id), Some(&step.actor), data)?;
+        Ok(())
+    }
+}
