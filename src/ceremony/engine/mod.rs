@@ -8,18 +8,18 @@
 //!
 //! | step | module |
 //! |---|---|
-//! | `confirm`, `check-air-gap`, `list-tokens`, `review` | [`review`] |
-//! | `generate-key` (journaled; see `docs/threat-model.md`) | [`generate`], with [`backups`] for software keys and [`yubikey`] for PIV slots |
-//! | `build-root` | [`build`] |
-//! | `sign` | [`sign`] |
-//! | `verify` | [`verify`] |
-//! | `export` and the end of a run | [`export`] |
-//! | `build-targets` and the other steps of `delegation-rotate` | [`targets`] |
-//! | every step of a batch over many repositories | [`batch`] (with [`pipeline`]) |
+//! | `confirm`, `check-air-gap`, `list-tokens`, `review` | `review` |
+//! | `generate-key` (journaled; see `docs/threat-model.md`) | `generate`, with `backups` for software keys and `yubikey` for PIV slots |
+//! | `build-root` | `build` |
+//! | `sign` | `sign` |
+//! | `verify` | `verify` |
+//! | `export` and the end of a run | `export` |
+//! | `build-targets` and the other steps of `delegation-rotate` | `targets` |
+//! | every step of a batch over many repositories | `batch` (with `pipeline`) |
 //!
-//! Which token holds which key and opening it to sign: [`signers`]. The checks
-//! made before anything is done: [`bindings`]. The read-aloud summaries:
-//! [`summary`].
+//! Which token holds which key and opening it to sign: `signers`. The checks
+//! made before anything is done: `bindings`. The read-aloud summaries:
+//! `summary`.
 
 use super::airgap;
 use super::script::{Action, FlavourParam, Kind, Script, Step};
