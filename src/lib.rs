@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod fsio;
+pub mod inputs;
 pub mod keys;
 pub mod online;
 pub mod secret;

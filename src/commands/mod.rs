@@ -77,22 +77,7 @@ pub fn flavour(arg: FlavourArg) -> Flavour {
     }
 }
 
-/// Read a file, naming it in the error.
-pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    fsio::read_regular(path).map_err(|e| Error::Read {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
-}
-
-/// Read and validate a root file.
-pub fn read_root(path: &Path) -> Result<RootDocument> {
-    let bytes = read_file(path)?;
-    Ok(RootDocument::from_slice(
-        &bytes,
-        &path.display().to_string(),
-    )?)
-}
+pub use crate::inputs::{read_file, read_root};
 
 /// Write a root to a new file (never over an existing one).
 pub fn write_root_new(path: &Path, doc: &RootDocument) -> Result<()> {
@@ -139,9 +124,5 @@ pub fn open_signer(reference: &str, secrets: &SecretArgs) -> Result<Box<dyn Sign
 
 /// Read a token's public key without unlocking it.
 pub fn token_public_key(reference: &str) -> Result<PublicKey> {
-    match TokenRef::parse(reference)? {
-        TokenRef::Soft(path) => Ok(SoftToken::read_public(&path)?),
-        TokenRef::Pkcs11(uri) => tokens::public_key(&uri),
-        TokenRef::YubiKey(r) => Ok(crate::tokens::yubikey::read_public_key(&r)?),
-    }
+    Ok(crate::tokens::public_key(reference)?)
 }

@@ -15,38 +15,9 @@ use crate::tokens::yubikey::{self, PinTries, YubiKeyPrompt, YubiKeyRef, YubiKeyS
 use crate::tuf::key::{key_id, tuf_key};
 use crate::tuf::metadata::Flavour;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// The module named by `--module` / `CEREMONY_PKCS11_MODULE` for this run.
-static MODULE_ARG: Mutex<Option<PathBuf>> = Mutex::new(None);
-/// Modules loaded during this run, held until it ends so that each is
-/// initialised once and finalised once.
-static HELD: Mutex<Vec<Arc<Module>>> = Mutex::new(Vec::new());
-
-/// Remember the module the command line named (called once per run).
-pub fn set_module_arg(path: Option<PathBuf>) {
-    *MODULE_ARG.lock().unwrap_or_else(|p| p.into_inner()) = path;
-}
-
-/// Finalise every module this run loaded (signers still alive keep theirs).
-pub fn release_modules() {
-    HELD.lock().unwrap_or_else(|p| p.into_inner()).clear();
-}
-
-fn module_arg() -> Option<PathBuf> {
-    MODULE_ARG.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
-/// The loaded module for `uri` (or the configured/default one).
-pub(crate) fn module_for(uri: Option<&Pkcs11Uri>) -> Result<Arc<Module>> {
-    let path = resolve_module_path(module_arg().as_deref(), uri)?;
-    let module = Module::load(&path)?;
-    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
-    if !held.iter().any(|m| Arc::ptr_eq(m, &module)) {
-        held.push(Arc::clone(&module));
-    }
-    Ok(module)
-}
+pub use crate::tokens::pkcs11::registry::{module_for, release_modules, set_module_arg};
 
 /// Asks the person at the terminal, or reads `--pin-file` in rehearsals/tests.
 /// PINs are never echoed, logged or put in an error.
@@ -188,7 +159,7 @@ pub fn run(args: TokensArgs) -> Result<()> {
 }
 
 fn run_pkcs11(_args: TokensArgs) -> Result<()> {
-    let paths: Vec<PathBuf> = match module_arg() {
+    let paths: Vec<PathBuf> = match crate::tokens::pkcs11::registry::module_arg() {
         Some(p) => vec![p],
         None => {
             // The same module is often installed under two names (a symlink).
@@ -271,11 +242,7 @@ fn list_module(path: &Path) -> Result<()> {
 }
 
 fn module_for_path(path: &Path) -> Result<Arc<Module>> {
-    let module = Module::load(path)?;
-    HELD.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(Arc::clone(&module));
-    Ok(module)
+    Ok(crate::tokens::pkcs11::registry::load_held(path)?)
 }
 
 // ---------------------------------------------------------------- YubiKeys

@@ -1,79 +1,16 @@
 //! `ceremony verify`: is this root (chain) trustworthy? Prints what it checked.
 
-use super::read_root;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
-use crate::tuf::document::RootDocument;
+use crate::inputs::read_root;
 use crate::tuf::key::{derived_id, unsupported};
-use crate::tuf::metadata::MetadataError;
 use crate::tuf::time::parse_user_time;
 use crate::tuf::verify::{
     ChainOptions, ChainReport, RoleCheck, SignatureStatus, Verified, short, verify_chain,
 };
 use chrono::Utc;
-use std::path::{Path, PathBuf};
 
-/// The `N.root.json` files of a directory, in version order, each with the
-/// version its name gives (a lone `root.json` has none).
-pub fn root_files_in(dir: &Path) -> Result<Vec<(Option<u64>, PathBuf)>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::Read {
-        path: dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let mut found: Vec<(u64, PathBuf)> = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name
-            .strip_suffix(".root.json")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            found.push((n, entry.path()));
-        }
-    }
-    if found.is_empty() {
-        let single = dir.join("root.json");
-        if single.exists() {
-            return Ok(vec![(None, single)]);
-        }
-        return Err(Error::Usage(format!(
-            "{}: no N.root.json (or root.json) files in this directory",
-            dir.display()
-        )));
-    }
-    found.sort();
-    Ok(found.into_iter().map(|(n, p)| (Some(n), p)).collect())
-}
-
-/// A root read from a file whose name gives its version: the two must agree.
-pub fn check_named_version(doc: &RootDocument, named: Option<u64>) -> Result<()> {
-    match named {
-        Some(n) if n != doc.version() => Err(MetadataError::NamedVersion {
-            file: doc.name.clone(),
-            named: n,
-            found: doc.version(),
-        }
-        .into()),
-        _ => Ok(()),
-    }
-}
-
-/// The roots of a repository directory from version `from` on (files named for
-/// older versions are not read: a client that trusts `from` never fetches them),
-/// each checked to hold the version its name gives.
-pub fn read_root_dir(dir: &Path, from: Option<u64>) -> Result<Vec<RootDocument>> {
-    let mut docs = Vec::new();
-    for (named, path) in root_files_in(dir)? {
-        if let (Some(n), Some(from)) = (named, from)
-            && n < from
-        {
-            continue;
-        }
-        let doc = read_root(&path)?;
-        check_named_version(&doc, named)?;
-        docs.push(doc);
-    }
-    Ok(docs)
-}
+pub use crate::inputs::{check_named_version, read_root_dir, root_files_in};
 
 fn describe_check(check: &RoleCheck) -> String {
     let rejected = check

@@ -114,7 +114,7 @@ impl KeyStore {
             ),
             (path.to_owned(), target.clone()),
         ] {
-            let bytes = crate::commands::read_file(&from)?;
+            let bytes = crate::inputs::read_file(&from)?;
             fsio::write_new(&to, &bytes, 0o600)?;
         }
         Ok(target)

@@ -37,7 +37,7 @@ impl NotaryApi {
         }
         let roots = match ca {
             Some(path) => {
-                let pem = crate::commands::read_file(path)?;
+                let pem = crate::inputs::read_file(path)?;
                 let mut certs = Vec::new();
                 for item in ureq::tls::parse_pem(&pem) {
                     match item {

@@ -330,7 +330,7 @@ impl Export {
 }
 
 fn read_trusted(path: &Path) -> Result<(RootDocument, Vec<u8>)> {
-    let bytes = crate::commands::read_file(path)?;
+    let bytes = crate::inputs::read_file(path)?;
     let doc = RootDocument::from_slice(&bytes, &path.display().to_string())?;
     Ok((doc, bytes))
 }

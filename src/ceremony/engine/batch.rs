@@ -221,7 +221,7 @@ impl Engine<'_> {
                     "a batch ceremony needs every root token bound up front: --token {name}=REF"
                 ))
             })?;
-            out.insert(name.clone(), crate::commands::token_public_key(reference)?);
+            out.insert(name.clone(), crate::tokens::public_key(reference)?);
         }
         Ok(out)
     }

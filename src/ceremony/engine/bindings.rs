@@ -32,7 +32,7 @@ pub(super) fn check_batch_bindings(script: &Script, b: &Bindings) -> Result<()> 
                     "a batch ceremony needs every root token bound up front: --token {name}=REF"
                 ))
             })?;
-            crate::commands::token_public_key(t)?;
+            crate::tokens::public_key(t)?;
         }
     }
     Ok(())
@@ -53,7 +53,7 @@ pub(super) fn flavour_of(script: &Script) -> Flavour {
 }
 
 pub(super) fn read_keyfile(path: &Path, flavour: Flavour) -> Result<Key> {
-    let bytes = crate::commands::read_file(path)?;
+    let bytes = crate::inputs::read_file(path)?;
     crate::tuf::key::read_key_object(&bytes, flavour).map_err(|reason| Error::Read {
         path: path.display().to_string(),
         reason,
@@ -107,7 +107,7 @@ pub(super) fn check_bindings(
                 )));
             }
             if !spec.generate && online {
-                crate::commands::token_public_key(t)?;
+                crate::tokens::public_key(t)?;
             }
         }
         if let Some(f) = b.keyfiles.get(name) {
@@ -180,11 +180,11 @@ pub(super) fn check_bindings(
                     script.kind.name()
                 ))
             })?;
-            let trusted = crate::commands::read_root(trusted_path)?;
+            let trusted = crate::inputs::read_root(trusted_path)?;
             let docs = if path.is_dir() {
-                crate::commands::verify::read_root_dir(path, None)?
+                crate::inputs::read_root_dir(path, None)?
             } else {
-                vec![crate::commands::read_root(path)?]
+                vec![crate::inputs::read_root(path)?]
             };
             if let Some(first) = docs.first()
                 && first.flavour() != flavour
@@ -234,7 +234,7 @@ pub(super) fn check_bindings(
         (Some(_), false) => return Err(usage("--targets is used only by delegation-rotate")),
         (None, false) => None,
         (Some(path), true) => {
-            let bytes = crate::commands::read_file(path)?;
+            let bytes = crate::inputs::read_file(path)?;
             let doc = TargetsDocument::from_slice(&bytes, &path.display().to_string())?;
             let root = current
                 .last()

@@ -7,7 +7,7 @@ impl Engine<'_> {
         let draft_path = self.work.draft();
         if draft_path.exists() {
             // Built before an interruption: the content is fixed, never rebuilt.
-            let doc = crate::commands::read_root(&draft_path)?;
+            let doc = crate::inputs::read_root(&draft_path)?;
             self.fix_draft(&doc.canonical_signed()?)?;
             self.ui.say(&format!(
                 "root version {} was built before the interruption; continuing with it",
@@ -182,7 +182,7 @@ impl Engine<'_> {
     }
 
     pub(super) fn draft(&self) -> Result<RootDocument> {
-        let doc = crate::commands::read_root(&self.work.draft())?;
+        let doc = crate::inputs::read_root(&self.work.draft())?;
         self.check_draft(&doc.canonical_signed()?)?;
         Ok(doc)
     }

@@ -169,7 +169,7 @@ impl Engine<'_> {
         alg: Algorithm,
         pending: Option<PendingKey>,
     ) -> Result<(PublicKey, serde_json::Value, bool)> {
-        let module = crate::commands::tokens::module_for(Some(&uri))?;
+        let module = crate::tokens::pkcs11::registry::module_for(Some(&uri))?;
         let test_token = module.find_token(&uri)?.manufacturer.starts_with("SoftHSM");
         let chosen_id = uri.id.clone();
         if let Some(p) = pending {

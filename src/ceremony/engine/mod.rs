@@ -360,7 +360,7 @@ impl<'a> Engine<'a> {
             ("current_targets", &bindings.targets),
         ] {
             if let Some(path) = given {
-                let bytes = crate::commands::read_file(path)?;
+                let bytes = crate::inputs::read_file(path)?;
                 transcript.append(
                     tkind::INPUT,
                     None,

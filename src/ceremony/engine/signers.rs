@@ -16,7 +16,7 @@ impl Engine<'_> {
             )));
         }
         let generate = self.script.keys[name].generate;
-        let module = crate::commands::tokens::module_for(None)?;
+        let module = crate::tokens::pkcs11::registry::module_for(None)?;
         let tokens = module.tokens()?;
         if tokens.is_empty() {
             return Err(usage(format!(
@@ -83,7 +83,7 @@ impl Engine<'_> {
             return PublicKey::from_bytes(alg, &raw).map_err(|e| Error::Internal(e.to_string()));
         }
         if let Some(t) = self.state.bindings.tokens.get(name) {
-            return crate::commands::token_public_key(t);
+            return Ok(crate::tokens::public_key(t)?);
         }
         Err(usage(format!(
             "key {name} has no token bound (--token {name}=REF)"
@@ -155,7 +155,7 @@ impl Engine<'_> {
                 Ok(Box::new(SoftToken::open(&path, &pass)?))
             }
             TokenRef::Pkcs11(uri) => {
-                let module = crate::commands::tokens::module_for(Some(&uri))?;
+                let module = crate::tokens::pkcs11::registry::module_for(Some(&uri))?;
                 let test_token = module.find_token(&uri)?.manufacturer.starts_with("SoftHSM");
                 let mut prompt = UiPin {
                     ui: &mut *self.ui,

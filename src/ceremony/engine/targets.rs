@@ -9,7 +9,7 @@ impl Engine<'_> {
 
     pub(super) fn targets_draft(&self) -> Result<TargetsDocument> {
         let path = self.work.targets_draft();
-        let bytes = crate::commands::read_file(&path)?;
+        let bytes = crate::inputs::read_file(&path)?;
         let doc = TargetsDocument::from_slice(&bytes, "new.targets.json")?;
         self.check_draft(&doc.canonical_signed()?)?;
         Ok(doc)
@@ -18,7 +18,7 @@ impl Engine<'_> {
     pub(super) fn build_targets(&mut self, step: &Step) -> Result<()> {
         let path = self.work.targets_draft();
         if path.exists() {
-            let bytes = crate::commands::read_file(&path)?;
+            let bytes = crate::inputs::read_file(&path)?;
             let doc = TargetsDocument::from_slice(&bytes, "new.targets.json")?;
             self.fix_draft(&doc.canonical_signed()?)?;
             self.ui.say(&format!(

@@ -16,6 +16,7 @@
 
 mod ec;
 pub mod pin;
+pub mod registry;
 pub mod uri;
 
 pub use pin::{LoginPlan, PinPrompt, PinStatus, login_plan};
