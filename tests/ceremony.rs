@@ -1422,3 +1422,79 @@ fn targets_keyid(export: &Path) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// A work directory changed between a kill and the resume: the draft root is
+/// edited after one key signed it. The resume refuses at the next sign step,
+/// naming the step and the file; nothing more is signed and no export appears.
+#[test]
+fn a_draft_changed_between_a_kill_and_the_resume_is_refused_and_nothing_is_signed() {
+    let room = Room::new();
+    let hsm = SoftHsm::new();
+    let mut pins = Vec::new();
+    for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
+        let pin = format!("{}{}", 583_117 + i * 23, "9");
+        hsm.init(label, &pin);
+        pins.push((format!("pkcs11:token={label};object=ceremony-root"), pin));
+    }
+    let answers = hsm_answers(&room, &pins, "answers.toml");
+    let work = room.path("init");
+    let export = room.path("export");
+    let mut args = vec![
+        p(&scripts().join("root-init.toml")).to_owned(),
+        s("--workdir"),
+        p(&work).to_owned(),
+        s("--out"),
+        p(&export).to_owned(),
+        s("--allow-network"),
+        s("--answers"),
+        p(&answers).to_owned(),
+    ];
+    for (i, (uri, _)) in pins.iter().enumerate() {
+        args.push(s("--token"));
+        args.push(format!("root-{}={uri}", i + 1));
+    }
+    for role in ["targets", "snapshot", "timestamp"] {
+        args.push(s("--key"));
+        args.push(format!("{role}=keyfile:{}", p(&room.keyfile(role, "tuf"))));
+    }
+    let o = ceremony()
+        .arg("run")
+        .args(&args)
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+        .env("CEREMONY_TEST_CRASH", "after-commit:sign-root-1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    let draft = work.join("new.root.json");
+    let mut doc: serde_json::Value = serde_json::from_slice(&fs::read(&draft).unwrap()).unwrap();
+    assert_eq!(doc["signatures"].as_array().unwrap().len(), 1);
+    doc["signed"]["expires"] = serde_json::json!("2035-01-01T00:00:00Z");
+    fs::write(&draft, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let o = ceremony()
+        .args([
+            "run",
+            "--resume",
+            "--workdir",
+            p(&work),
+            "--answers",
+            p(&answers),
+        ])
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("step sign-root-2:")
+            && err.contains("new.root.json changed since it was built"),
+        "{err}"
+    );
+    assert!(err.contains("nothing more is signed"), "{err}");
+    let after: serde_json::Value = serde_json::from_slice(&fs::read(&draft).unwrap()).unwrap();
+    assert_eq!(after, doc, "the changed draft is left as it was found");
+    assert!(!export.exists() && !room.path(".export.partial").exists());
+    let text = fs::read_to_string(work.join("transcript.jsonl")).unwrap();
+    assert_eq!(text.matches("\"kind\":\"signature\"").count(), 1);
+}

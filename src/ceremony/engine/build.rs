@@ -183,16 +183,18 @@ impl Engine<'_> {
 
     pub(super) fn draft(&self) -> Result<RootDocument> {
         let doc = crate::inputs::read_root(&self.work.draft())?;
-        self.check_draft(&doc.canonical_signed()?)?;
+        self.check_draft(&self.work.draft(), &doc.canonical_signed()?)?;
         Ok(doc)
     }
 
     /// The draft's signed bytes must be the ones built (and reviewed).
-    pub(super) fn check_draft(&self, signed: &[u8]) -> Result<()> {
+    pub(super) fn check_draft(&self, path: &Path, signed: &[u8]) -> Result<()> {
         match &self.state.draft_sha256 {
             Some(h) if *h != hex::encode(Sha256::digest(signed)) => Err(usage(format!(
-                "{} changed since it was built; nothing more is signed (start a new ceremony)",
-                self.work.0.display()
+                "step {}: {} changed since it was built (its signed part no longer has the SHA-256 recorded then); \
+                 nothing more is signed. Start a new ceremony with a new --workdir",
+                self.running.as_deref().unwrap_or("resume"),
+                path.display()
             ))),
             _ => Ok(()),
         }

@@ -292,6 +292,8 @@ pub struct Engine<'a> {
     seal_signer: Option<Box<dyn Signer>>,
     /// delegation-rotate: the current targets metadata (verified).
     current_targets: Option<TargetsDocument>,
+    /// The step running now (its ID), for messages.
+    running: Option<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -401,6 +403,7 @@ impl<'a> Engine<'a> {
             current,
             seal_signer: None,
             current_targets,
+            running: None,
         };
         engine.save_state()?;
         Ok(engine)
@@ -478,6 +481,7 @@ impl<'a> Engine<'a> {
             current,
             seal_signer: None,
             current_targets,
+            running: None,
         })
     }
 
@@ -506,6 +510,7 @@ impl<'a> Engine<'a> {
                 Some(&step.actor),
                 json!({"action": format!("{:?}", step.action), "number": i + 1, "of": total}),
             )?;
+            self.running = Some(step.id.clone());
             if let Err(e) = self.step(step) {
                 let _ = self.transcript.append(
                     tkind::ERROR,

@@ -11,7 +11,7 @@ impl Engine<'_> {
         let path = self.work.targets_draft();
         let bytes = crate::inputs::read_file(&path)?;
         let doc = TargetsDocument::from_slice(&bytes, "new.targets.json")?;
-        self.check_draft(&doc.canonical_signed()?)?;
+        self.check_draft(&path, &doc.canonical_signed()?)?;
         Ok(doc)
     }
 
