@@ -5,8 +5,8 @@
 mod common;
 
 use ceremony::ceremony::transcript::{
-    CeremonyMeta, EntryHash, Sealed, Transcript, TranscriptError, VerifyOptions, render_markdown,
-    verify_file, verify_file_with, witness_words,
+    CeremonyMeta, EntryHash, Event, Sealed, Transcript, TranscriptError, VerifyOptions,
+    render_markdown, verify_file, verify_file_with, witness_words,
 };
 use ceremony::keys::{Algorithm, PublicKey};
 use ceremony::secret::Secret;
@@ -29,21 +29,21 @@ fn unsealed(dir: &Path) -> (PathBuf, Transcript) {
     let path = dir.join("transcript.jsonl");
     let mut t = Transcript::create(&path, &meta()).unwrap();
     t.append(
-        "step-start",
+        Event::StepStart,
         Some("generate-root-a"),
         None,
         json!({"title": "Generate root key A"}),
     )
     .unwrap();
     t.append(
-        "confirmation",
+        Event::Confirmation,
         Some("generate-root-a"),
         Some("alice"),
         json!({"question": "Is the token labelled root-a inserted?", "answer": "yes"}),
     )
     .unwrap();
     t.append(
-        "key-generated",
+        Event::KeyGenerated,
         Some("generate-root-a"),
         Some("alice"),
         json!({"keyid": "11".repeat(32), "algorithm": "ed25519", "token": {"serial": "1234", "private": null}}),
@@ -57,7 +57,7 @@ fn unsealed(dir: &Path) -> (PathBuf, Transcript) {
     )
     .unwrap();
     t.append(
-        "signature",
+        Event::Signature,
         Some("sign-root"),
         Some("bob"),
         json!({"keyid": "11".repeat(32), "file": "export/1.root.json"}),
@@ -240,9 +240,10 @@ fn resume_continues_the_chain() {
     let mut t = Transcript::open_for_append(&path).unwrap();
     assert_eq!(t.len(), 6);
     assert_eq!(t.head(), head);
-    t.append("interruption", None, None, json!({"after": 5}))
+    t.append(Event::Interruption, None, None, json!({"after": 5}))
         .unwrap();
-    t.append("resume", None, Some("alice"), json!({})).unwrap();
+    t.append(Event::Resume, None, Some("alice"), json!({}))
+        .unwrap();
     t.seal(None).unwrap();
     let report = verify_file(&path).unwrap();
     assert!(report.sealed);
@@ -654,7 +655,7 @@ fn a_rewritten_chain_cannot_keep_a_signed_seal() {
         let v = entry(line);
         forger
             .append(
-                v["kind"].as_str().unwrap(),
+                Event::from_name(v["kind"].as_str().unwrap()).unwrap(),
                 v["step"].as_str(),
                 v["actor"].as_str(),
                 v["data"].clone(),
@@ -721,7 +722,7 @@ fn secrets_are_refused_and_nothing_is_written() {
             "$.data.client_secret",
         ),
     ] {
-        let e = t.append("token", Some("s"), None, data).unwrap_err();
+        let e = t.append(Event::Token, Some("s"), None, data).unwrap_err();
         assert!(e.is_internal());
         assert_eq!(
             e.to_string(),
@@ -736,7 +737,7 @@ fn secrets_are_refused_and_nothing_is_written() {
     // A Notary key object's "private": null holds nothing and is allowed (it was
     // recorded in entry 3); the transcript is still good to append to.
     t.append(
-        "token",
+        Event::Token,
         None,
         None,
         json!({"keyval": {"private": null, "public": "abc"}}),
@@ -752,7 +753,7 @@ fn text_that_would_break_a_line_and_non_integers_are_refused() {
     let (path, mut t) = unsealed(dir.path());
     let e = t
         .append(
-            "error",
+            Event::Error,
             None,
             None,
             json!({"message": "line one\nline two"}),
@@ -767,14 +768,14 @@ fn text_that_would_break_a_line_and_non_integers_are_refused() {
         )
     );
     let e = t
-        .append("x", None, None, json!({"ratio": 0.5}))
+        .append(Event::Input, None, None, json!({"ratio": 0.5}))
         .unwrap_err();
     assert!(
         e.to_string()
             .contains("canonical JSON allows integers only"),
         "{e}"
     );
-    let e = t.append("seal", None, None, json!({})).unwrap_err();
+    let e = t.append(Event::Seal, None, None, json!({})).unwrap_err();
     assert!(
         e.to_string()
             .contains("a seal entry is written only by `seal`"),
@@ -782,7 +783,7 @@ fn text_that_would_break_a_line_and_non_integers_are_refused() {
     );
     // one_line makes such text recordable.
     let msg = ceremony::ceremony::transcript::one_line("line one\nline two");
-    t.append("error", None, None, json!({"message": msg}))
+    t.append(Event::Error, None, None, json!({"message": msg}))
         .unwrap();
     verify_file(&path).unwrap();
 }

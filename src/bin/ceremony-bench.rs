@@ -109,8 +109,9 @@ fn synth(args: &[String]) -> R<()> {
         pin_file: value(args, "--pin-file").map(PathBuf::from),
     };
     let mut signers: Vec<Box<dyn Signer>> = Vec::new();
+    let registry = ceremony::tokens::pkcs11::registry::Registry::default();
     for r in &roots {
-        signers.push(open_signer(r, &secrets).map_err(|e| e.to_string())?);
+        signers.push(open_signer(r, &secrets, &registry).map_err(|e| e.to_string())?);
     }
     let (online_alg, online_key): (Algorithm, fn(&ceremony::keys::PublicKey) -> Key) = match flavour
     {

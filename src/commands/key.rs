@@ -4,6 +4,7 @@ use super::{flavour, passphrase, token_public_key};
 use crate::cli::{AlgorithmArg, KeyGenerateArgs, KeyShowArgs};
 use crate::error::{Error, Result};
 use crate::keys::Algorithm;
+use crate::tokens::pkcs11::registry::Registry;
 use crate::tokens::reference::TokenRef;
 use crate::tokens::soft::SoftToken;
 use crate::tuf::key::{key_id, notary_key, tuf_key};
@@ -17,7 +18,7 @@ pub fn algorithm(arg: AlgorithmArg) -> Algorithm {
     }
 }
 
-pub fn generate(args: KeyGenerateArgs) -> Result<()> {
+pub fn generate(args: KeyGenerateArgs, reg: &Registry) -> Result<()> {
     let alg = algorithm(args.algorithm);
     match TokenRef::parse(&args.token)? {
         TokenRef::Soft(path) => {
@@ -40,7 +41,7 @@ pub fn generate(args: KeyGenerateArgs) -> Result<()> {
             );
         }
         TokenRef::Pkcs11(uri) => {
-            let evidence = super::tokens::generate(&uri, alg, &args.secrets)?;
+            let evidence = super::tokens::generate(&uri, alg, &args.secrets, reg)?;
             super::tokens::print_evidence(&evidence);
         }
         TokenRef::YubiKey(r) => {
@@ -51,8 +52,8 @@ pub fn generate(args: KeyGenerateArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn show(args: KeyShowArgs) -> Result<()> {
-    let public = token_public_key(&args.token)?;
+pub fn show(args: KeyShowArgs, reg: &Registry) -> Result<()> {
+    let public = token_public_key(&args.token, reg)?;
     let fl = flavour(args.flavour);
     let key = match fl {
         Flavour::Tuf => tuf_key(&public),

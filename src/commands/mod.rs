@@ -20,6 +20,7 @@ use crate::fsio;
 use crate::keys::PublicKey;
 use crate::secret::Secret;
 use crate::tokens::Signer;
+use crate::tokens::pkcs11::registry::Registry;
 use crate::tokens::reference::TokenRef;
 use crate::tokens::soft::SoftToken;
 use crate::tuf::document::RootDocument;
@@ -27,38 +28,38 @@ use crate::tuf::metadata::Flavour;
 use std::path::Path;
 
 pub fn run(cli: Cli) -> Result<()> {
-    tokens::set_module_arg(cli.module);
-    let result = dispatch(cli.command);
+    let registry = Registry::new(cli.module);
+    let result = dispatch(cli.command, &registry);
     // Finalise PKCS#11 modules before the process ends.
-    tokens::release_modules();
+    drop(registry);
     result
 }
 
-fn dispatch(command: Command) -> Result<()> {
+fn dispatch(command: Command, reg: &Registry) -> Result<()> {
     match command {
-        Command::Run(args) => run::run(args),
-        Command::Rehearse(args) => rehearse::run(args),
+        Command::Run(args) => run::run(args, reg),
+        Command::Rehearse(args) => rehearse::run(args, reg),
         Command::Verify(args) => verify::run(args),
         Command::Root(cmd) => match cmd {
-            RootCommand::Create(a) => root::create(a),
-            RootCommand::AddKey(a) => root::add_key(a),
+            RootCommand::Create(a) => root::create(a, reg),
+            RootCommand::AddKey(a) => root::add_key(a, reg),
             RootCommand::RemoveKey(a) => root::remove_key(a),
             RootCommand::SetThreshold(a) => root::set_threshold(a),
             RootCommand::SetExpiry(a) => root::set_expiry(a),
             RootCommand::BumpVersion(a) => root::bump_version(a),
-            RootCommand::Sign(a) => root::sign(a),
+            RootCommand::Sign(a) => root::sign(a, reg),
             RootCommand::Inspect(a) => root::inspect(a),
         },
         Command::Key(cmd) => match cmd {
-            KeyCommand::Generate(a) => key::generate(a),
-            KeyCommand::Show(a) => key::show(a),
+            KeyCommand::Generate(a) => key::generate(a, reg),
+            KeyCommand::Show(a) => key::show(a, reg),
         },
         Command::Transcript(cmd) => match cmd {
             TranscriptCommand::Verify(a) => transcript::verify(a),
             TranscriptCommand::Report(a) => transcript::report(a),
         },
         Command::AirgapCheck(a) => transcript::airgap_check(a),
-        Command::Tokens(a) => tokens::run(a),
+        Command::Tokens(a) => tokens::run(a, reg),
         Command::Request(a) => request::run(a),
         Command::Publish(a) => publish::run(a),
         Command::BundleVerify(a) => bundle::verify(a),
@@ -111,18 +112,22 @@ pub fn passphrase(prompt_for: &str, secrets: &SecretArgs, confirm: bool) -> Resu
 }
 
 /// Open a token's signing key.
-pub fn open_signer(reference: &str, secrets: &SecretArgs) -> Result<Box<dyn Signer>> {
+pub fn open_signer(
+    reference: &str,
+    secrets: &SecretArgs,
+    reg: &Registry,
+) -> Result<Box<dyn Signer>> {
     match TokenRef::parse(reference)? {
         TokenRef::Soft(path) => {
             let pass = passphrase(reference, secrets, false)?;
             Ok(Box::new(SoftToken::open(&path, &pass)?))
         }
-        TokenRef::Pkcs11(uri) => Ok(Box::new(tokens::open_signer(&uri, secrets)?)),
+        TokenRef::Pkcs11(uri) => Ok(Box::new(tokens::open_signer(&uri, secrets, reg)?)),
         TokenRef::YubiKey(r) => Ok(Box::new(tokens::open_yubikey_signer(&r, secrets)?)),
     }
 }
 
 /// Read a token's public key without unlocking it.
-pub fn token_public_key(reference: &str) -> Result<PublicKey> {
-    Ok(crate::tokens::public_key(reference)?)
+pub fn token_public_key(reference: &str, reg: &Registry) -> Result<PublicKey> {
+    Ok(crate::tokens::public_key(reference, reg)?)
 }

@@ -11,6 +11,7 @@ use crate::cli::RehearseArgs;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keys::Algorithm;
+use crate::tokens::pkcs11::registry::Registry;
 use crate::tokens::soft::SoftToken;
 use crate::tuf::key::{notary_key, tuf_key};
 use crate::tuf::metadata::Flavour;
@@ -33,7 +34,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-pub fn run(args: RehearseArgs) -> Result<()> {
+pub fn run(args: RehearseArgs, reg: &Registry) -> Result<()> {
     let fl = flavour(args.flavour);
     if let Some(out) = &args.out
         && fsio::occupied(out)
@@ -127,6 +128,7 @@ pub fn run(args: RehearseArgs) -> Result<()> {
         &work.path().join("run-init"),
         bindings,
         ui.as_mut(),
+        reg,
     )?
     .run()?;
 
@@ -166,6 +168,7 @@ pub fn run(args: RehearseArgs) -> Result<()> {
         &work.path().join("run-rotate"),
         bindings,
         ui.as_mut(),
+        reg,
     )?
     .run()?;
 

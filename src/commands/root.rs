@@ -10,6 +10,7 @@ use crate::cli::{
 };
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::tokens::pkcs11::registry::Registry;
 use crate::tuf::document::RootDocument;
 use crate::tuf::key::{decode_key, key_id, notary_key, notary_x509_key, tuf_key};
 use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION, TOP_LEVEL_ROLES};
@@ -41,6 +42,7 @@ fn resolve_key(
     gun: Option<&str>,
     root_expires: DateTime<Utc>,
     secrets: &SecretArgs,
+    reg: &Registry,
 ) -> Result<Key> {
     if let Some(path) = spec.strip_prefix("keyfile:") {
         let bytes = read_file(Path::new(path))?;
@@ -56,12 +58,12 @@ fn resolve_key(
         return Ok(key);
     }
     match (fl, role) {
-        (Flavour::Tuf, _) => Ok(tuf_key(&token_public_key(spec)?)),
+        (Flavour::Tuf, _) => Ok(tuf_key(&token_public_key(spec, reg)?)),
         (Flavour::Notary, "root") => {
             let gun = gun.ok_or_else(|| {
                 Error::Usage("Notary root keys carry the repository name: give --gun".into())
             })?;
-            let mut signer = open_signer(spec, secrets)?;
+            let mut signer = open_signer(spec, secrets, reg)?;
             let now = Utc::now();
             let ten_years = now + chrono::Duration::days(3650);
             let not_after = if root_expires > ten_years {
@@ -72,7 +74,7 @@ fn resolve_key(
             let cert = build_root_certificate(gun, signer.as_mut(), now, not_after)?;
             Ok(notary_x509_key(&cert.pem))
         }
-        (Flavour::Notary, _) => Ok(notary_key(&token_public_key(spec)?)),
+        (Flavour::Notary, _) => Ok(notary_key(&token_public_key(spec, reg)?)),
     }
 }
 
@@ -81,7 +83,7 @@ fn split_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
         .ok_or_else(|| Error::Usage(format!("{what} {s:?} must look like ROLE=VALUE")))
 }
 
-pub fn create(args: CreateArgs) -> Result<()> {
+pub fn create(args: CreateArgs, reg: &Registry) -> Result<()> {
     let fl = flavour(args.flavour);
     if fsio::occupied(&args.out) {
         return Err(Error::File(fsio::FileError::Exists {
@@ -118,6 +120,7 @@ pub fn create(args: CreateArgs) -> Result<()> {
             args.gun.as_deref(),
             expires,
             &args.secrets,
+            reg,
         )?;
         let id = key_id(&key, fl);
         keys.insert(id.clone(), key);
@@ -191,7 +194,7 @@ fn save_edit(edit: &EditArgs, mut doc: RootDocument, f: impl FnOnce(&mut Root)) 
     Ok(())
 }
 
-pub fn add_key(args: AddKeyArgs) -> Result<()> {
+pub fn add_key(args: AddKeyArgs, reg: &Registry) -> Result<()> {
     check_role_name(&args.role)?;
     let doc = read_root(&args.edit.file)?;
     let fl = doc.flavour();
@@ -203,6 +206,7 @@ pub fn add_key(args: AddKeyArgs) -> Result<()> {
         args.gun.as_deref(),
         expires,
         &args.edit.secrets,
+        reg,
     )?;
     let id = key_id(&key, fl);
     if doc.root().roles[&args.role].keyids.contains(&id) {
@@ -283,7 +287,7 @@ pub fn bump_version(args: EditArgs) -> Result<()> {
     save_edit(&args, doc, |root| root.version += 1)
 }
 
-pub fn sign(args: SignArgs) -> Result<()> {
+pub fn sign(args: SignArgs, reg: &Registry) -> Result<()> {
     let mut doc = read_root(&args.file)?;
     let original = doc.canonical_signed()?;
     let before = doc.signatures.clone();
@@ -328,7 +332,7 @@ pub fn sign(args: SignArgs) -> Result<()> {
             }
         }
     }
-    let mut signer = open_signer(&args.token, &args.secrets)?;
+    let mut signer = open_signer(&args.token, &args.secrets, reg)?;
     let keyid = sign_root(&mut doc, signer.as_mut(), previous.as_ref())?;
     // Signing only adds: same content, every earlier signature kept.
     assert_eq!(doc.canonical_signed()?, original);

@@ -6,6 +6,7 @@ use crate::ceremony::ui::{Answers, OperatorUi, ScriptedUi, TerminalUi};
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::online::request::Request;
+use crate::tokens::pkcs11::registry::Registry;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -22,7 +23,7 @@ fn pairs(values: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
+pub fn run(args: RunArgs, reg: &Registry) -> Result<()> {
     let mut ui: Box<dyn OperatorUi> = match &args.answers {
         Some(path) => {
             let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
@@ -51,7 +52,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         return Ok(());
     }
     let engine = if args.resume {
-        Engine::resume(&args.workdir, ui.as_mut())?
+        Engine::resume(&args.workdir, ui.as_mut(), reg)?
     } else {
         let script = args.script.clone().expect("clap requires it");
         let text = std::fs::read_to_string(&script).map_err(|e| Error::Read {
@@ -187,6 +188,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             &args.workdir,
             bindings,
             ui.as_mut(),
+            reg,
         )?
     };
     let hash = engine.run()?;

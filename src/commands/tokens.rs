@@ -4,20 +4,19 @@
 
 use crate::cli::{SecretArgs, TokensArgs};
 use crate::error::{Error, Result};
-use crate::keys::{Algorithm, PublicKey};
+use crate::keys::Algorithm;
 use crate::secret::Secret;
 use crate::tokens::TokenError;
 use crate::tokens::pkcs11::{
-    GenerationEvidence, Module, PinPrompt, Pkcs11Signer, Pkcs11Uri, default_module_paths,
+    GenerationEvidence, PinPrompt, Pkcs11Signer, Pkcs11Uri, default_module_paths,
     resolve_module_path,
 };
 use crate::tokens::yubikey::{self, PinTries, YubiKeyPrompt, YubiKeyRef, YubiKeySigner};
 use crate::tuf::key::{key_id, tuf_key};
 use crate::tuf::metadata::Flavour;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-pub use crate::tokens::pkcs11::registry::{module_for, release_modules, set_module_arg};
+use crate::tokens::pkcs11::registry::Registry;
 
 /// Asks the person at the terminal, or reads `--pin-file` in rehearsals/tests.
 /// PINs are never echoed, logged or put in an error.
@@ -92,14 +91,9 @@ impl PinPrompt for OperatorPin<'_> {
 }
 
 /// Open a key on a PKCS#11 token for signing.
-pub fn open_signer(uri: &Pkcs11Uri, secrets: &SecretArgs) -> Result<Pkcs11Signer> {
-    let module = module_for(Some(uri))?;
+pub fn open_signer(uri: &Pkcs11Uri, secrets: &SecretArgs, reg: &Registry) -> Result<Pkcs11Signer> {
+    let module = reg.module_for(Some(uri))?;
     Ok(module.open_signer(uri, &mut OperatorPin::new(secrets))?)
-}
-
-/// Read a key's public half from a PKCS#11 token, without a PIN.
-pub fn public_key(uri: &Pkcs11Uri) -> Result<PublicKey> {
-    Ok(module_for(Some(uri))?.read_public_key(uri)?)
 }
 
 /// Generate a key on a PKCS#11 token.
@@ -107,6 +101,7 @@ pub fn generate(
     uri: &Pkcs11Uri,
     algorithm: Algorithm,
     secrets: &SecretArgs,
+    reg: &Registry,
 ) -> Result<GenerationEvidence> {
     if secrets.passphrase_file.is_some() {
         return Err(Error::Usage(
@@ -115,7 +110,7 @@ pub fn generate(
                 .into(),
         ));
     }
-    let module = module_for(Some(uri))?;
+    let module = reg.module_for(Some(uri))?;
     Ok(module.generate(uri, algorithm, &mut OperatorPin::new(secrets))?)
 }
 
@@ -152,14 +147,14 @@ pub fn print_evidence(ev: &GenerationEvidence) {
 }
 
 /// `ceremony tokens`: PKCS#11 tokens, then YubiKeys.
-pub fn run(args: TokensArgs) -> Result<()> {
-    let result = run_pkcs11(args);
+pub fn run(args: TokensArgs, reg: &Registry) -> Result<()> {
+    let result = run_pkcs11(args, reg);
     list_yubikeys();
     result
 }
 
-fn run_pkcs11(_args: TokensArgs) -> Result<()> {
-    let paths: Vec<PathBuf> = match crate::tokens::pkcs11::registry::module_arg() {
+fn run_pkcs11(_args: TokensArgs, reg: &Registry) -> Result<()> {
+    let paths: Vec<PathBuf> = match reg.explicit().map(Path::to_path_buf) {
         Some(p) => vec![p],
         None => {
             // The same module is often installed under two names (a symlink).
@@ -182,7 +177,7 @@ fn run_pkcs11(_args: TokensArgs) -> Result<()> {
     }
     let mut failures = Vec::new();
     for path in &paths {
-        if let Err(e) = list_module(path) {
+        if let Err(e) = list_module(path, reg) {
             eprintln!("error: {e}");
             failures.push(e);
         }
@@ -193,9 +188,9 @@ fn run_pkcs11(_args: TokensArgs) -> Result<()> {
     }
 }
 
-fn list_module(path: &Path) -> Result<()> {
+fn list_module(path: &Path, reg: &Registry) -> Result<()> {
     let resolved = resolve_module_path(Some(path), None)?;
-    let module = module_for_path(&resolved)?;
+    let module = reg.load(&resolved)?;
     println!("module {}", module.path().display());
     println!("  {}", module.describe()?);
     let tokens = module.tokens()?;
@@ -239,10 +234,6 @@ fn list_module(path: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn module_for_path(path: &Path) -> Result<Arc<Module>> {
-    Ok(crate::tokens::pkcs11::registry::load_held(path)?)
 }
 
 // ---------------------------------------------------------------- YubiKeys

@@ -390,6 +390,17 @@ pub fn to_tuf_repo(
         path: repo.display().to_string(),
         reason: e.to_string(),
     })?;
+    // Temporary files a publish killed before its rename left beside these.
+    for path in newer
+        .iter()
+        .map(|(doc, _)| repo.join(format!("{}.root.json", doc.version())))
+        .chain([current.clone()])
+    {
+        fsio::remove_temps_for(&path).map_err(|e| Error::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
     let mut lines = Vec::new();
     for (path, bytes) in to_write {
         fsio::write_new(&path, bytes, 0o644)?;

@@ -193,12 +193,13 @@ pub trait Signer: Send {
 
 /// The public key of the key a token reference names, read without a PIN or
 /// passphrase.
-pub fn public_key(reference: &str) -> Result<crate::keys::PublicKey, TokenError> {
+pub fn public_key(
+    reference: &str,
+    registry: &pkcs11::registry::Registry,
+) -> Result<crate::keys::PublicKey, TokenError> {
     match reference::TokenRef::parse(reference)? {
         reference::TokenRef::Soft(path) => soft::SoftToken::read_public(&path),
-        reference::TokenRef::Pkcs11(uri) => {
-            pkcs11::registry::module_for(Some(&uri))?.read_public_key(&uri)
-        }
+        reference::TokenRef::Pkcs11(uri) => registry.module_for(Some(&uri))?.read_public_key(&uri),
         reference::TokenRef::YubiKey(r) => yubikey::read_public_key(&r),
     }
 }

@@ -53,7 +53,7 @@ impl Engine<'_> {
                 file.display()
             ));
             self.transcript.append(
-                "backup-written",
+                Event::BackupWritten,
                 Some(&step.id),
                 Some(&step.actor),
                 json!({"key": name, "recipient": who, "file": file.display().to_string(),
@@ -77,7 +77,7 @@ impl Engine<'_> {
                 file.display()
             ));
             self.transcript.append(
-                "backup-verified",
+                Event::BackupVerified,
                 Some(&step.id),
                 Some(&step.actor),
                 json!({"key": name, "file": file.display().to_string()}),

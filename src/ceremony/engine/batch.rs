@@ -19,7 +19,7 @@
 //! operator UI and token opening.
 
 use super::pipeline::{self, Ended, Flow};
-use super::{Engine, Step, io_err, tkind, usage};
+use super::{Engine, Event, Step, io_err, usage};
 use crate::ceremony::script::Kind;
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
@@ -221,7 +221,10 @@ impl Engine<'_> {
                     "a batch ceremony needs every root token bound up front: --token {name}=REF"
                 ))
             })?;
-            out.insert(name.clone(), crate::tokens::public_key(reference)?);
+            out.insert(
+                name.clone(),
+                crate::tokens::public_key(reference, self.registry)?,
+            );
         }
         Ok(out)
     }
@@ -329,7 +332,7 @@ impl Engine<'_> {
             "{count} repositories checked; {count} new roots built (versions {low} to {high}), nothing signed yet"
         ));
         self.transcript.append(
-            tkind::ROOT_BUILT,
+            Event::RootBuilt,
             Some(&step.id),
             Some(&step.actor),
             json!({"batch": true, "repositories": count,
@@ -550,7 +553,7 @@ impl Engine<'_> {
             signer.describe()
         ));
         self.transcript.append(
-            tkind::SIGNATURE,
+            Event::Signature,
             Some(&step.id),
             Some(&step.actor),
             json!({"key": name, "token": signer.describe(), "batch": true,
@@ -663,7 +666,7 @@ impl Engine<'_> {
                 .expect("an index entry serialises");
                 writeln!(index, "{line}").map_err(|e| io_err(&index_path, e))?;
                 transcript.append_deferred(
-                    "repository",
+                    Event::Repository,
                     Some(&step.id),
                     Some(&step.actor),
                     json!({"index": c.i, "repository": c.repository, "version": c.version,
@@ -700,7 +703,7 @@ impl Engine<'_> {
             "all {verified} new roots verify: each is signed by the threshold of its previous root's keys and of its own"
         ));
         self.transcript.append(
-            tkind::VERIFIED,
+            Event::Verified,
             Some(&step.id),
             Some(&step.actor),
             json!({"result": format!("{verified} roots verified"), "repositories": verified}),
@@ -722,7 +725,7 @@ impl Engine<'_> {
             out.display()
         ));
         self.transcript.append(
-            "export-staged",
+            Event::ExportStaged,
             Some(&step.id),
             Some(&step.actor),
             json!({"repositories": state.count}),

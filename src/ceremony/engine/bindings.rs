@@ -3,7 +3,7 @@
 use super::*;
 
 /// What a batch ceremony needs bound before it starts.
-pub(super) fn check_batch_bindings(script: &Script, b: &Bindings) -> Result<()> {
+pub(super) fn check_batch_bindings(script: &Script, b: &Bindings, reg: &Registry) -> Result<()> {
     if !matches!(script.kind, Kind::RevokeTaggingKey | Kind::RefreshExpiry) {
         return Err(usage(format!(
             "a request bundle of several repositories is a batch; batches run revoke-tagging-key or refresh-expiry, not {}",
@@ -32,7 +32,7 @@ pub(super) fn check_batch_bindings(script: &Script, b: &Bindings) -> Result<()> 
                     "a batch ceremony needs every root token bound up front: --token {name}=REF"
                 ))
             })?;
-            crate::tokens::public_key(t)?;
+            crate::tokens::public_key(t, reg)?;
         }
     }
     Ok(())
@@ -66,6 +66,7 @@ pub(super) fn check_bindings(
     script: &Script,
     b: &Bindings,
     interactive: bool,
+    reg: &Registry,
 ) -> Result<(Vec<RootDocument>, Option<TargetsDocument>)> {
     let flavour = flavour_of(script);
     let delegating = script.kind == Kind::DelegationRotate;
@@ -107,7 +108,7 @@ pub(super) fn check_bindings(
                 )));
             }
             if !spec.generate && online {
-                crate::tokens::public_key(t)?;
+                crate::tokens::public_key(t, reg)?;
             }
         }
         if let Some(f) = b.keyfiles.get(name) {

@@ -167,7 +167,7 @@ impl Engine<'_> {
         fsio::write_new(&draft_path, &doc.to_json()?, 0o644)?;
         self.fix_draft(&doc.canonical_signed()?)?;
         self.transcript.append(
-            tkind::ROOT_BUILT,
+            Event::RootBuilt,
             Some(&step.id),
             Some(&step.actor),
             json!({"version": doc.version(), "expires": doc.root().expires, "sha256_of_signed": hex::encode(Sha256::digest(doc.canonical_signed()?)),

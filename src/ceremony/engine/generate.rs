@@ -67,7 +67,7 @@ impl Engine<'_> {
                 let again = pending.is_some();
                 if again {
                     self.transcript.append(
-                        tkind::KEY_DISCARDED,
+                        Event::KeyDiscarded,
                         Some(&step.id),
                         Some(&step.actor),
                         json!({"key": name, "token": reference,
@@ -90,7 +90,7 @@ impl Engine<'_> {
         }
         let keyid = key_id(&tuf_key(&public), Flavour::Tuf);
         self.transcript.append(
-            tkind::KEY_GENERATED,
+            Event::KeyGenerated,
             Some(&step.id),
             Some(&step.actor),
             json!({"key": name, "token": reference, "algorithm": alg.name(), "public": hex::encode(public.as_bytes()),
@@ -148,7 +148,7 @@ impl Engine<'_> {
             fsio::sync_dir(f);
         }
         self.transcript.append(
-            tkind::KEY_DISCARDED,
+            Event::KeyDiscarded,
             Some(&step.id),
             Some(&step.actor),
             json!({"key": name, "token": format!("soft:{}", path.display()), "removed": removed,
@@ -169,7 +169,7 @@ impl Engine<'_> {
         alg: Algorithm,
         pending: Option<PendingKey>,
     ) -> Result<(PublicKey, serde_json::Value, bool)> {
-        let module = crate::tokens::pkcs11::registry::module_for(Some(&uri))?;
+        let module = self.registry.module_for(Some(&uri))?;
         let test_token = module.find_token(&uri)?.manufacturer.starts_with("SoftHSM");
         let chosen_id = uri.id.clone();
         if let Some(p) = pending {
@@ -202,7 +202,7 @@ impl Engine<'_> {
                     let (destroyed, left) =
                         module.discard_uncommitted(&at, p.unidentified_before, &mut prompt)?;
                     self.transcript.append(
-                        tkind::KEY_DISCARDED,
+                        Event::KeyDiscarded,
                         Some(&step.id),
                         Some(&step.actor),
                         json!({"key": name, "token": reference, "id": p.id, "objects_destroyed": destroyed,

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::fsio;
 use crate::keys::{Algorithm, PublicKey};
 use crate::tokens::Signer;
+use crate::tokens::pkcs11::registry::Registry;
 use crate::tokens::reference::TokenRef;
 use crate::tokens::soft::SoftToken;
 use crate::transfer::bundle;
@@ -72,16 +73,8 @@ use targets::*;
 
 const STATE_FORMAT: &str = "ceremony-state/2";
 
-/// Transcript entry kinds the engine writes (see `docs/transcript.md`).
-mod tkind {
-    pub use crate::ceremony::transcript::kind::*;
-    pub const STEP_DONE: &str = "step-done";
-    pub const AIR_GAP: &str = "air-gap";
-    pub const ROOT_BUILT: &str = "root-built";
-    pub const VERIFIED: &str = "verified";
-    pub const INPUT: &str = "input";
-    pub const KEY_DISCARDED: &str = "key-discarded";
-}
+/// Transcript entries: what the engine records (see `docs/transcript.md`).
+use super::transcript::Event;
 
 /// How a run is bound to the world: which token holds which key, where the
 /// current roots and the online keys come from, where the export goes.
@@ -294,6 +287,8 @@ pub struct Engine<'a> {
     current_targets: Option<TargetsDocument>,
     /// The step running now (its ID), for messages.
     running: Option<String>,
+    /// The PKCS#11 modules of this run.
+    registry: &'a Registry,
 }
 
 impl<'a> Engine<'a> {
@@ -304,16 +299,17 @@ impl<'a> Engine<'a> {
         workdir: &Path,
         bindings: Bindings,
         ui: &'a mut dyn OperatorUi,
+        registry: &'a Registry,
     ) -> Result<Self> {
         let script = Script::parse(script_text, script_name).map_err(|e| usage(e.to_string()))?;
         let script_sha256 = hex::encode(Sha256::digest(script_text.as_bytes()));
         let flavour = flavour_of(&script);
         // Validate everything before anything is done.
         let (current, current_targets) = if bindings.batch {
-            check_batch_bindings(&script, &bindings)?;
+            check_batch_bindings(&script, &bindings, registry)?;
             (Vec::new(), None)
         } else {
-            check_bindings(&script, &bindings, ui.interactive())?
+            check_bindings(&script, &bindings, ui.interactive(), registry)?
         };
         let work = Workdir(workdir.to_owned());
         match work.contents()? {
@@ -351,7 +347,7 @@ impl<'a> Engine<'a> {
         if let Some(dir) = &bindings.request {
             let request = crate::online::request::Request::open_shared(dir)?;
             transcript.append(
-                tkind::INPUT,
+                Event::Input,
                 None,
                 None,
                 json!({"request_bundle": dir.display().to_string(), "bundle_hash": request.bundle.hash()}),
@@ -364,7 +360,7 @@ impl<'a> Engine<'a> {
             if let Some(path) = given {
                 let bytes = crate::inputs::read_file(path)?;
                 transcript.append(
-                    tkind::INPUT,
+                    Event::Input,
                     None,
                     None,
                     json!({field: path.display().to_string(), "sha256": hex::encode(Sha256::digest(&bytes))}),
@@ -374,7 +370,7 @@ impl<'a> Engine<'a> {
         for doc in &current {
             let bytes = doc.to_json()?;
             transcript.append(
-                tkind::INPUT,
+                Event::Input,
                 None,
                 None,
                 json!({"file": doc.name, "version": doc.version(), "sha256": hex::encode(Sha256::digest(&bytes))}),
@@ -404,13 +400,18 @@ impl<'a> Engine<'a> {
             seal_signer: None,
             current_targets,
             running: None,
+            registry,
         };
         engine.save_state()?;
         Ok(engine)
     }
 
     /// Continue an interrupted run from its last completed step.
-    pub fn resume(workdir: &Path, ui: &'a mut dyn OperatorUi) -> Result<Self> {
+    pub fn resume(
+        workdir: &Path,
+        ui: &'a mut dyn OperatorUi,
+        registry: &'a Registry,
+    ) -> Result<Self> {
         let work = Workdir(workdir.to_owned());
         match work.contents()? {
             WorkdirContents::Ceremony => {}
@@ -453,10 +454,10 @@ impl<'a> Engine<'a> {
             .map_err(|e| usage(e.to_string()))?;
         let flavour = flavour_of(&script);
         let (current, current_targets) = if state.bindings.batch {
-            check_batch_bindings(&script, &state.bindings)?;
+            check_batch_bindings(&script, &state.bindings, registry)?;
             (Vec::new(), None)
         } else {
-            check_bindings(&script, &state.bindings, ui.interactive())?
+            check_bindings(&script, &state.bindings, ui.interactive(), registry)?
         };
         if current_hashes(&current)? != state.current_sha256 {
             return Err(usage(
@@ -465,12 +466,12 @@ impl<'a> Engine<'a> {
         }
         let mut transcript = Transcript::open_for_append(&work.transcript())?;
         transcript.append(
-            tkind::INTERRUPTION,
+            Event::Interruption,
             None,
             None,
             json!({"completed_steps": state.completed, "next_step": script.steps.iter().map(|s| s.id.clone()).find(|id| !state.completed.contains(id))}),
         )?;
-        transcript.append(tkind::RESUME, None, None, json!({}))?;
+        transcript.append(Event::Resume, None, None, json!({}))?;
         Ok(Engine {
             script,
             work,
@@ -482,6 +483,7 @@ impl<'a> Engine<'a> {
             seal_signer: None,
             current_targets,
             running: None,
+            registry,
         })
     }
 
@@ -505,7 +507,7 @@ impl<'a> Engine<'a> {
             };
             self.ui.header(i + 1, total, &title(step), &actor_desc);
             self.transcript.append(
-                tkind::STEP_START,
+                Event::StepStart,
                 Some(&step.id),
                 Some(&step.actor),
                 json!({"action": format!("{:?}", step.action), "number": i + 1, "of": total}),
@@ -513,7 +515,7 @@ impl<'a> Engine<'a> {
             self.running = Some(step.id.clone());
             if let Err(e) = self.step(step) {
                 let _ = self.transcript.append(
-                    tkind::ERROR,
+                    Event::Error,
                     Some(&step.id),
                     Some(&step.actor),
                     json!({"error": super::transcript::one_line(&e.to_string())}),
@@ -524,7 +526,7 @@ impl<'a> Engine<'a> {
             self.state.completed.push(step.id.clone());
             self.save_state()?;
             self.transcript.append(
-                tkind::STEP_DONE,
+                Event::StepDone,
                 Some(&step.id),
                 Some(&step.actor),
                 json!({}),

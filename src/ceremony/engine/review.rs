@@ -11,7 +11,7 @@ impl Engine<'_> {
         }
         if report.is_air_gapped() {
             self.transcript.append(
-                tkind::AIR_GAP,
+                Event::AirGap,
                 Some(&step.id),
                 Some(&step.actor),
                 json!({"air_gapped": true}),
@@ -23,7 +23,7 @@ impl Engine<'_> {
                 "--allow-network: continuing on a networked machine (recorded in the transcript)",
             );
             self.transcript.append(
-                tkind::NETWORK_OVERRIDE,
+                Event::NetworkOverride,
                 Some(&step.id),
                 Some(&step.actor),
                 json!({"findings": text.lines().collect::<Vec<_>>()}),
@@ -69,7 +69,7 @@ impl Engine<'_> {
             self.ui.say(&line);
         }
         self.transcript.append(
-            tkind::TOKEN,
+            Event::Token,
             Some(&step.id),
             Some(&step.actor),
             json!({"bindings": self.state.bindings.tokens, "keyfiles": self.state.bindings.keyfiles.iter().map(|(k, v)| (k.clone(), v.display().to_string())).collect::<BTreeMap<_, _>>()}),
@@ -136,7 +136,7 @@ impl Engine<'_> {
             d.extend(e);
         }
         self.transcript
-            .append(tkind::CONFIRMATION, Some(&step.id), Some(&step.actor), data)?;
+            .append(Event::Confirmation, Some(&step.id), Some(&step.actor), data)?;
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ impl Engine<'_> {
                     fingerprint(&keyid)
                 ));
                 self.transcript.append(
-                    tkind::SIGNATURE,
+                    Event::Signature,
                     Some(&step.id),
                     Some(&step.actor),
                     json!({"key": name, "keyid": keyid, "version": doc.version(),
@@ -50,7 +50,7 @@ impl Engine<'_> {
             ),
         );
         self.transcript.append(
-            tkind::SIGNATURE,
+            Event::Signature,
             Some(&step.id),
             Some(&step.actor),
             json!({"key": name, "keyid": keyid, "token": signer.describe(), "version": doc.version(),

@@ -16,7 +16,7 @@ impl Engine<'_> {
             )));
         }
         let generate = self.script.keys[name].generate;
-        let module = crate::tokens::pkcs11::registry::module_for(None)?;
+        let module = self.registry.module_for(None)?;
         let tokens = module.tokens()?;
         if tokens.is_empty() {
             return Err(usage(format!(
@@ -60,7 +60,7 @@ impl Engine<'_> {
         };
         let reference = uri.to_string();
         self.transcript.append(
-            tkind::TOKEN,
+            Event::Token,
             Some(step),
             None,
             json!({"key": name, "selected": reference, "token_serial": token.serial, "token_model": token.model}),
@@ -83,7 +83,7 @@ impl Engine<'_> {
             return PublicKey::from_bytes(alg, &raw).map_err(|e| Error::Internal(e.to_string()));
         }
         if let Some(t) = self.state.bindings.tokens.get(name) {
-            return Ok(crate::tokens::public_key(t)?);
+            return Ok(crate::tokens::public_key(t, self.registry)?);
         }
         Err(usage(format!(
             "key {name} has no token bound (--token {name}=REF)"
@@ -132,7 +132,7 @@ impl Engine<'_> {
                         "{e}; try again ({attempt} of {attempts} attempts used)"
                     ));
                     self.transcript.append(
-                        tkind::RETRY,
+                        Event::Retry,
                         Some(step),
                         None,
                         json!({"token": reference, "error": crate::ceremony::transcript::one_line(&e.to_string()), "attempt": attempt}),
@@ -155,7 +155,7 @@ impl Engine<'_> {
                 Ok(Box::new(SoftToken::open(&path, &pass)?))
             }
             TokenRef::Pkcs11(uri) => {
-                let module = crate::tokens::pkcs11::registry::module_for(Some(&uri))?;
+                let module = self.registry.module_for(Some(&uri))?;
                 let test_token = module.find_token(&uri)?.manufacturer.starts_with("SoftHSM");
                 let mut prompt = UiPin {
                     ui: &mut *self.ui,

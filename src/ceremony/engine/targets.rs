@@ -117,7 +117,7 @@ impl Engine<'_> {
         fsio::write_new(&path, &doc.to_json()?, 0o644)?;
         self.fix_draft(&doc.canonical_signed()?)?;
         self.transcript.append(
-            tkind::ROOT_BUILT,
+            Event::RootBuilt,
             Some(&step.id),
             Some(&step.actor),
             json!({"metadata": "targets", "version": doc.version(), "expires": doc.targets().expires,
@@ -170,7 +170,7 @@ impl Engine<'_> {
                 "{name} had already signed before the interruption"
             ));
             self.transcript.append(
-                tkind::SIGNATURE,
+                Event::Signature,
                 Some(&step.id),
                 Some(&step.actor),
                 json!({"key": name, "keyid": keyid, "metadata": "targets", "version": doc.version(),
@@ -199,7 +199,7 @@ impl Engine<'_> {
             short(&keyid)
         ));
         self.transcript.append(
-            tkind::SIGNATURE,
+            Event::Signature,
             Some(&step.id),
             Some(&step.actor),
             json!({"key": name, "keyid": keyid, "token": signer.describe(), "metadata": "targets", "version": doc.version()}),
@@ -212,7 +212,7 @@ impl Engine<'_> {
         let line = self.check_targets_draft()?;
         self.ui.say(&line);
         self.transcript.append(
-            tkind::VERIFIED,
+            Event::Verified,
             Some(&step.id),
             Some(&step.actor),
             json!({"result": line}),

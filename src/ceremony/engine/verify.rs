@@ -22,7 +22,7 @@ impl Engine<'_> {
             self.ui.say("checked: its own root threshold and, for a new version, the previous root's threshold");
         }
         self.transcript.append(
-            tkind::VERIFIED,
+            Event::Verified,
             Some(&step.id),
             Some(&step.actor),
             json!({"result": line, "steps": report.steps.len()}),
