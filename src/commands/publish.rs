@@ -95,6 +95,10 @@ pub fn run(args: PublishArgs) -> Result<()> {
     for line in &published.lines {
         println!("  {line}");
     }
+    if published.versions.is_empty() {
+        println!("{} already holds this bundle", export.repository);
+        return Ok(());
+    }
     println!(
         "published root version(s) {} of {}",
         published

@@ -19,11 +19,24 @@ pub fn run(args: RequestArgs) -> Result<()> {
             path: args.out.display().to_string(),
         }));
     }
-    if staging_dir(&args.out).exists() {
-        return Err(BundleError::Partial {
-            path: staging_dir(&args.out).display().to_string(),
+    let staging = staging_dir(&args.out);
+    if crate::fsio::occupied(&staging) {
+        // A request interrupted before its bundle was moved into place: the
+        // staged files were never a bundle and are made again.
+        if !staging.is_dir() || staging.join(crate::transfer::bundle::MANIFEST).is_file() {
+            return Err(BundleError::Partial {
+                path: staging.display().to_string(),
+            }
+            .into());
         }
-        .into());
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::Read {
+            path: staging.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        eprintln!(
+            "{}: the staged files of an interrupted request were removed; making the request again",
+            staging.display()
+        );
     }
     let api = match (&args.server, flavour) {
         (Some(url), Flavour::Notary) => Some(NotaryApi::new(url, args.server_ca.as_deref())?),

@@ -362,6 +362,38 @@ pub fn to_tuf_repo(
         None if current.is_file() => Some(read_trusted(&current)?),
         None => None,
     };
+    // The same bundle published before (a publish interrupted after its last
+    // rename, run again): the repository already holds exactly its roots.
+    if let Some((doc, bytes)) = &trusted
+        && let Some((latest, latest_bytes)) = export.roots.last()
+        && doc.version() == latest.version()
+        && bytes == latest_bytes
+        && present(&current).ok().flatten().as_deref() == Some(latest_bytes.as_slice())
+        && export.roots.iter().all(|(d, b)| {
+            present(&repo.join(format!("{}.root.json", d.version())))
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(b.as_slice())
+        })
+    {
+        for path in export
+            .roots
+            .iter()
+            .map(|(d, _)| repo.join(format!("{}.root.json", d.version())))
+            .chain([current.clone()])
+        {
+            let _ = fsio::remove_temps_for(&path);
+        }
+        return Ok(Published {
+            versions: Vec::new(),
+            lines: vec![format!(
+                "already published: {} holds every root of this bundle and root.json is version {}; nothing was written",
+                repo.display(),
+                latest.version()
+            )],
+        });
+    }
     let (newer, _) = export.new_roots(
         trusted.as_ref().map(|(d, _)| d),
         trusted.as_ref().map(|(_, b)| b.as_slice()),

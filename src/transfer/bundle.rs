@@ -969,15 +969,43 @@ pub fn commit(
 /// manifest. A bundle that does not check out is not left in place.
 pub fn write_received(out: &Path, files: &[(String, Vec<u8>)]) -> Result<Bundle, BundleError> {
     if fsio::occupied(out) {
+        // Received before (a run interrupted after its rename, run again): the
+        // same files, and nothing else, are already there.
+        let same = out.is_dir()
+            && walk(out).is_ok_and(|found| {
+                found.len() == files.len()
+                    && files
+                        .iter()
+                        .all(|(p, b)| fs::read(out.join(p)).ok().as_deref() == Some(b.as_slice()))
+            });
+        if same {
+            return Bundle::open_any(out);
+        }
         return Err(BundleError::File(fsio::FileError::Exists {
             path: out.display().to_string(),
         }));
     }
     let staging = staging_dir(out);
-    if staging.exists() {
-        return Err(BundleError::Partial {
+    if fsio::occupied(&staging) {
+        // An earlier write of this same bundle that was interrupted holds only
+        // files of it (and temporaries): it is made again from nothing. Anything
+        // else there is not ours to remove.
+        fsio::remove_temps(&staging, true).map_err(|e| BundleError::Io {
             path: staging.display().to_string(),
-        });
+            reason: e.to_string(),
+        })?;
+        let ours = staging.is_dir()
+            && walk(&staging)
+                .is_ok_and(|found| found.iter().all(|f| files.iter().any(|(p, _)| p == f)));
+        if !ours {
+            return Err(BundleError::Partial {
+                path: staging.display().to_string(),
+            });
+        }
+        fs::remove_dir_all(&staging).map_err(|e| BundleError::Io {
+            path: staging.display().to_string(),
+            reason: e.to_string(),
+        })?;
     }
     let result = (|| {
         for (path, bytes) in files {
