@@ -63,6 +63,7 @@ impl KeyStore {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
+        remove_interrupted(&dir, role)?;
         let tmp = dir.join(format!(".{role}-new-{}.age", random_hex()));
         let public = SoftToken::generate(&tmp, algorithm, passphrase)?;
         let id = key_id(&key_object(&public, flavour), flavour);
@@ -173,8 +174,76 @@ impl KeyStore {
     }
 }
 
+/// Remove what a generation killed before its links left in `dir`: its
+/// temporary key files (`.ROLE-new-<16 hex>.age` and their public halves) and
+/// the temporaries of their writes.
+fn remove_interrupted(dir: &Path, role: &str) -> Result<()> {
+    let io = |e: std::io::Error| Error::Read {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    fsio::remove_temps(dir, false).map_err(io)?;
+    let prefix = format!(".{role}-new-");
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let rnd = rest.split('.').next().unwrap_or_default();
+        if rnd.len() == 16
+            && rnd.bytes().all(|b| b.is_ascii_hexdigit())
+            && rest[16..].starts_with(".age")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            std::fs::remove_file(entry.path()).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 fn random_hex() -> String {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).expect("system randomness");
     hex::encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_generation_leaves_nothing_for_the_next() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        for name in [
+            ".targets-new-0123456789abcdef.age",
+            ".targets-new-0123456789abcdef.age.pub",
+            ".targets-0123456789abcdef.age.0123456789abcdef.tmp",
+        ] {
+            std::fs::write(dir.join(name), b"left by a kill").unwrap();
+        }
+        // Not ours: another role's, a finished key, a name that only looks close.
+        for name in [
+            ".snapshot-new-0123456789abcdef.age",
+            "targets-0123456789abcdef.age",
+            ".targets-new-xyz.age",
+        ] {
+            std::fs::write(dir.join(name), b"kept").unwrap();
+        }
+        remove_interrupted(dir, "targets").unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".snapshot-new-0123456789abcdef.age",
+                ".targets-new-xyz.age",
+                "targets-0123456789abcdef.age"
+            ]
+        );
+    }
 }
