@@ -4,6 +4,8 @@
 //! `docs/script-format.md`). It is validated in full — unknown fields, impossible
 //! thresholds, steps naming unknown people or keys — before the first step runs.
 
+use crate::keys::Algorithm;
+use crate::tokens::yubikey as yk;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -103,10 +105,11 @@ pub struct Parameters {
 pub struct KeySpec {
     /// The role whose key this is in the new root (`root`, `targets`, …), or
     /// `outgoing-root` for a current root key that signs only as the previous root.
-    pub role: String,
-    /// `ed25519` or `ecdsa-p256`, for keys generated in the ceremony.
-    #[serde(default)]
-    pub algorithm: Option<String>,
+    pub role: KeyRole,
+    /// `ed25519`, `ecdsa-p256` or `rsa`, for keys generated in the ceremony
+    /// (read once, when the script is parsed).
+    #[serde(default, deserialize_with = "algorithm")]
+    pub algorithm: Option<Algorithm>,
     /// Generated on its token during the ceremony (otherwise it must exist).
     #[serde(default)]
     pub generate: bool,
@@ -120,22 +123,22 @@ pub struct KeySpec {
     #[serde(default)]
     pub backup: bool,
     /// YubiKey: the PIV slot to generate in (default 9c).
-    #[serde(default)]
-    pub slot: Option<String>,
+    #[serde(default, deserialize_with = "slot")]
+    pub slot: Option<yk::SlotId>,
     /// YubiKey: `always` (default) or `once`.
-    #[serde(default)]
-    pub pin_policy: Option<String>,
+    #[serde(default, deserialize_with = "pin_policy")]
+    pub pin_policy: Option<yk::PinPolicy>,
     /// YubiKey: `always` (default), `cached` or `never`.
-    #[serde(default)]
-    pub touch_policy: Option<String>,
+    #[serde(default, deserialize_with = "touch_policy")]
+    pub touch_policy: Option<yk::TouchPolicy>,
     /// YubiKey: the slot may already hold a key, which is replaced after the
     /// operator confirms.
     #[serde(default)]
     pub overwrite: bool,
     /// YubiKey: `required` (default) or `not-available` (a device that cannot
     /// attest, e.g. an emulator in a rehearsal; recorded in the transcript).
-    #[serde(default)]
-    pub attestation: Option<String>,
+    #[serde(default, deserialize_with = "attestation")]
+    pub attestation: Option<yk::AttestationPolicy>,
 }
 
 impl KeySpec {
@@ -148,9 +151,9 @@ impl KeySpec {
             || self.attestation.is_some()
     }
 
-    /// The attestation requirement (validated).
+    /// The attestation requirement.
     pub fn attestation_required(&self) -> bool {
-        self.attestation.as_deref() != Some("not-available")
+        self.attestation != Some(yk::AttestationPolicy::NotAvailable)
     }
 }
 
@@ -179,18 +182,161 @@ pub enum Action {
     Export,
 }
 
+/// A step as the script file writes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawStep {
+    id: String,
+    action: Action,
+    actor: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+/// What a step does, with what it needs: fixed when the script is parsed, so
+/// no step reads its settings again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// A person confirms this statement.
+    Confirm {
+        text: String,
+    },
+    CheckAirGap,
+    ListTokens,
+    /// Generate this script key on its token.
+    GenerateKey {
+        key: String,
+    },
+    BuildRoot,
+    BuildTargets,
+    Review,
+    /// Sign with this script key.
+    Sign {
+        key: String,
+    },
+    Verify,
+    Export,
+}
+
+/// A step of the script.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawStep")]
 pub struct Step {
     pub id: String,
-    pub action: Action,
     pub actor: String,
-    /// What the actor is asked to confirm (for `confirm`), or extra guidance.
-    #[serde(default)]
+    /// Extra guidance shown with the step (for `confirm`, the statement).
     pub text: Option<String>,
-    /// The key this step acts on (`generate-key`, `sign`).
-    #[serde(default)]
-    pub key: Option<String>,
+    pub plan: Plan,
+}
+
+impl TryFrom<RawStep> for Step {
+    type Error = String;
+
+    fn try_from(s: RawStep) -> Result<Step, String> {
+        let key = |what: &str| {
+            s.key
+                .clone()
+                .ok_or_else(|| format!("step {:?}: {what} needs key = \"…\"", s.id))
+        };
+        let plan = match s.action {
+            Action::Confirm => Plan::Confirm {
+                text: s.text.clone().ok_or_else(|| {
+                    format!(
+                        "step {:?}: confirm needs text = \"what is confirmed\"",
+                        s.id
+                    )
+                })?,
+            },
+            Action::CheckAirGap => Plan::CheckAirGap,
+            Action::ListTokens => Plan::ListTokens,
+            Action::GenerateKey => Plan::GenerateKey {
+                key: key("generate-key")?,
+            },
+            Action::BuildRoot => Plan::BuildRoot,
+            Action::BuildTargets => Plan::BuildTargets,
+            Action::Review => Plan::Review,
+            Action::Sign => Plan::Sign { key: key("sign")? },
+            Action::Verify => Plan::Verify,
+            Action::Export => Plan::Export,
+        };
+        Ok(Step {
+            id: s.id,
+            actor: s.actor,
+            text: s.text,
+            plan,
+        })
+    }
+}
+
+impl Step {
+    /// The kind of step.
+    pub fn action(&self) -> Action {
+        match self.plan {
+            Plan::Confirm { .. } => Action::Confirm,
+            Plan::CheckAirGap => Action::CheckAirGap,
+            Plan::ListTokens => Action::ListTokens,
+            Plan::GenerateKey { .. } => Action::GenerateKey,
+            Plan::BuildRoot => Action::BuildRoot,
+            Plan::BuildTargets => Action::BuildTargets,
+            Plan::Review => Action::Review,
+            Plan::Sign { .. } => Action::Sign,
+            Plan::Verify => Action::Verify,
+            Plan::Export => Action::Export,
+        }
+    }
+
+    /// The script key the step acts on (`generate-key`, `sign`).
+    pub fn key(&self) -> Option<&str> {
+        match &self.plan {
+            Plan::GenerateKey { key } | Plan::Sign { key } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// A setting read with `parse` (its error names the setting and what it takes).
+fn setting<'de, D, T>(d: D, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text: Option<String> = Option::deserialize(d)?;
+    text.map(|t| parse(&t).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+fn slot<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<yk::SlotId>, D::Error> {
+    setting(d, yk::parse_slot)
+}
+
+fn pin_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<yk::PinPolicy>, D::Error> {
+    setting(d, yk::parse_pin_policy)
+}
+
+fn touch_policy<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<yk::TouchPolicy>, D::Error> {
+    setting(d, yk::parse_touch_policy)
+}
+
+fn attestation<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<yk::AttestationPolicy>, D::Error> {
+    setting(d, |s| match s {
+        "required" => Ok(yk::AttestationPolicy::Required),
+        "not-available" => Ok(yk::AttestationPolicy::NotAvailable),
+        other => Err(format!(
+            "attestation {other:?}: use \"required\" (the default) or \"not-available\" \
+             (a device that cannot attest, rehearsals only)"
+        )),
+    })
+}
+
+fn algorithm<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Algorithm>, D::Error> {
+    let name: Option<String> = Option::deserialize(d)?;
+    name.map(|n| Algorithm::parse(&n).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,14 +372,44 @@ pub struct ScriptError {
     pub reason: String,
 }
 
-const ROLES: [&str; 6] = [
-    "root",
-    "targets",
-    "snapshot",
-    "timestamp",
-    "outgoing-root",
-    "delegation",
-];
+/// What a script key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyRole {
+    Root,
+    Targets,
+    Snapshot,
+    Timestamp,
+    /// A current root key that signs only as the previous root.
+    OutgoingRoot,
+    /// A delegated role's key (delegation-rotate).
+    Delegation,
+}
+
+impl KeyRole {
+    /// The name scripts use (for the top-level roles, the role's name in a root).
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyRole::Root => "root",
+            KeyRole::Targets => "targets",
+            KeyRole::Snapshot => "snapshot",
+            KeyRole::Timestamp => "timestamp",
+            KeyRole::OutgoingRoot => "outgoing-root",
+            KeyRole::Delegation => "delegation",
+        }
+    }
+
+    /// A root key of the new root or of the previous one: it signs a root.
+    pub fn signs_root(self) -> bool {
+        matches!(self, KeyRole::Root | KeyRole::OutgoingRoot)
+    }
+}
+
+impl std::fmt::Display for KeyRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 impl Script {
     /// Parse and validate a script. `file` names it in errors.
@@ -285,22 +461,13 @@ impl Script {
             return Err("parameters.repository is empty".into());
         }
         for (name, k) in &self.keys {
-            if !ROLES.contains(&k.role.as_str()) {
-                return Err(format!(
-                    "key {name:?} has role {:?}; roles are {}",
-                    k.role,
-                    ROLES.join(", ")
-                ));
-            }
             if k.generate {
                 let alg = k
                     .algorithm
-                    .as_deref()
                     .ok_or_else(|| format!("key {name:?} is generated but names no algorithm"))?;
-                crate::keys::Algorithm::parse(alg).map_err(|e| format!("key {name:?}: {e}"))?;
                 if self.parameters.flavour == FlavourParam::Notary
-                    && k.role == "root"
-                    && alg != "ecdsa-p256"
+                    && k.role == KeyRole::Root
+                    && alg != Algorithm::EcdsaP256
                 {
                     return Err(format!(
                         "key {name:?}: Notary root keys are ecdsa-p256 (x509 certificates)"
@@ -320,35 +487,10 @@ impl Script {
                          YubiKey settings do not apply"
                     ));
                 }
-                if let Some(slot) = &k.slot {
-                    crate::tokens::yubikey::parse_slot(slot)
-                        .map_err(|e| format!("key {name:?}: {e}"))?;
-                }
-                match k.pin_policy.as_deref() {
-                    None | Some("always") | Some("once") => {}
-                    Some("never") => {
-                        return Err(format!(
-                            "key {name:?}: pin_policy \"never\" is refused: a root key must need the PIN"
-                        ));
-                    }
-                    Some(other) => {
-                        return Err(format!(
-                            "key {name:?}: pin_policy {other:?}; use \"always\" (the default) or \"once\""
-                        ));
-                    }
-                }
-                if let Some(t) = &k.touch_policy {
-                    crate::tokens::yubikey::parse_touch_policy(t)
-                        .map_err(|e| format!("key {name:?}: {e}"))?;
-                }
-                match k.attestation.as_deref() {
-                    None | Some("required") | Some("not-available") => {}
-                    Some(other) => {
-                        return Err(format!(
-                            "key {name:?}: attestation {other:?}; use \"required\" (the default) \
-                             or \"not-available\" (a device that cannot attest, rehearsals only)"
-                        ));
-                    }
+                if k.pin_policy == Some(yk::PinPolicy::Never) {
+                    return Err(format!(
+                        "key {name:?}: pin_policy \"never\" is refused: a root key must need the PIN"
+                    ));
                 }
             }
             if k.backup && !k.generate {
@@ -364,7 +506,11 @@ impl Script {
                 ));
             }
         }
-        let new_root_keys = self.keys.values().filter(|k| k.role == "root").count() as u64;
+        let new_root_keys = self
+            .keys
+            .values()
+            .filter(|k| k.role == KeyRole::Root)
+            .count() as u64;
         if let Some(t) = self.parameters.root_threshold {
             if t == 0 {
                 return Err("root_threshold is 0; it must be at least 1".into());
@@ -382,7 +528,7 @@ impl Script {
             if let Some(k) = self
                 .keys
                 .iter()
-                .find(|(_, k)| k.role == "root" && !k.generate)
+                .find(|(_, k)| k.role == KeyRole::Root && !k.generate)
             {
                 return Err(format!(
                     "root-init generates every root key, but key {:?} has generate = false",
@@ -403,29 +549,20 @@ impl Script {
                     s.id, s.actor
                 ));
             }
-            let key = |what: &str| -> Result<&KeySpec, String> {
-                let name = s
-                    .key
-                    .as_deref()
-                    .ok_or_else(|| format!("step {:?}: {what} needs key = \"…\"", s.id))?;
+            let key = |_what: &str| -> Result<&KeySpec, String> {
+                let name = s.key().unwrap_or_default();
                 self.keys.get(name).ok_or_else(|| {
                     format!("step {:?}: key {name:?} is not declared in [keys]", s.id)
                 })
             };
-            match s.action {
-                Action::Confirm if s.text.is_none() => {
-                    return Err(format!(
-                        "step {:?}: confirm needs text = \"what is confirmed\"",
-                        s.id
-                    ));
-                }
+            match s.action() {
                 Action::GenerateKey => {
                     let k = key("generate-key")?;
                     if !k.generate {
                         return Err(format!(
                             "step {:?}: key {:?} is not marked generate = true",
                             s.id,
-                            s.key.as_deref().unwrap_or("")
+                            s.key().unwrap_or("")
                         ));
                     }
                     if built {
@@ -434,24 +571,24 @@ impl Script {
                             s.id
                         ));
                     }
-                    generated.insert(s.key.clone().unwrap_or_default());
+                    generated.insert(s.key().unwrap_or_default().to_owned());
                 }
                 Action::Sign => {
                     let k = key("sign")?;
                     let signs_targets = self.kind == Kind::DelegationRotate;
-                    if signs_targets && k.role != "targets" {
+                    if signs_targets && k.role != KeyRole::Targets {
                         return Err(format!(
                             "step {:?}: delegation-rotate signs targets metadata; key {:?} is a {} key",
                             s.id,
-                            s.key.as_deref().unwrap_or(""),
+                            s.key().unwrap_or(""),
                             k.role
                         ));
                     }
-                    if !signs_targets && !matches!(k.role.as_str(), "root" | "outgoing-root") {
+                    if !signs_targets && !k.role.signs_root() {
                         return Err(format!(
                             "step {:?}: only root keys sign a root; {:?} is a {} key",
                             s.id,
-                            s.key.as_deref().unwrap_or(""),
+                            s.key().unwrap_or(""),
                             k.role
                         ));
                     }
@@ -473,7 +610,7 @@ impl Script {
                 }
                 Action::BuildRoot | Action::BuildTargets => built = true,
                 Action::Review | Action::Verify | Action::Export if !built => {
-                    let name = format!("{:?}", s.action).to_lowercase();
+                    let name = format!("{:?}", s.action()).to_lowercase();
                     return Err(format!("step {:?}: {name} comes after build-root", s.id));
                 }
                 _ => {}
@@ -508,11 +645,10 @@ impl Script {
         Ok(())
     }
 
-    pub fn participant(&self, id: &str) -> &Participant {
-        self.participants
-            .iter()
-            .find(|p| p.id == id)
-            .expect("validated")
+    /// The participant with this ID (every step's actor is one: checked when
+    /// the script is parsed).
+    pub fn participant(&self, id: &str) -> Option<&Participant> {
+        self.participants.iter().find(|p| p.id == id)
     }
 }
 

@@ -123,7 +123,7 @@ pub fn run(args: RunArgs, reg: &Registry) -> Result<()> {
                 if spec.generate || tokens.contains_key(name) || keyfiles.contains_key(name) {
                     continue;
                 }
-                if let Some(path) = input.keys.get(&spec.role) {
+                if let Some(path) = input.keys.get(spec.role.name()) {
                     keyfiles.insert(name.clone(), path.clone());
                 }
             }

@@ -213,7 +213,7 @@ impl Engine<'_> {
     fn room_root_keys(&self) -> Result<BTreeMap<String, PublicKey>> {
         let mut out = BTreeMap::new();
         for (name, spec) in &self.script.keys {
-            if spec.role != "root" {
+            if spec.role != super::KeyRole::Root {
                 continue;
             }
             let reference = self.state.bindings.tokens.get(name).ok_or_else(|| {
@@ -382,8 +382,7 @@ impl Engine<'_> {
             .script
             .steps
             .iter()
-            .filter(|s| s.action == super::Action::Sign)
-            .filter_map(|s| s.key.clone())
+            .filter_map(|s| s.key().map(str::to_owned))
             .collect();
         let mut text = format!(
             "Batch ceremony {} ({}) over {} repositories ({} metadata).\n",
@@ -427,9 +426,9 @@ impl Engine<'_> {
         self.read_aloud_and_confirm(step, &text)
     }
 
-    pub(super) fn batch_sign(&mut self, step: &Step) -> Result<()> {
+    pub(super) fn batch_sign(&mut self, step: &Step, name: &str) -> Result<()> {
         let state = self.batch_state()?;
-        let name = step.key.clone().expect("validated");
+        let name = name.to_owned();
         let reference = self.token_ref(&step.id, &name)?;
         let journal = journal_path(&self.work.0, &step.id);
         // What is durable already: a prefix 0..done, in order (a torn last line
@@ -573,7 +572,7 @@ impl Engine<'_> {
             .script
             .steps
             .iter()
-            .filter(|s| s.action == super::Action::Sign)
+            .filter(|s| s.action() == super::Action::Sign)
             .map(|s| s.id.clone())
             .collect();
         let mut journals = Vec::new();

@@ -26,7 +26,7 @@ pub(super) fn check_batch_bindings(script: &Script, b: &Bindings, reg: &Registry
                 "key {name} is generated: a batch ceremony generates no keys"
             )));
         }
-        if spec.role == "root" {
+        if spec.role == KeyRole::Root {
             let t = b.tokens.get(name).ok_or_else(|| {
                 usage(format!(
                     "a batch ceremony needs every root token bound up front: --token {name}=REF"
@@ -76,8 +76,7 @@ pub(super) fn check_bindings(
         ));
     }
     for (name, spec) in &script.keys {
-        let signs = matches!(spec.role.as_str(), "root" | "outgoing-root")
-            || (delegating && spec.role == "targets");
+        let signs = spec.role.signs_root() || (delegating && spec.role == KeyRole::Targets);
         let online = !signs;
         let has_token = b.tokens.contains_key(name);
         let has_file = b.keyfiles.contains_key(name);

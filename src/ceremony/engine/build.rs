@@ -40,7 +40,7 @@ impl Engine<'_> {
             .script
             .keys
             .iter()
-            .map(|(n, k)| (n.clone(), k.role.clone(), k.generate))
+            .map(|(n, k)| (n.clone(), k.role.name().to_owned(), k.generate))
             .collect();
         let add = |root: &mut Root, role: &str, id: String, key: Key| {
             root.keys.insert(id.clone(), key);

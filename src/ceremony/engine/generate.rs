@@ -3,11 +3,12 @@
 use super::*;
 
 impl Engine<'_> {
-    pub(super) fn generate(&mut self, step: &Step) -> Result<()> {
-        let name = step.key.clone().expect("validated");
+    pub(super) fn generate(&mut self, step: &Step, name: &str) -> Result<()> {
+        let name = name.to_owned();
         let spec = self.script.keys[&name].clone();
-        let alg = Algorithm::parse(spec.algorithm.as_deref().expect("validated"))
-            .map_err(|e| usage(e.to_string()))?;
+        let alg = spec
+            .algorithm
+            .ok_or_else(|| usage(format!("key {name} is generated but names no algorithm")))?;
         if let Some(done) = self.state.keys.get(&name) {
             self.ui
                 .say(&format!("{name}: already generated on {}", done.token));

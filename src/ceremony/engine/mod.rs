@@ -22,7 +22,7 @@
 //! `summary`.
 
 use super::airgap;
-use super::script::{Action, FlavourParam, Kind, Script, Step};
+use super::script::{Action, FlavourParam, KeyRole, Kind, Plan, Script, Step};
 use super::transcript::{CeremonyMeta, Transcript, witness_words};
 use super::ui::{OperatorUi, SecretKind, SecretRequest, UiError};
 use crate::error::{Error, Result};
@@ -500,7 +500,12 @@ impl<'a> Engine<'a> {
             if self.state.completed.contains(&step.id) {
                 continue;
             }
-            let actor = self.script.participant(&step.actor);
+            let actor = self.script.participant(&step.actor).ok_or_else(|| {
+                usage(format!(
+                    "step {}: actor {} is not a participant",
+                    step.id, step.actor
+                ))
+            })?;
             let actor_desc = match &actor.title {
                 Some(t) => format!("{} ({:?}, {t})", actor.id, actor.role).to_lowercase(),
                 None => format!("{} ({:?})", actor.id, actor.role).to_lowercase(),
@@ -510,7 +515,7 @@ impl<'a> Engine<'a> {
                 Event::StepStart,
                 Some(&step.id),
                 Some(&step.actor),
-                json!({"action": format!("{:?}", step.action), "number": i + 1, "of": total}),
+                json!({"action": format!("{:?}", step.action()), "number": i + 1, "of": total}),
             )?;
             self.running = Some(step.id.clone());
             if let Err(e) = self.step(step) {
@@ -594,32 +599,33 @@ impl<'a> Engine<'a> {
     }
 
     fn step(&mut self, step: &Step) -> Result<()> {
-        match step.action {
-            Action::Confirm => {
-                let text = step.text.as_deref().unwrap_or_default();
+        let batch = self.state.bindings.batch;
+        let delegating = self.delegating();
+        match &step.plan {
+            Plan::Confirm { text } => {
                 let refusal = format!(
                     "not confirmed: {text:?}; nothing was signed (resume with --resume once resolved)"
                 );
                 self.confirm_recorded(step, text, &refusal, json!({}))?;
             }
-            Action::CheckAirGap => self.check_air_gap(step)?,
-            Action::ListTokens => self.list_tokens(step)?,
-            Action::GenerateKey => self.generate(step)?,
-            Action::BuildRoot if self.state.bindings.batch => self.batch_build(step)?,
-            Action::Review if self.state.bindings.batch => self.batch_review(step)?,
-            Action::Sign if self.state.bindings.batch => self.batch_sign(step)?,
-            Action::Verify if self.state.bindings.batch => self.batch_verify(step)?,
-            Action::Export if self.state.bindings.batch => self.batch_export(step)?,
-            Action::BuildRoot => self.build_root(step)?,
-            Action::BuildTargets => self.build_targets(step)?,
-            Action::Review if self.delegating() => self.review_targets(step)?,
-            Action::Sign if self.delegating() => self.sign_targets(step)?,
-            Action::Verify if self.delegating() => self.verify_targets(step)?,
-            Action::Export if self.delegating() => self.export_targets(step)?,
-            Action::Review => self.review(step)?,
-            Action::Sign => self.sign(step)?,
-            Action::Verify => self.verify(step)?,
-            Action::Export => self.export(step)?,
+            Plan::CheckAirGap => self.check_air_gap(step)?,
+            Plan::ListTokens => self.list_tokens(step)?,
+            Plan::GenerateKey { key } => self.generate(step, key)?,
+            Plan::BuildRoot if batch => self.batch_build(step)?,
+            Plan::Review if batch => self.batch_review(step)?,
+            Plan::Sign { key } if batch => self.batch_sign(step, key)?,
+            Plan::Verify if batch => self.batch_verify(step)?,
+            Plan::Export if batch => self.batch_export(step)?,
+            Plan::BuildRoot => self.build_root(step)?,
+            Plan::BuildTargets => self.build_targets(step)?,
+            Plan::Review if delegating => self.review_targets(step)?,
+            Plan::Sign { key } if delegating => self.sign_targets(step, key)?,
+            Plan::Verify if delegating => self.verify_targets(step)?,
+            Plan::Export if delegating => self.export_targets(step)?,
+            Plan::Review => self.review(step)?,
+            Plan::Sign { key } => self.sign(step, key)?,
+            Plan::Verify => self.verify(step)?,
+            Plan::Export => self.export(step)?,
         }
         Ok(())
     }
@@ -653,15 +659,15 @@ fn save_state(work: &Workdir, state: &State) -> Result<()> {
 }
 
 fn title(step: &Step) -> String {
-    match step.action {
+    match step.action() {
         Action::Confirm => "confirm".into(),
         Action::CheckAirGap => "air-gap check".into(),
         Action::ListTokens => "tokens and keys".into(),
-        Action::GenerateKey => format!("generate key {}", step.key.as_deref().unwrap_or("")),
+        Action::GenerateKey => format!("generate key {}", step.key().unwrap_or("")),
         Action::BuildRoot => "build the new root".into(),
         Action::BuildTargets => "build the new targets metadata".into(),
         Action::Review => "read the new root aloud".into(),
-        Action::Sign => format!("sign with key {}", step.key.as_deref().unwrap_or("")),
+        Action::Sign => format!("sign with key {}", step.key().unwrap_or("")),
         Action::Verify => "verify".into(),
         Action::Export => "export".into(),
     }

@@ -56,9 +56,7 @@ impl Engine<'_> {
                 (None, Some(f)) => {
                     format!("{name} ({}): public key from {}", spec.role, f.display())
                 }
-                (None, None)
-                    if spec.generate || matches!(spec.role.as_str(), "root" | "outgoing-root") =>
-                {
+                (None, None) if spec.generate || spec.role.signs_root() => {
                     format!(
                         "{name} ({}): token to be selected when it is needed",
                         spec.role

@@ -3,8 +3,8 @@
 use super::*;
 
 impl Engine<'_> {
-    pub(super) fn sign(&mut self, step: &Step) -> Result<()> {
-        let name = step.key.clone().expect("validated");
+    pub(super) fn sign(&mut self, step: &Step, name: &str) -> Result<()> {
+        let name = name.to_owned();
         let reference = self.token_ref(&step.id, &name)?;
         let mut doc = self.draft()?;
         let previous = self.current.last().cloned();

@@ -28,14 +28,16 @@ impl Engine<'_> {
             return Ok(());
         }
         let params = self.script.parameters.clone();
-        let role_name = params.delegation.clone().expect("validated");
+        let role_name = params.delegation.clone().ok_or_else(|| {
+            usage("delegation-rotate needs parameters.delegation: the delegated role to rotate")
+        })?;
         let mut doc = self.current_targets.clone().expect("checked up front");
         let mut added = Vec::new();
         let names: Vec<String> = self
             .script
             .keys
             .iter()
-            .filter(|(_, k)| k.role == "delegation")
+            .filter(|(_, k)| k.role == KeyRole::Delegation)
             .map(|(n, _)| n.clone())
             .collect();
         for name in &names {
@@ -139,8 +141,8 @@ impl Engine<'_> {
         self.read_aloud_and_confirm(step, &text)
     }
 
-    pub(super) fn sign_targets(&mut self, step: &Step) -> Result<()> {
-        let name = step.key.clone().expect("validated");
+    pub(super) fn sign_targets(&mut self, step: &Step, name: &str) -> Result<()> {
+        let name = name.to_owned();
         let reference = self.token_ref(&step.id, &name)?;
         let mut doc = self.targets_draft()?;
         let root = self.current.last().cloned().expect("checked");

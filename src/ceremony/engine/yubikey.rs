@@ -25,23 +25,18 @@ impl Engine<'_> {
         again: bool,
     ) -> Result<(PublicKey, Value)> {
         let spec = self.script.keys[name].clone();
-        if let Some(s) = &spec.slot {
-            let slot = yubikey::parse_slot(s).map_err(usage)?;
+        if let Some(slot) = spec.slot {
             if r.slot.is_some_and(|rs| rs != slot) {
                 return Err(usage(format!(
-                    "key {name}: the script says slot {s}, the token reference {reference} names another slot"
+                    "key {name}: the script says slot {slot:?}, the token reference {reference} names another slot"
                 )));
             }
             r.slot = Some(slot);
         }
         let opts = GenerateOptions {
             algorithm: alg,
-            pin_policy: yubikey::parse_pin_policy(spec.pin_policy.as_deref().unwrap_or("always"))
-                .map_err(usage)?,
-            touch_policy: yubikey::parse_touch_policy(
-                spec.touch_policy.as_deref().unwrap_or("always"),
-            )
-            .map_err(usage)?,
+            pin_policy: spec.pin_policy.unwrap_or(yubikey::PinPolicy::Always),
+            touch_policy: spec.touch_policy.unwrap_or(yubikey::TouchPolicy::Always),
             overwrite: spec.overwrite || again,
             allow_default_management_key: self.script.parameters.allow_default_management_key,
             attestation: if spec.attestation_required() {

@@ -24,8 +24,10 @@ use crate::secret::Secret;
 use crate::tokens::pkcs11::PinPrompt;
 use der::Encode;
 use sha2::{Digest, Sha256};
-use yubikey::piv::{self, AlgorithmId, SlotId};
-use yubikey::{Certificate, MgmAlgorithmId, MgmKey, PinPolicy, Serial, TouchPolicy, YubiKey};
+pub use yubikey::piv::SlotId;
+use yubikey::piv::{self, AlgorithmId};
+use yubikey::{Certificate, MgmAlgorithmId, MgmKey, Serial, YubiKey};
+pub use yubikey::{PinPolicy, TouchPolicy};
 use zeroize::Zeroizing;
 
 /// Slots a signing key may be generated in: 9a, 9c, 9d, 9e and the retired
