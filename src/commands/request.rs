@@ -21,9 +21,10 @@ pub fn run(args: RequestArgs) -> Result<()> {
     }
     let staging = staging_dir(&args.out);
     if crate::fsio::occupied(&staging) {
-        // A request interrupted before its bundle was moved into place: the
-        // staged files were never a bundle and are made again.
-        if !staging.is_dir() || staging.join(crate::transfer::bundle::MANIFEST).is_file() {
+        // A request interrupted before its bundle was moved into place (its
+        // manifest written or not): the hidden staged files were never a bundle
+        // anyone could use, and are made again.
+        if !staging.is_dir() {
             return Err(BundleError::Partial {
                 path: staging.display().to_string(),
             }
