@@ -579,34 +579,10 @@ fn resume_after_a_crash_at_every_step_of_root_init() {
         .collect();
     for point in points {
         let room = Room::new();
-        let hsm = SoftHsm::new();
-        let mut pins = Vec::new();
-        for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
-            let pin = format!("{}{}", 612_007 + i * 17, "1");
-            hsm.init(label, &pin);
-            pins.push((format!("pkcs11:token={label};object=ceremony-root"), pin));
-        }
-        let answers = hsm_answers(&room, &pins, "answers.toml");
         let work = room.path("init");
         let export = room.path("export");
-        let mut args = vec![
-            p(&scripts().join("root-init.toml")).to_owned(),
-            s("--workdir"),
-            p(&work).to_owned(),
-            s("--out"),
-            p(&export).to_owned(),
-            s("--allow-network"),
-            s("--answers"),
-            p(&answers).to_owned(),
-        ];
-        for (i, (uri, _)) in pins.iter().enumerate() {
-            args.push(s("--token"));
-            args.push(format!("root-{}={uri}", i + 1));
-        }
-        for role in ["targets", "snapshot", "timestamp"] {
-            args.push(s("--key"));
-            args.push(format!("{role}=keyfile:{}", p(&room.keyfile(role, "tuf"))));
-        }
+        let (hsm, _, args) = root_init_on_softhsm(&room, 6_120_071, &work, &export, "answers.toml");
+        let answers = room.path("answers.toml");
         let o = ceremony()
             .arg("run")
             .args(&args)
@@ -821,20 +797,43 @@ fn an_answers_file_cannot_hold_the_pin_of_a_real_token() {
 /// root-init on three SoftHSM tokens; returns the HSM, the room, the token URIs
 /// with their PINs, and the export directory.
 fn softhsm_root(room: &mut Room) -> (SoftHsm, Vec<(String, String)>, PathBuf, String) {
+    let (hsm, pins, args) = root_init_on_softhsm(
+        room,
+        7_312_053,
+        &room.path("init"),
+        &room.path("export-1"),
+        "init-answers.toml",
+    );
+    let out = succeed(&hsm.run(&args));
+    let e1 = room.path("export-1");
+    (hsm, pins, e1, out)
+}
+
+/// Three fresh SoftHSM2 tokens (root-1..3, PINs from `pin_base`), the answers
+/// file holding their PINs, and the arguments of a root-init run over them with
+/// the fixture online keys. Returns the tokens, the (URI, PIN) pairs and the
+/// arguments.
+fn root_init_on_softhsm(
+    room: &Room,
+    pin_base: usize,
+    work: &Path,
+    export: &Path,
+    answers_name: &str,
+) -> (SoftHsm, Vec<(String, String)>, Vec<String>) {
     let hsm = SoftHsm::new();
     let mut pins = Vec::new();
     for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
-        let pin = format!("{}{}", 731_205 + i * 311, "3");
+        let pin = (pin_base + i * 23).to_string();
         hsm.init(label, &pin);
         pins.push((format!("pkcs11:token={label};object=ceremony-root"), pin));
     }
-    let answers = hsm_answers(room, &pins, "init-answers.toml");
+    let answers = hsm_answers(room, &pins, answers_name);
     let mut args = vec![
         p(&scripts().join("root-init.toml")).to_owned(),
         s("--workdir"),
-        p(&room.path("init")).to_owned(),
+        p(work).to_owned(),
         s("--out"),
-        p(&room.path("export-1")).to_owned(),
+        p(export).to_owned(),
         s("--allow-network"),
         s("--answers"),
         p(&answers).to_owned(),
@@ -847,9 +846,7 @@ fn softhsm_root(room: &mut Room) -> (SoftHsm, Vec<(String, String)>, PathBuf, St
         args.push(s("--key"));
         args.push(format!("{role}=keyfile:{}", p(&room.keyfile(role, "tuf"))));
     }
-    let out = succeed(&hsm.run(&args));
-    let e1 = room.path("export-1");
-    (hsm, pins, e1, out)
+    (hsm, pins, args)
 }
 
 fn hsm_answers(room: &Room, pins: &[(String, String)], name: &str) -> PathBuf {
@@ -1429,34 +1426,10 @@ fn targets_keyid(export: &Path) -> String {
 #[test]
 fn a_draft_changed_between_a_kill_and_the_resume_is_refused_and_nothing_is_signed() {
     let room = Room::new();
-    let hsm = SoftHsm::new();
-    let mut pins = Vec::new();
-    for (i, label) in ["root-1", "root-2", "root-3"].iter().enumerate() {
-        let pin = format!("{}{}", 583_117 + i * 23, "9");
-        hsm.init(label, &pin);
-        pins.push((format!("pkcs11:token={label};object=ceremony-root"), pin));
-    }
-    let answers = hsm_answers(&room, &pins, "answers.toml");
     let work = room.path("init");
     let export = room.path("export");
-    let mut args = vec![
-        p(&scripts().join("root-init.toml")).to_owned(),
-        s("--workdir"),
-        p(&work).to_owned(),
-        s("--out"),
-        p(&export).to_owned(),
-        s("--allow-network"),
-        s("--answers"),
-        p(&answers).to_owned(),
-    ];
-    for (i, (uri, _)) in pins.iter().enumerate() {
-        args.push(s("--token"));
-        args.push(format!("root-{}={uri}", i + 1));
-    }
-    for role in ["targets", "snapshot", "timestamp"] {
-        args.push(s("--key"));
-        args.push(format!("{role}=keyfile:{}", p(&room.keyfile(role, "tuf"))));
-    }
+    let (hsm, _, args) = root_init_on_softhsm(&room, 5_831_179, &work, &export, "answers.toml");
+    let answers = room.path("answers.toml");
     let o = ceremony()
         .arg("run")
         .args(&args)

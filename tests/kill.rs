@@ -393,9 +393,12 @@ fn percent_decode_id(uri: &str) -> String {
     id.replace('%', "").to_lowercase()
 }
 
-struct Outcome {
-    export: PathBuf,
-    resumes: usize,
+enum Outcome {
+    /// Finished and judged: the output kept for python-tuf, and how many
+    /// recovery runs it took.
+    Finished { export: PathBuf, resumes: usize },
+    /// The kill landed inside SoftHSM's token file (see below): not judged.
+    LandedInTokenFile,
 }
 
 /// Kill the scenario at `event` in a fresh copy of `template`, resume until it
@@ -427,10 +430,7 @@ fn kill_and_recover(
                 .is_some_and(|l| l.contains("token.object") || l.contains("token.lock"))
         })
     {
-        return Ok(Outcome {
-            export: PathBuf::new(),
-            resumes: 0,
-        });
+        return Ok(Outcome::LandedInTokenFile);
     }
     if !killed && !o.status.success() {
         return Err(format!("{what}: the run failed by itself:\n{}", stderr(&o)));
@@ -489,7 +489,7 @@ fn kill_and_recover(
         if inputs(&case.room(), &sc.outputs) != before {
             return Err(format!("{what}: an input changed"));
         }
-        return Ok(Outcome {
+        return Ok(Outcome::Finished {
             export: case.room().join(sc.output),
             resumes,
         });
@@ -628,7 +628,7 @@ fn kill_and_recover(
             "{what}: changed beside the work directory and export: {changed:?}"
         ));
     }
-    Ok(Outcome { export, resumes })
+    Ok(Outcome::Finished { export, resumes })
 }
 
 /// Run every planned kill of `sc` over two threads; judge every export with
@@ -675,14 +675,14 @@ fn kill_everywhere(sc: &Scenario, template: &Case, scratch: &Path) {
                     let kill_resume = (i % 5 == 4).then_some(1 + (i * 7919) % 40);
                     let dir = scratch.join(format!("case-{t}"));
                     match kill_and_recover(sc, template, dir.clone(), event, kill_resume) {
-                        Ok(out) if out.export.as_os_str().is_empty() => {
+                        Ok(Outcome::LandedInTokenFile) => {
                             landed_in_token_file.fetch_add(1, Ordering::SeqCst);
                         }
-                        Ok(out) => {
-                            resumes.fetch_add(out.resumes, Ordering::SeqCst);
+                        Ok(Outcome::Finished { export, resumes: n }) => {
+                            resumes.fetch_add(n, Ordering::SeqCst);
                             // Keep the export for python-tuf.
                             let keep = scratch.join(format!("export-{i}"));
-                            fs::rename(&out.export, &keep).unwrap();
+                            fs::rename(&export, &keep).unwrap();
                             exports.lock().unwrap().push(keep);
                         }
                         Err(e) => failures.lock().unwrap().push(e),
@@ -748,23 +748,7 @@ fn root_init_template(dir: &Path) -> (Case, Scenario) {
     fs::create_dir_all(case.hsm().join("tokens")).unwrap();
     fs::create_dir_all(case.room()).unwrap();
     case.write_conf();
-    let init = |label: &str, pin: &str| {
-        let o = case
-            .command(Path::new("softhsm2-util"))
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                "so-pin-fixture-0000",
-                "--pin",
-                pin,
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
+    let init = |label: &str, pin: &str| init_softhsm_token(&case.conf(), label, pin);
     let mut tokens = Vec::new();
     let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
     for (i, pin) in PINS.iter().enumerate() {

@@ -1,10 +1,11 @@
 //! `ceremony key`: generate a key on a token; show a token's public key.
 
-use super::{flavour, passphrase, token_public_key};
+use super::{flavour, passphrase};
 use crate::cli::{AlgorithmArg, KeyGenerateArgs, KeyShowArgs};
 use crate::error::{Error, Result};
 use crate::keys::Algorithm;
 use crate::tokens::pkcs11::registry::Registry;
+use crate::tokens::public_key as token_public_key;
 use crate::tokens::reference::TokenRef;
 use crate::tokens::soft::SoftToken;
 use crate::tuf::key::{key_id, notary_key, tuf_key};

@@ -17,7 +17,6 @@ use crate::cli::{
 };
 use crate::error::{Error, Result};
 use crate::fsio;
-use crate::keys::PublicKey;
 use crate::secret::Secret;
 use crate::tokens::Signer;
 use crate::tokens::pkcs11::registry::Registry;
@@ -125,9 +124,4 @@ pub fn open_signer(
         TokenRef::Pkcs11(uri) => Ok(Box::new(tokens::open_signer(&uri, secrets, reg)?)),
         TokenRef::YubiKey(r) => Ok(Box::new(tokens::open_yubikey_signer(&r, secrets)?)),
     }
-}
-
-/// Read a token's public key without unlocking it.
-pub fn token_public_key(reference: &str, reg: &Registry) -> Result<PublicKey> {
-    Ok(crate::tokens::public_key(reference, reg)?)
 }

@@ -24,7 +24,20 @@ pub fn run(args: RequestArgs) -> Result<()> {
         // A request interrupted before its bundle was moved into place (its
         // manifest written or not): the hidden staged files were never a bundle
         // anyone could use, and are made again.
-        if !staging.is_dir() {
+        // Only what a request stages is removed: anything else there (a
+        // ceremony's export being assembled under the same name) is not ours.
+        let requests_own = |name: &str| {
+            ["current", "keys", crate::transfer::bundle::MANIFEST].contains(&name)
+                || name == crate::online::request::REQUEST_FILE
+                || name.ends_with(".pack")
+                || crate::fsio::is_temp_name(name)
+        };
+        let only_ours = std::fs::read_dir(&staging).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .all(|e| requests_own(&e.file_name().to_string_lossy()))
+        });
+        if !staging.is_dir() || !only_ours {
             return Err(BundleError::Partial {
                 path: staging.display().to_string(),
             }

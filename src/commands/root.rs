@@ -3,7 +3,7 @@
 //! overwritten by an edit (write the edit with --out), and signing in place only
 //! ever adds a signature.
 
-use super::{flavour, open_signer, read_file, read_root, token_public_key, write_root_new};
+use super::{flavour, open_signer, read_file, read_root, write_root_new};
 use crate::cli::{
     AddKeyArgs, CreateArgs, EditArgs, InspectArgs, RemoveKeyArgs, SecretArgs, SetExpiryArgs,
     SetThresholdArgs, SignArgs,
@@ -11,6 +11,7 @@ use crate::cli::{
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::tokens::pkcs11::registry::Registry;
+use crate::tokens::public_key as token_public_key;
 use crate::tuf::document::RootDocument;
 use crate::tuf::key::{decode_key, key_id, notary_key, notary_x509_key, tuf_key};
 use crate::tuf::metadata::{Flavour, Key, RoleKeys, Root, SPEC_VERSION, TOP_LEVEL_ROLES};

@@ -797,24 +797,22 @@ pub fn stage_copy(out: &Path, path: &str, src: &Path) -> Result<PathBuf, BundleE
     // file already there.
     let mut from = fsio::open_regular(src).map_err(|e| io(src, e))?;
     let (tmp, mut file) = fsio::create_temp(&target, 0o644).map_err(BundleError::File)?;
-    let copied = std::io::copy(&mut from, &mut file)
-        .map_err(|e| io(&target, e))
-        .and_then(|_| fs::hard_link(&tmp, &target).map_err(|e| io(&target, e)));
+    let copied = std::io::copy(&mut from, &mut file).map_err(|e| io(&target, e));
     drop(file);
-    let _ = fs::remove_file(&tmp);
-    match copied {
-        Ok(()) => Ok(target),
-        Err(BundleError::Io { .. }) if fsio::occupied(&target) => {
+    let placed = copied.and_then(|_| match fs::hard_link(&tmp, &target) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             if same_contents(src, &target).map_err(|e| io(&target, e))? {
-                Ok(target)
+                Ok(())
             } else {
                 // The staging directory is this run's own (see `stage`).
-                fs::remove_file(&target).map_err(|e| io(&target, e))?;
-                stage_copy(out, path, src)
+                fs::rename(&tmp, &target).map_err(|e| io(&target, e))
             }
         }
-        Err(e) => Err(e),
-    }
+        Err(e) => Err(io(&target, e)),
+    });
+    let _ = fs::remove_file(&tmp);
+    placed.map(|()| target)
 }
 
 /// SHA-256 and size of a file, read in pieces (a batch's pack is tens of MB).

@@ -242,21 +242,7 @@ impl SoftHsm {
     /// A fresh token (SoftHSM's tool takes the test PINs as arguments; these are
     /// fixtures for disposable test tokens, not how `ceremony` takes PINs).
     pub fn init(&self, label: &str, pin: &str) {
-        let o = std::process::Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &self.conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                "so-pin-fixture-0000",
-                "--pin",
-                pin,
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        init_softhsm_token(&self.conf, label, pin);
     }
 
     pub fn run(&self, args: &[String]) -> Output {
@@ -269,6 +255,27 @@ impl SoftHsm {
             .output()
             .unwrap()
     }
+}
+
+/// A fresh SoftHSM2 token under the configuration `conf` (SoftHSM's tool takes
+/// the test PINs as arguments: fixtures for disposable test tokens, not how
+/// `ceremony` takes PINs).
+pub fn init_softhsm_token(conf: &Path, label: &str, pin: &str) {
+    let o = std::process::Command::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            "so-pin-fixture-0000",
+            "--pin",
+            pin,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// Whether `secret` shows in `text` as itself: not as a chance run inside a longer

@@ -3,6 +3,22 @@
 use super::*;
 
 /// What a batch ceremony needs bound before it starts.
+/// Check a run's bindings (a batch's, or one repository's) before anything is
+/// done; one repository's current roots and targets come back verified.
+pub(super) fn check_all_bindings(
+    script: &Script,
+    b: &Bindings,
+    interactive: bool,
+    reg: &Registry,
+) -> Result<(Vec<RootDocument>, Option<TargetsDocument>)> {
+    if b.batch {
+        check_batch_bindings(script, b, reg)?;
+        Ok((Vec::new(), None))
+    } else {
+        check_bindings(script, b, interactive, reg)
+    }
+}
+
 pub(super) fn check_batch_bindings(script: &Script, b: &Bindings, reg: &Registry) -> Result<()> {
     if !matches!(script.kind, Kind::RevokeTaggingKey | Kind::RefreshExpiry) {
         return Err(usage(format!(

@@ -217,7 +217,10 @@ impl Workdir {
                 other = true;
             }
         }
-        Ok(if other {
+        // A start creates the transcript before it copies the script.
+        let script_without_transcript = leftovers.iter().any(|p| p.ends_with("script.toml"))
+            && !leftovers.iter().any(|p| p.ends_with("transcript.jsonl"));
+        Ok(if other || script_without_transcript {
             WorkdirContents::Other
         } else if leftovers.is_empty() {
             WorkdirContents::Empty
@@ -305,12 +308,8 @@ impl<'a> Engine<'a> {
         let script_sha256 = hex::encode(Sha256::digest(script_text.as_bytes()));
         let flavour = flavour_of(&script);
         // Validate everything before anything is done.
-        let (current, current_targets) = if bindings.batch {
-            check_batch_bindings(&script, &bindings, registry)?;
-            (Vec::new(), None)
-        } else {
-            check_bindings(&script, &bindings, ui.interactive(), registry)?
-        };
+        let (current, current_targets) =
+            check_all_bindings(&script, &bindings, ui.interactive(), registry)?;
         let work = Workdir(workdir.to_owned());
         match work.contents()? {
             WorkdirContents::Absent | WorkdirContents::Empty => {}
@@ -329,7 +328,6 @@ impl<'a> Engine<'a> {
             }
         }
         std::fs::create_dir_all(workdir).map_err(|e| io_err(workdir, e))?;
-        fsio::replace(&workdir.join("script.toml"), script_text.as_bytes(), 0o644)?;
         let mut meta = CeremonyMeta::new(script.name.clone(), script_sha256.clone());
         meta.extra.insert("kind".into(), json!(script.kind.name()));
         meta.extra.insert("flavour".into(), json!(flavour.name()));
@@ -343,7 +341,10 @@ impl<'a> Engine<'a> {
                 .map(|p| json!({"id": p.id, "role": format!("{:?}", p.role).to_lowercase(), "title": p.title}))
                 .collect::<Vec<_>>()),
         );
+        // The transcript is created first: a `script.toml` with no transcript
+        // beside it was put there by someone else and is never removed.
         let mut transcript = Transcript::create(&work.transcript(), &meta)?;
+        fsio::replace(&workdir.join("script.toml"), script_text.as_bytes(), 0o644)?;
         if let Some(dir) = &bindings.request {
             let request = crate::online::request::Request::open_shared(dir)?;
             transcript.append(
@@ -453,12 +454,8 @@ impl<'a> Engine<'a> {
         let script = Script::parse(&script_text, &script_path.display().to_string())
             .map_err(|e| usage(e.to_string()))?;
         let flavour = flavour_of(&script);
-        let (current, current_targets) = if state.bindings.batch {
-            check_batch_bindings(&script, &state.bindings, registry)?;
-            (Vec::new(), None)
-        } else {
-            check_bindings(&script, &state.bindings, ui.interactive(), registry)?
-        };
+        let (current, current_targets) =
+            check_all_bindings(&script, &state.bindings, ui.interactive(), registry)?;
         if current_hashes(&current)? != state.current_sha256 {
             return Err(usage(
                 "the current roots changed since the ceremony began; resume only with the same --current files",

@@ -632,6 +632,23 @@ impl Module {
         })
     }
 
+    /// A read-write session on the token `uri` names, logged in as the user;
+    /// with the token's name for messages.
+    fn login_rw(
+        &self,
+        uri: &Pkcs11Uri,
+        prompt: &mut dyn PinPrompt,
+    ) -> Result<(String, LoggedIn), TokenError> {
+        let token = self.find_token(uri)?;
+        let name = token.name();
+        let session = self
+            .ctx()
+            .open_rw_session(token.slot)
+            .map_err(|e| ck_err(&name, e))?;
+        let user = self.login(session, &token, prompt)?;
+        Ok((name, user))
+    }
+
     /// Objects with the key ID of `uri` (which names the key's final label and
     /// its ID), read while logged in so private objects show too.
     fn objects_by_id(
@@ -685,13 +702,7 @@ impl Module {
     ) -> Result<(usize, usize), TokenError> {
         let label = uri.object.clone().unwrap_or_default();
         let provisional = uncommitted_label(&label);
-        let token = self.find_token(uri)?;
-        let name = token.name();
-        let session = self
-            .ctx()
-            .open_rw_session(token.slot)
-            .map_err(|e| ck_err(&name, e))?;
-        let user = self.login(session, &token, prompt)?;
+        let (name, user) = self.login_rw(uri, prompt)?;
         let found = self.objects_by_id(&user, &name, uri)?;
         // The ID was chosen at random for this generation: an object with it is
         // the generation's whether its label was written yet or not.
@@ -756,13 +767,7 @@ impl Module {
     ) -> Result<(), TokenError> {
         let label = uri.object.clone().unwrap_or_default();
         let provisional = uncommitted_label(&label);
-        let token = self.find_token(uri)?;
-        let name = token.name();
-        let session = self
-            .ctx()
-            .open_rw_session(token.slot)
-            .map_err(|e| ck_err(&name, e))?;
-        let user = self.login(session, &token, prompt)?;
+        let (name, user) = self.login_rw(uri, prompt)?;
         let found = self.objects_by_id(&user, &name, uri)?;
         let ours = |l: &str| l == provisional || l == label || l.is_empty();
         let public_h: Vec<_> = found
