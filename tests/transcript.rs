@@ -1011,3 +1011,337 @@ fn cli_airgap_check() {
          before a real ceremony, or use --allow-network for a rehearsal\n"
     );
 }
+
+/// Every field the tool records is described in `docs/transcript.md` under its
+/// kind: one example of each payload type, recorded, verified and looked up.
+#[test]
+fn every_recorded_field_is_documented() {
+    use ceremony::ceremony::transcript::payload::*;
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("transcript.jsonl");
+    let mut t = Transcript::create(&path, &meta()).unwrap();
+    let s = || "x".to_owned();
+    let map = || BTreeMap::from([(s(), s())]);
+    t.record(
+        None,
+        None,
+        &RequestInput {
+            request_bundle: s(),
+            bundle_hash: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &FileInput::TrustedRoot {
+            trusted_root: s(),
+            sha256: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &FileInput::CurrentTargets {
+            current_targets: s(),
+            sha256: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &CurrentRoot {
+            file: s(),
+            version: 1,
+            sha256: s(),
+        },
+    )
+    .unwrap();
+    t.record(None, None, &AirGap { air_gapped: true }).unwrap();
+    t.record(
+        None,
+        None,
+        &NetworkOverride {
+            findings: vec![s()],
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &StepStart {
+            action: s(),
+            number: 1,
+            of: 2,
+        },
+    )
+    .unwrap();
+    t.record(None, None, &StepDone {}).unwrap();
+    t.record(
+        None,
+        None,
+        &Confirmation {
+            statement: s(),
+            answer: s(),
+            summary_sha256: Some(s()),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &TokensBound {
+            bindings: map(),
+            keyfiles: map(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &TokenSelected {
+            key: s(),
+            selected: s(),
+            token_serial: s(),
+            token_model: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &KeyGenerated {
+            key: s(),
+            token: s(),
+            algorithm: s(),
+            public: s(),
+            tuf_keyid: s(),
+            evidence: json!({}),
+            committed_after_interruption: false,
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &KeyDiscarded {
+            key: s(),
+            token: s(),
+            id: Some(s()),
+            objects_destroyed: Some(1),
+            unidentified_objects_left: Some(0),
+            removed: Some(vec![s()]),
+            reason: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &BackupWritten {
+            key: s(),
+            recipient: s(),
+            file: s(),
+            sha256: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &BackupVerified {
+            key: s(),
+            file: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &RootBuilt {
+            version: 2,
+            expires: s(),
+            sha256_of_signed: s(),
+            roles: BTreeMap::new(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &TargetsBuilt {
+            metadata: s(),
+            version: 2,
+            expires: s(),
+            delegation: Some(s()),
+            added: vec![],
+            removed: vec![],
+            sha256_of_signed: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &BatchBuilt {
+            batch: true,
+            repositories: 1,
+            removed: vec![],
+            removed_distinct: 0,
+            added: vec![],
+            added_distinct: 0,
+            versions: (2, 3),
+            expires: s(),
+            drafts_sha256: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &Signed {
+            key: s(),
+            keyid: s(),
+            token: s(),
+            version: 2,
+            own_threshold: ThresholdCount {
+                valid: 1,
+                required: 1,
+            },
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &SignatureRecovered {
+            key: s(),
+            keyid: s(),
+            metadata: Some(s()),
+            version: 2,
+            recovered_after_interruption: true,
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &TargetsSigned {
+            key: s(),
+            keyid: s(),
+            token: s(),
+            metadata: s(),
+            version: 2,
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &BatchSigned {
+            key: s(),
+            token: s(),
+            batch: true,
+            signed: 1,
+            signed_before_interruption: 0,
+            journal_sha256: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &Verified {
+            result: s(),
+            steps: Some(1),
+            repositories: Some(1),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &FileWritten {
+            path: s(),
+            sha256: s(),
+            size: 1,
+        },
+    )
+    .unwrap();
+    t.record(None, None, &ExportStaged { repositories: 1 })
+        .unwrap();
+    t.record(
+        None,
+        None,
+        &Repository {
+            index: 0,
+            repository: s(),
+            version: 2,
+            signed_by: vec![],
+            targets_removed: vec![],
+            targets_added: vec![],
+            path: s(),
+            offset: 0,
+            size: 1,
+            sha256: s(),
+        },
+    )
+    .unwrap();
+    t.record(None, None, &Failed { error: s() }).unwrap();
+    t.record(
+        None,
+        None,
+        &Retry {
+            token: s(),
+            error: s(),
+            attempt: 1,
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &Interruption {
+            completed_steps: vec![s()],
+            next_step: Some(s()),
+        },
+    )
+    .unwrap();
+    t.record(None, None, &Resume {}).unwrap();
+    t.seal(None).unwrap();
+    verify_file(&path).unwrap();
+
+    let docs = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/transcript.md"))
+        .unwrap();
+    let mut undocumented = Vec::new();
+    for line in fs::read_to_string(&path).unwrap().lines() {
+        let e = entry(line);
+        let kind = e["kind"].as_str().unwrap();
+        // The row of the kinds table that describes this kind.
+        let row = docs
+            .lines()
+            .find(|l| {
+                l.starts_with("| `")
+                    && l.split('|')
+                        .nth(1)
+                        .is_some_and(|c| c.contains(&format!("`{kind}`")))
+            })
+            .unwrap_or_else(|| panic!("docs/transcript.md has no row for kind {kind}"));
+        if kind == "begin" || kind == "seal" {
+            continue;
+        }
+        for field in e["data"].as_object().unwrap().keys() {
+            if !row.contains(&format!("`{field}`")) {
+                undocumented.push(format!("{kind}.{field}"));
+            }
+        }
+    }
+    undocumented.dedup();
+    assert!(
+        undocumented.is_empty(),
+        "fields recorded but not described in docs/transcript.md: {undocumented:?}"
+    );
+}

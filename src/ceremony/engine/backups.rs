@@ -52,12 +52,15 @@ impl Engine<'_> {
                 i + 1,
                 file.display()
             ));
-            self.transcript.append(
-                Event::BackupWritten,
+            self.transcript.record(
                 Some(&step.id),
                 Some(&step.actor),
-                json!({"key": name, "recipient": who, "file": file.display().to_string(),
-                       "sha256": hex::encode(Sha256::digest(&ciphertext))}),
+                &rec::BackupWritten {
+                    key: name.to_owned(),
+                    recipient: who.to_string(),
+                    file: file.display().to_string(),
+                    sha256: hex::encode(Sha256::digest(&ciphertext)),
+                },
             )?;
             written.push((file, ciphertext, r.clone()));
         }
@@ -76,11 +79,13 @@ impl Engine<'_> {
                 "backup {} opens and holds the key",
                 file.display()
             ));
-            self.transcript.append(
-                Event::BackupVerified,
+            self.transcript.record(
                 Some(&step.id),
                 Some(&step.actor),
-                json!({"key": name, "file": file.display().to_string()}),
+                &rec::BackupVerified {
+                    key: name.to_owned(),
+                    file: file.display().to_string(),
+                },
             )?;
         }
         Ok(public)

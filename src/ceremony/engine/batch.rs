@@ -19,7 +19,7 @@
 //! operator UI and token opening.
 
 use super::pipeline::{self, Ended, Flow};
-use super::{Engine, Event, Step, io_err, usage};
+use super::{Engine, Step, io_err, rec, usage};
 use crate::ceremony::script::Kind;
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
@@ -35,7 +35,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -331,14 +330,20 @@ impl Engine<'_> {
         self.ui.say(&format!(
             "{count} repositories checked; {count} new roots built (versions {low} to {high}), nothing signed yet"
         ));
-        self.transcript.append(
-            Event::RootBuilt,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"batch": true, "repositories": count,
-                   "removed": removed.shown, "removed_distinct": removed.count(),
-                   "added": added.shown, "added_distinct": added.count(),
-                   "versions": [low, high], "expires": expires, "drafts_sha256": digest}),
+            &rec::BatchBuilt {
+                batch: true,
+                repositories: count,
+                removed: removed.shown.clone(),
+                removed_distinct: removed.count(),
+                added: added.shown.clone(),
+                added_distinct: added.count(),
+                versions: (low, high),
+                expires: expires.clone(),
+                drafts_sha256: digest,
+            },
         )?;
         Ok(())
     }
@@ -551,13 +556,17 @@ impl Engine<'_> {
             state.count - done,
             signer.describe()
         ));
-        self.transcript.append(
-            Event::Signature,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"key": name, "token": signer.describe(), "batch": true,
-                   "signed": state.count - done, "signed_before_interruption": done,
-                   "journal_sha256": sha256_file(&journal)?}),
+            &rec::BatchSigned {
+                key: name.to_owned(),
+                token: signer.describe(),
+                batch: true,
+                signed: state.count - done,
+                signed_before_interruption: done,
+                journal_sha256: sha256_file(&journal)?,
+            },
         )?;
         self.seal_signer = Some(signer);
         Ok(())
@@ -664,14 +673,21 @@ impl Engine<'_> {
                 })
                 .expect("an index entry serialises");
                 writeln!(index, "{line}").map_err(|e| io_err(&index_path, e))?;
-                transcript.append_deferred(
-                    Event::Repository,
+                transcript.record_deferred(
                     Some(&step.id),
                     Some(&step.actor),
-                    json!({"index": c.i, "repository": c.repository, "version": c.version,
-                           "signed_by": c.signed_by, "targets_removed": c.removed,
-                           "targets_added": c.added, "path": PACK, "offset": offset,
-                           "size": size, "sha256": c.sha256}),
+                    &rec::Repository {
+                        index: c.i,
+                        repository: c.repository.clone(),
+                        version: c.version,
+                        signed_by: c.signed_by.clone(),
+                        targets_removed: c.removed.clone(),
+                        targets_added: c.added.clone(),
+                        path: PACK.into(),
+                        offset,
+                        size,
+                        sha256: c.sha256.clone(),
+                    },
                 )?;
                 offset += size;
                 verified += 1;
@@ -701,11 +717,14 @@ impl Engine<'_> {
         self.ui.say(&format!(
             "all {verified} new roots verify: each is signed by the threshold of its previous root's keys and of its own"
         ));
-        self.transcript.append(
-            Event::Verified,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"result": format!("{verified} roots verified"), "repositories": verified}),
+            &rec::Verified {
+                result: format!("{verified} roots verified"),
+                steps: None,
+                repositories: Some(verified),
+            },
         )?;
         Ok(())
     }
@@ -723,11 +742,12 @@ impl Engine<'_> {
             state.count,
             out.display()
         ));
-        self.transcript.append(
-            Event::ExportStaged,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"repositories": state.count}),
+            &rec::ExportStaged {
+                repositories: state.count,
+            },
         )?;
         Ok(())
     }

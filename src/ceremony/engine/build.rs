@@ -166,12 +166,28 @@ impl Engine<'_> {
         doc.validate()?;
         fsio::write_new(&draft_path, &doc.to_json()?, 0o644)?;
         self.fix_draft(&doc.canonical_signed()?)?;
-        self.transcript.append(
-            Event::RootBuilt,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"version": doc.version(), "expires": doc.root().expires, "sha256_of_signed": hex::encode(Sha256::digest(doc.canonical_signed()?)),
-                   "roles": doc.root().roles.iter().map(|(r, k)| (r.clone(), json!({"keyids": k.keyids, "threshold": k.threshold}))).collect::<BTreeMap<_, _>>()}),
+            &rec::RootBuilt {
+                version: doc.version(),
+                expires: doc.root().expires.clone(),
+                sha256_of_signed: hex::encode(Sha256::digest(doc.canonical_signed()?)),
+                roles: doc
+                    .root()
+                    .roles
+                    .iter()
+                    .map(|(r, k)| {
+                        (
+                            r.clone(),
+                            rec::RoleKeys {
+                                keyids: k.keyids.clone(),
+                                threshold: k.threshold,
+                            },
+                        )
+                    })
+                    .collect(),
+            },
         )?;
         self.ui.say(&format!(
             "built root version {}, expires {}",

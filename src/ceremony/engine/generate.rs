@@ -67,12 +67,18 @@ impl Engine<'_> {
                 // there before the ceremony.
                 let again = pending.is_some();
                 if again {
-                    self.transcript.append(
-                        Event::KeyDiscarded,
+                    self.transcript.record(
                         Some(&step.id),
                         Some(&step.actor),
-                        json!({"key": name, "token": reference,
-                               "reason": "the generation was interrupted; the slot it was writing is generated again"}),
+                        &rec::KeyDiscarded {
+                            key: name.clone(),
+                            token: reference.clone(),
+                            id: None,
+                            objects_destroyed: None,
+                            unidentified_objects_left: None,
+                            removed: None,
+                            reason: "the generation was interrupted; the slot it was writing is generated again".into(),
+                        },
                     )?;
                 }
                 let (public, evidence) =
@@ -90,12 +96,18 @@ impl Engine<'_> {
             )));
         }
         let keyid = key_id(&tuf_key(&public), Flavour::Tuf);
-        self.transcript.append(
-            Event::KeyGenerated,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"key": name, "token": reference, "algorithm": alg.name(), "public": hex::encode(public.as_bytes()),
-                   "tuf_keyid": keyid, "evidence": evidence, "committed_after_interruption": recovered}),
+            &rec::KeyGenerated {
+                key: name.clone(),
+                token: reference.clone(),
+                algorithm: alg.name().into(),
+                public: hex::encode(public.as_bytes()),
+                tuf_keyid: keyid.clone(),
+                evidence,
+                committed_after_interruption: recovered,
+            },
         )?;
         self.state.pending.remove(&name);
         self.state.keys.insert(
@@ -148,12 +160,18 @@ impl Engine<'_> {
             }
             fsio::sync_dir(f);
         }
-        self.transcript.append(
-            Event::KeyDiscarded,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"key": name, "token": format!("soft:{}", path.display()), "removed": removed,
-                   "reason": "the generation was interrupted before the key was recorded; it is generated again"}),
+            &rec::KeyDiscarded {
+                key: name.to_owned(),
+                token: format!("soft:{}", path.display()),
+                id: None,
+                objects_destroyed: None,
+                unidentified_objects_left: None,
+                removed: Some(removed),
+                reason: "the generation was interrupted before the key was recorded; it is generated again".into(),
+            },
         )?;
         self.state.pending.remove(name);
         self.save_state()
@@ -202,13 +220,18 @@ impl Engine<'_> {
                 None => {
                     let (destroyed, left) =
                         module.discard_uncommitted(&at, p.unidentified_before, &mut prompt)?;
-                    self.transcript.append(
-                        Event::KeyDiscarded,
+                    self.transcript.record(
                         Some(&step.id),
                         Some(&step.actor),
-                        json!({"key": name, "token": reference, "id": p.id, "objects_destroyed": destroyed,
-                               "unidentified_objects_left": left,
-                               "reason": "the generation was interrupted before the key pair was recorded whole; it is generated again"}),
+                        &rec::KeyDiscarded {
+                            key: name.to_owned(),
+                            token: reference.to_owned(),
+                            id: Some(p.id.clone()),
+                            objects_destroyed: Some(destroyed),
+                            unidentified_objects_left: Some(left),
+                            removed: None,
+                            reason: "the generation was interrupted before the key pair was recorded whole; it is generated again".into(),
+                        },
                     )?;
                     if left > 0 {
                         self.ui.say(&format!(

@@ -74,7 +74,7 @@ use targets::*;
 const STATE_FORMAT: &str = "ceremony-state/2";
 
 /// Transcript entries: what the engine records (see `docs/transcript.md`).
-use super::transcript::Event;
+use super::transcript::payload as rec;
 
 /// How a run is bound to the world: which token holds which key, where the
 /// current roots and the online keys come from, where the export goes.
@@ -347,34 +347,54 @@ impl<'a> Engine<'a> {
         fsio::replace(&workdir.join("script.toml"), script_text.as_bytes(), 0o644)?;
         if let Some(dir) = &bindings.request {
             let request = crate::online::request::Request::open_shared(dir)?;
-            transcript.append(
-                Event::Input,
+            transcript.record(
                 None,
                 None,
-                json!({"request_bundle": dir.display().to_string(), "bundle_hash": request.bundle.hash()}),
+                &rec::RequestInput {
+                    request_bundle: dir.display().to_string(),
+                    bundle_hash: request.bundle.hash().to_owned(),
+                },
             )?;
         }
-        for (field, given) in [
-            ("trusted_root", &bindings.trusted),
-            ("current_targets", &bindings.targets),
-        ] {
-            if let Some(path) = given {
-                let bytes = crate::inputs::read_file(path)?;
-                transcript.append(
-                    Event::Input,
-                    None,
-                    None,
-                    json!({field: path.display().to_string(), "sha256": hex::encode(Sha256::digest(&bytes))}),
-                )?;
-            }
+        let file_input = |path: &std::path::Path| -> Result<(String, String)> {
+            let bytes = crate::inputs::read_file(path)?;
+            Ok((
+                path.display().to_string(),
+                hex::encode(Sha256::digest(&bytes)),
+            ))
+        };
+        if let Some(path) = &bindings.trusted {
+            let (trusted_root, sha256) = file_input(path)?;
+            transcript.record(
+                None,
+                None,
+                &rec::FileInput::TrustedRoot {
+                    trusted_root,
+                    sha256,
+                },
+            )?;
+        }
+        if let Some(path) = &bindings.targets {
+            let (current_targets, sha256) = file_input(path)?;
+            transcript.record(
+                None,
+                None,
+                &rec::FileInput::CurrentTargets {
+                    current_targets,
+                    sha256,
+                },
+            )?;
         }
         for doc in &current {
             let bytes = doc.to_json()?;
-            transcript.append(
-                Event::Input,
+            transcript.record(
                 None,
                 None,
-                json!({"file": doc.name, "version": doc.version(), "sha256": hex::encode(Sha256::digest(&bytes))}),
+                &rec::CurrentRoot {
+                    file: doc.name.clone(),
+                    version: doc.version(),
+                    sha256: hex::encode(Sha256::digest(&bytes)),
+                },
             )?;
         }
         let state = State {
@@ -462,13 +482,19 @@ impl<'a> Engine<'a> {
             ));
         }
         let mut transcript = Transcript::open_for_append(&work.transcript())?;
-        transcript.append(
-            Event::Interruption,
+        transcript.record(
             None,
             None,
-            json!({"completed_steps": state.completed, "next_step": script.steps.iter().map(|s| s.id.clone()).find(|id| !state.completed.contains(id))}),
+            &rec::Interruption {
+                completed_steps: state.completed.clone(),
+                next_step: script
+                    .steps
+                    .iter()
+                    .map(|s| s.id.clone())
+                    .find(|id| !state.completed.contains(id)),
+            },
         )?;
-        transcript.append(Event::Resume, None, None, json!({}))?;
+        transcript.record(None, None, &rec::Resume {})?;
         Ok(Engine {
             script,
             work,
@@ -508,31 +534,31 @@ impl<'a> Engine<'a> {
                 None => format!("{} ({:?})", actor.id, actor.role).to_lowercase(),
             };
             self.ui.header(i + 1, total, &title(step), &actor_desc);
-            self.transcript.append(
-                Event::StepStart,
+            self.transcript.record(
                 Some(&step.id),
                 Some(&step.actor),
-                json!({"action": format!("{:?}", step.action()), "number": i + 1, "of": total}),
+                &rec::StepStart {
+                    action: format!("{:?}", step.action()),
+                    number: i + 1,
+                    of: total,
+                },
             )?;
             self.running = Some(step.id.clone());
             if let Err(e) = self.step(step) {
-                let _ = self.transcript.append(
-                    Event::Error,
+                let _ = self.transcript.record(
                     Some(&step.id),
                     Some(&step.actor),
-                    json!({"error": super::transcript::one_line(&e.to_string())}),
+                    &rec::Failed {
+                        error: super::transcript::one_line(&e.to_string()),
+                    },
                 );
                 return Err(e);
             }
             crash_point("before-commit", &step.id);
             self.state.completed.push(step.id.clone());
             self.save_state()?;
-            self.transcript.append(
-                Event::StepDone,
-                Some(&step.id),
-                Some(&step.actor),
-                json!({}),
-            )?;
+            self.transcript
+                .record(Some(&step.id), Some(&step.actor), &rec::StepDone {})?;
             crash_point("after-commit", &step.id);
         }
         let out = self.state.bindings.out.clone();
@@ -603,7 +629,7 @@ impl<'a> Engine<'a> {
                 let refusal = format!(
                     "not confirmed: {text:?}; nothing was signed (resume with --resume once resolved)"
                 );
-                self.confirm_recorded(step, text, &refusal, json!({}))?;
+                self.confirm_recorded(step, text, &refusal, None)?;
             }
             Plan::CheckAirGap => self.check_air_gap(step)?,
             Plan::ListTokens => self.list_tokens(step)?,

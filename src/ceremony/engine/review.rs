@@ -10,11 +10,10 @@ impl Engine<'_> {
             self.ui.say(line);
         }
         if report.is_air_gapped() {
-            self.transcript.append(
-                Event::AirGap,
+            self.transcript.record(
                 Some(&step.id),
                 Some(&step.actor),
-                json!({"air_gapped": true}),
+                &rec::AirGap { air_gapped: true },
             )?;
             return Ok(());
         }
@@ -22,11 +21,12 @@ impl Engine<'_> {
             self.ui.say(
                 "--allow-network: continuing on a networked machine (recorded in the transcript)",
             );
-            self.transcript.append(
-                Event::NetworkOverride,
+            self.transcript.record(
                 Some(&step.id),
                 Some(&step.actor),
-                json!({"findings": text.lines().collect::<Vec<_>>()}),
+                &rec::NetworkOverride {
+                    findings: text.lines().map(str::to_owned).collect(),
+                },
             )?;
             return Ok(());
         }
@@ -66,11 +66,19 @@ impl Engine<'_> {
             };
             self.ui.say(&line);
         }
-        self.transcript.append(
-            Event::Token,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"bindings": self.state.bindings.tokens, "keyfiles": self.state.bindings.keyfiles.iter().map(|(k, v)| (k.clone(), v.display().to_string())).collect::<BTreeMap<_, _>>()}),
+            &rec::TokensBound {
+                bindings: self.state.bindings.tokens.clone(),
+                keyfiles: self
+                    .state
+                    .bindings
+                    .keyfiles
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.display().to_string()))
+                    .collect(),
+            },
         )?;
         Ok(())
     }
@@ -112,29 +120,32 @@ impl Engine<'_> {
             step,
             "The administrator has read this aloud and everyone present agrees it is what we intend to sign",
             "the summary was not agreed; nothing was signed",
-            json!({"summary_sha256": hex::encode(Sha256::digest(text.as_bytes()))}),
+            Some(hex::encode(Sha256::digest(text.as_bytes()))),
         )
     }
 
     /// Ask the step's actor to confirm `statement`; a "no" stops the ceremony with
-    /// `refusal`, a "yes" is recorded (with `extra` fields) in the transcript.
+    /// `refusal`, a "yes" is recorded in the transcript (with the SHA-256 of the
+    /// summary read aloud, for a review).
     pub(super) fn confirm_recorded(
         &mut self,
         step: &Step,
         statement: &str,
         refusal: &str,
-        extra: serde_json::Value,
+        summary_sha256: Option<String>,
     ) -> Result<()> {
         if !self.ui.confirm(&step.id, statement).map_err(ui_err)? {
             return Err(usage(format!("step {}: {refusal}", step.id)));
         }
-        let mut data =
-            json!({"statement": crate::ceremony::transcript::one_line(statement), "answer": "yes"});
-        if let (Some(d), serde_json::Value::Object(e)) = (data.as_object_mut(), extra) {
-            d.extend(e);
-        }
-        self.transcript
-            .append(Event::Confirmation, Some(&step.id), Some(&step.actor), data)?;
+        self.transcript.record(
+            Some(&step.id),
+            Some(&step.actor),
+            &rec::Confirmation {
+                statement: crate::ceremony::transcript::one_line(statement),
+                answer: "yes".into(),
+                summary_sha256,
+            },
+        )?;
         Ok(())
     }
 }

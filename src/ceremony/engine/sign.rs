@@ -20,12 +20,16 @@ impl Engine<'_> {
                     "{name} had already signed before the interruption ({})",
                     fingerprint(&keyid)
                 ));
-                self.transcript.append(
-                    Event::Signature,
+                self.transcript.record(
                     Some(&step.id),
                     Some(&step.actor),
-                    json!({"key": name, "keyid": keyid, "version": doc.version(),
-                           "recovered_after_interruption": true}),
+                    &rec::SignatureRecovered {
+                        key: name.to_owned(),
+                        keyid,
+                        metadata: None,
+                        version: doc.version(),
+                        recovered_after_interruption: true,
+                    },
                 )?;
                 self.seal_signer = Some(signer);
                 return Ok(());
@@ -49,12 +53,19 @@ impl Engine<'_> {
                 own.threshold
             ),
         );
-        self.transcript.append(
-            Event::Signature,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"key": name, "keyid": keyid, "token": signer.describe(), "version": doc.version(),
-                   "own_threshold": {"valid": own.valid.len(), "required": own.threshold}}),
+            &rec::Signed {
+                key: name.to_owned(),
+                keyid,
+                token: signer.describe(),
+                version: doc.version(),
+                own_threshold: rec::ThresholdCount {
+                    valid: own.valid.len(),
+                    required: own.threshold,
+                },
+            },
         )?;
         self.seal_signer = Some(signer);
         Ok(())

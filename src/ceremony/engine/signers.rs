@@ -59,11 +59,15 @@ impl Engine<'_> {
             token.key_uri(&keys[k].label, &keys[k].id)
         };
         let reference = uri.to_string();
-        self.transcript.append(
-            Event::Token,
+        self.transcript.record(
             Some(step),
             None,
-            json!({"key": name, "selected": reference, "token_serial": token.serial, "token_model": token.model}),
+            &rec::TokenSelected {
+                key: name.to_owned(),
+                selected: reference.to_string(),
+                token_serial: token.serial.clone(),
+                token_model: token.model.clone(),
+            },
         )?;
         self.state
             .bindings
@@ -131,11 +135,14 @@ impl Engine<'_> {
                     self.ui.say(&format!(
                         "{e}; try again ({attempt} of {attempts} attempts used)"
                     ));
-                    self.transcript.append(
-                        Event::Retry,
+                    self.transcript.record(
                         Some(step),
                         None,
-                        json!({"token": reference, "error": crate::ceremony::transcript::one_line(&e.to_string()), "attempt": attempt}),
+                        &rec::Retry {
+                            token: reference.to_string(),
+                            error: crate::ceremony::transcript::one_line(&e.to_string()),
+                            attempt,
+                        },
                     )?;
                     attempt += 1;
                 }

@@ -118,14 +118,18 @@ impl Engine<'_> {
         doc.name = "new.targets.json".into();
         fsio::write_new(&path, &doc.to_json()?, 0o644)?;
         self.fix_draft(&doc.canonical_signed()?)?;
-        self.transcript.append(
-            Event::RootBuilt,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"metadata": "targets", "version": doc.version(), "expires": doc.targets().expires,
-                   "delegation": params.delegation, "added": added.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>(),
-                   "removed": removed,
-                   "sha256_of_signed": hex::encode(Sha256::digest(doc.canonical_signed()?))}),
+            &rec::TargetsBuilt {
+                metadata: "targets".into(),
+                version: doc.version(),
+                expires: doc.targets().expires.clone(),
+                delegation: params.delegation.clone(),
+                added: added.iter().map(|(i, _)| i.clone()).collect(),
+                removed: removed.clone(),
+                sha256_of_signed: hex::encode(Sha256::digest(doc.canonical_signed()?)),
+            },
         )?;
         self.ui.say(&format!(
             "built targets version {}, expires {}",
@@ -171,12 +175,16 @@ impl Engine<'_> {
             self.ui.say(&format!(
                 "{name} had already signed before the interruption"
             ));
-            self.transcript.append(
-                Event::Signature,
+            self.transcript.record(
                 Some(&step.id),
                 Some(&step.actor),
-                json!({"key": name, "keyid": keyid, "metadata": "targets", "version": doc.version(),
-                       "recovered_after_interruption": true}),
+                &rec::SignatureRecovered {
+                    key: name.to_owned(),
+                    keyid,
+                    metadata: Some("targets".into()),
+                    version: doc.version(),
+                    recovered_after_interruption: true,
+                },
             )?;
             self.seal_signer = Some(signer);
             return Ok(());
@@ -200,11 +208,16 @@ impl Engine<'_> {
             doc.version(),
             short(&keyid)
         ));
-        self.transcript.append(
-            Event::Signature,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"key": name, "keyid": keyid, "token": signer.describe(), "metadata": "targets", "version": doc.version()}),
+            &rec::TargetsSigned {
+                key: name.to_owned(),
+                keyid,
+                token: signer.describe(),
+                metadata: "targets".into(),
+                version: doc.version(),
+            },
         )?;
         self.seal_signer = Some(signer);
         Ok(())
@@ -213,11 +226,14 @@ impl Engine<'_> {
     pub(super) fn verify_targets(&mut self, step: &Step) -> Result<()> {
         let line = self.check_targets_draft()?;
         self.ui.say(&line);
-        self.transcript.append(
-            Event::Verified,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"result": line}),
+            &rec::Verified {
+                result: line,
+                steps: None,
+                repositories: None,
+            },
         )?;
         Ok(())
     }

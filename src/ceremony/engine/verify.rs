@@ -21,11 +21,14 @@ impl Engine<'_> {
         if self.flavour == Flavour::Tuf {
             self.ui.say("checked: its own root threshold and, for a new version, the previous root's threshold");
         }
-        self.transcript.append(
-            Event::Verified,
+        self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
-            json!({"result": line, "steps": report.steps.len()}),
+            &rec::Verified {
+                result: line,
+                steps: Some(report.steps.len()),
+                repositories: None,
+            },
         )?;
         Ok(())
     }

@@ -33,6 +33,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 mod entry;
+pub mod payload;
 mod report;
 mod verify;
 mod writer;

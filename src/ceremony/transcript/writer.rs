@@ -1,5 +1,6 @@
 //! Writing a transcript: create, continue after an interruption, append (each entry synced where it records an effect), seal.
 
+use super::payload::{Begin, FileWritten, Payload, Tool};
 use super::*;
 
 /// SHA-256 of the program file running this ceremony, so compliance staff can tell
@@ -87,19 +88,21 @@ impl Transcript {
             head: EntryHash::ZERO,
             broken: false,
         };
-        let mut data = meta.extra.clone();
-        data.insert("format".into(), FORMAT.into());
-        data.insert("ceremony".into(), meta.name.clone().into());
-        data.insert("script_sha256".into(), meta.script_sha256.clone().into());
-        data.insert(
-            "tool".into(),
-            json!({
-                "name": env!("CARGO_PKG_NAME"),
-                "version": env!("CARGO_PKG_VERSION"),
-                "binary_sha256": running_binary_sha256(),
-            }),
-        );
-        t.append(Event::Begin, None, None, Value::Object(data))?;
+        t.record(
+            None,
+            None,
+            &Begin {
+                format: FORMAT.into(),
+                ceremony: meta.name.clone(),
+                script_sha256: meta.script_sha256.clone(),
+                tool: Tool {
+                    name: env!("CARGO_PKG_NAME").into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    binary_sha256: running_binary_sha256(),
+                },
+                parameters: meta.extra.clone(),
+            },
+        )?;
         Ok(t)
     }
 
@@ -154,7 +157,10 @@ impl Transcript {
         self.next_seq == 0
     }
 
-    /// Append one entry and fsync it. Returns the entry's hash.
+    /// Append one entry with untyped data and fsync it. Returns the entry's hash.
+    /// The engine records typed payloads with [`Transcript::record`]; this is for
+    /// data of a kind no payload type describes (tests, tools reading and
+    /// re-recording entries).
     ///
     /// `data` must hold no secrets (fields named like PINs, passphrases, passwords,
     /// secrets or private keys are refused), only integer numbers, and no control
@@ -170,18 +176,34 @@ impl Transcript {
         self.append_entry(event.name(), step, actor, data)
     }
 
-    /// Append one entry without waiting for the disk; [`Transcript::sync`] makes
-    /// every entry so far durable. For one entry per repository in a batch, where
-    /// the step's summary entry (appended with [`Transcript::append`]) syncs them all.
-    pub fn append_deferred(
+    /// Record one entry with a typed payload, and fsync it. Returns the entry's hash.
+    pub fn record<P: Payload>(
         &mut self,
-        event: Event,
         step: Option<&str>,
         actor: Option<&str>,
-        data: Value,
+        payload: &P,
     ) -> Result<EntryHash> {
-        self.check_not_seal(event)?;
-        self.write_entry(event.name(), step, actor, data, false)
+        let data = self.payload_value(payload)?;
+        self.append(P::EVENT, step, actor, data)
+    }
+
+    /// [`Transcript::record`] without waiting for the disk; [`Transcript::sync`]
+    /// makes every entry so far durable. For one entry per repository in a batch,
+    /// where the step's summary entry syncs them all.
+    pub fn record_deferred<P: Payload>(
+        &mut self,
+        step: Option<&str>,
+        actor: Option<&str>,
+        payload: &P,
+    ) -> Result<EntryHash> {
+        let data = self.payload_value(payload)?;
+        self.check_not_seal(P::EVENT)?;
+        self.write_entry(P::EVENT.name(), step, actor, data, false)
+    }
+
+    fn payload_value<P: Payload>(&self, payload: &P) -> Result<Value> {
+        serde_json::to_value(payload)
+            .map_err(|e| self.not_recordable(P::EVENT.name(), e.to_string()))
     }
 
     /// Make every entry appended so far durable.
@@ -200,15 +222,14 @@ impl Transcript {
         path: &str,
         bytes: &[u8],
     ) -> Result<EntryHash> {
-        self.append(
-            Event::FileWritten,
+        self.record(
             step,
             actor,
-            json!({
-                "path": path,
-                "sha256": hex::encode(Sha256::digest(bytes)),
-                "size": bytes.len(),
-            }),
+            &FileWritten {
+                path: path.to_owned(),
+                sha256: hex::encode(Sha256::digest(bytes)),
+                size: bytes.len() as u64,
+            },
         )
     }
 
