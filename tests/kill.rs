@@ -304,8 +304,8 @@ struct Scenario {
     tokens: Vec<(String, String)>,
     /// The script keys generated in it, by token label.
     generated: BTreeMap<String, String>,
-    /// The chain python-tuf is given, relative to `output`.
-    chain: Vec<&'static str>,
+    /// How python-tuf judges the output.
+    verdict: Verdict,
     /// How a killed run is finished: `--resume` (a ceremony), or the same command
     /// again (publish, qr decode: they promise that running again completes).
     rerun: bool,
@@ -318,6 +318,17 @@ struct Scenario {
     /// Run again after its output was moved into place, the command refuses to
     /// write it twice ("already exists"): the output there is the finished one.
     exists_is_done: bool,
+}
+
+/// How python-tuf judges what a scenario wrote.
+enum Verdict {
+    /// It walks this chain of roots (relative to the output), the last one the
+    /// new root; the keys that root lists are then looked for on the tokens.
+    Chain(Vec<&'static str>),
+    /// A batch export: every new root must follow its repository's current root
+    /// in the request (`tests/interop/tuf_verify_batch.py`), and the export must
+    /// be byte-identical to an uninterrupted run's.
+    Batch { request: &'static str },
 }
 
 fn no_more_checks(_: &Case) -> Result<(), String> {
@@ -553,14 +564,19 @@ fn kill_and_recover(
         }
     }
     // Keys: the last key-generated entry per script key is the one kept.
-    let root: serde_json::Value =
-        serde_json::from_slice(&fs::read(export.join("root.json")).unwrap()).unwrap();
-    let root_keyids: BTreeSet<String> = root["signed"]["roles"]["root"]["keyids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap().to_owned())
-        .collect();
+    let root_keyids: BTreeSet<String> = match sc.verdict {
+        Verdict::Chain(_) => {
+            let root: serde_json::Value =
+                serde_json::from_slice(&fs::read(export.join("root.json")).unwrap()).unwrap();
+            root["signed"]["roles"]["root"]["keyids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_owned())
+                .collect()
+        }
+        Verdict::Batch { .. } => BTreeSet::new(),
+    };
     let mut kept: BTreeMap<String, (String, String)> = BTreeMap::new();
     for line in transcript.lines() {
         let e: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -702,20 +718,48 @@ fn kill_everywhere(sc: &Scenario, template: &Case, scratch: &Path) {
         failures.join("\n\n")
     );
     let exports = exports.into_inner().unwrap();
-    let list = scratch.join("chains.txt");
-    let mut text = String::new();
-    for e in &exports {
-        let chain: Vec<String> = sc.chain.iter().map(|f| p(&e.join(f)).to_owned()).collect();
-        text.push_str(&chain.join(" "));
-        text.push('\n');
-    }
-    fs::write(&list, text).unwrap();
-    let o = Command::new(python())
-        .arg(interop_script("tuf_verify.py"))
-        .arg("--chains")
-        .arg(&list)
-        .output()
-        .unwrap();
+    let list = scratch.join("outputs.txt");
+    let o = match &sc.verdict {
+        Verdict::Chain(chain) => {
+            let mut text = String::new();
+            for e in &exports {
+                let chain: Vec<String> = chain.iter().map(|f| p(&e.join(f)).to_owned()).collect();
+                text.push_str(&chain.join(" "));
+                text.push('\n');
+            }
+            fs::write(&list, text).unwrap();
+            Command::new(python())
+                .arg(interop_script("tuf_verify.py"))
+                .arg("--chains")
+                .arg(&list)
+                .output()
+                .unwrap()
+        }
+        Verdict::Batch { request } => {
+            // Ed25519 signatures are deterministic and the expiry is fixed: a
+            // resumed batch writes exactly what the uninterrupted run wrote.
+            let uninterrupted = traced.room().join(sc.output);
+            for e in &exports {
+                for f in ["roots.pack", "roots.jsonl"] {
+                    assert!(
+                        fs::read(e.join(f)).unwrap() == fs::read(uninterrupted.join(f)).unwrap(),
+                        "{}: {f} of {} differs from the uninterrupted run's",
+                        sc.name,
+                        e.display()
+                    );
+                }
+            }
+            let text: String = exports.iter().map(|e| format!("{}\n", p(e))).collect();
+            fs::write(&list, text).unwrap();
+            Command::new(python())
+                .arg(interop_script("tuf_verify_batch.py"))
+                .arg(template.room().join(request))
+                .arg("--exports")
+                .arg(&list)
+                .output()
+                .unwrap()
+        }
+    };
     assert!(
         o.status.success(),
         "{}: python-tuf refused an export:\n{}",
@@ -812,7 +856,7 @@ fn root_init_template(dir: &Path) -> (Case, Scenario) {
         args,
         tokens,
         generated,
-        chain: vec!["1.root.json"],
+        verdict: Verdict::Chain(vec!["1.root.json"]),
         rerun: false,
         outputs: vec!["work", "export"],
         output: "export",
@@ -871,7 +915,7 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
         args,
         tokens: init.tokens.clone(),
         generated: BTreeMap::new(),
-        chain: vec!["1.root.json", "2.root.json"],
+        verdict: Verdict::Chain(vec!["1.root.json", "2.root.json"]),
         rerun: false,
         outputs: vec!["work", "export"],
         output: "export",
@@ -899,7 +943,7 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
             .to_vec(),
         tokens: Vec::new(),
         generated: BTreeMap::new(),
-        chain: vec!["1.root.json", "2.root.json"],
+        verdict: Verdict::Chain(vec!["1.root.json", "2.root.json"]),
         rerun: true,
         outputs: vec!["repo"],
         output: "repo",
@@ -940,7 +984,7 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
         args,
         tokens: Vec::new(),
         generated: BTreeMap::new(),
-        chain: vec!["1.root.json", "2.root.json"],
+        verdict: Verdict::Chain(vec!["1.root.json", "2.root.json"]),
         rerun: true,
         outputs: vec!["received"],
         output: "received",
@@ -1004,7 +1048,7 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
         .to_vec(),
         tokens: Vec::new(),
         generated: BTreeMap::new(),
-        chain: vec!["current/1.root.json", "current/2.root.json"],
+        verdict: Verdict::Chain(vec!["current/1.root.json", "current/2.root.json"]),
         rerun: true,
         outputs: vec!["req"],
         output: "req",
@@ -1018,4 +1062,98 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
         exists_is_done: true,
     };
     kill_everywhere(&request, &template, &scratch.path().join("request"));
+}
+
+/// A responder's batch: revoke-tagging-key over four repositories, on two
+/// SoftHSM2 tokens that already hold the room's root keys. Killed at every call,
+/// resumed until done: python-tuf accepts every new root against its
+/// repository's current root, and the export is byte-identical to the run that
+/// was never killed.
+#[test]
+fn a_batch_killed_at_any_call_resumes_to_the_export_of_an_uninterrupted_run() {
+    strace_available();
+    let scratch = tempfile::tempdir().unwrap();
+    let case = Case {
+        dir: scratch.path().join("template"),
+    };
+    fs::create_dir_all(case.hsm().join("tokens")).unwrap();
+    fs::create_dir_all(case.room()).unwrap();
+    case.write_conf();
+    let pin_file = case.dir.join("pin");
+    fs::write(&pin_file, format!("{}\n", PINS[0])).unwrap();
+    let mut answers = String::from("[confirm]\ndefault = true\n[secrets]\n");
+    let mut refs = Vec::new();
+    for label in ["root-1", "root-2"] {
+        init_softhsm_token(&case.conf(), label, PINS[0]);
+        let uri = format!("pkcs11:token={label};object=root");
+        let o = case.ceremony(
+            &["key", "generate", "--token", &uri, "--algorithm", "ed25519"]
+                .map(String::from)
+                .into_iter()
+                .chain(["--pin-file".into(), p(&pin_file).into()])
+                .collect::<Vec<_>>(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        answers.push_str(&format!("{uri:?} = {:?}\n", PINS[0]));
+        refs.push((label, uri));
+    }
+    fs::write(case.answers(), answers).unwrap();
+    let mut synth = case.command(Path::new(env!("CARGO_BIN_EXE_ceremony-bench")));
+    synth.args(["synth", "--out", "request", "--repositories", "4"]);
+    for (_, uri) in &refs {
+        synth.args(["--root", uri]);
+    }
+    let o = synth.arg("--pin-file").arg(&pin_file).output().unwrap();
+    assert!(o.status.success(), "synth: {}", stderr(&o));
+
+    let mut args: Vec<String> = [
+        "run",
+        p(&scripts().join("revoke-tagging-key.toml")),
+        "--workdir",
+        "work",
+        "--out",
+        "export",
+        "--request",
+        "request",
+        "--set",
+        "expires=2031-06-30T00:00:00Z",
+        "--allow-network",
+        "--answers",
+        "answers.toml",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (label, uri) in &refs {
+        args.push("--token".into());
+        args.push(format!("{label}={uri}"));
+    }
+    let batch = Scenario {
+        name: "batch revoke-tagging-key",
+        args,
+        // Nothing is generated: each token must still hold its one pair.
+        tokens: Vec::new(),
+        generated: BTreeMap::new(),
+        verdict: Verdict::Batch { request: "request" },
+        rerun: false,
+        outputs: vec!["work", "export"],
+        output: "export",
+        judge: |case| {
+            for label in ["root-1", "root-2"] {
+                let objects = case.token_objects(label, PINS[0]);
+                let kinds: Vec<(&str, &str)> = objects
+                    .iter()
+                    .map(|o| (o.0.as_str(), o.1.as_str()))
+                    .collect();
+                if kinds.len() != 2
+                    || !kinds.contains(&("Private Key", "root"))
+                    || !kinds.contains(&("Public Key", "root"))
+                {
+                    return Err(format!("token {label} holds {objects:?}"));
+                }
+            }
+            Ok(())
+        },
+        exists_is_done: false,
+    };
+    kill_everywhere(&batch, &case, &scratch.path().join("batch"));
 }

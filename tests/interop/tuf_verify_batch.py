@@ -9,7 +9,8 @@ The export keeps the new roots in roots.pack, each where its line of roots.jsonl
 says (offset, size, SHA-256).
 
 Usage: tuf_verify_batch.py REQUEST EXPORT [--refresh]
-Prints "OK: N repositories" or the first refusal, exit 0 or 1.
+       tuf_verify_batch.py REQUEST --exports FILE   (one export directory per line)
+Prints "OK: N repositories" (per export) or the first refusal, exit 0 or 1.
 """
 
 import hashlib
@@ -90,4 +91,13 @@ def main(request: str, export: str, refresh: bool = False) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[2] == "--exports":
+        with open(sys.argv[3]) as f:
+            exports = [line.strip() for line in f if line.strip()]
+        for export in exports:
+            if main(sys.argv[1], export) != 0:
+                print(f"in {export}")
+                sys.exit(1)
+        print(f"OK: {len(exports)} exports")
+        sys.exit(0)
     sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3:] == ["--refresh"]))
