@@ -1192,6 +1192,39 @@ fn without_the_pcsc_library_file_every_command_but_yubikeys_works() {
     assert!(text.contains("trustworthy: tuf root version 2"), "{text}");
 }
 
+/// The binary names no PC/SC library among the libraries the loader must find
+/// (`readelf -d`, NEEDED): PC/SC is opened at run time, only for YubiKeys. The
+/// release binary links the same libraries as this test build.
+#[test]
+fn the_binary_does_not_link_pc_sc() {
+    let bin = assert_cmd::cargo::cargo_bin("ceremony");
+    let o = std::process::Command::new("readelf")
+        .arg("-d")
+        .arg(&bin)
+        .output()
+        .expect("readelf runs (binutils: run scripts/test-all, which installs it)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let needed: Vec<String> = stdout(&o)
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .map(|l| {
+            l.rsplit('[')
+                .next()
+                .unwrap_or(l)
+                .trim_end_matches(']')
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        needed.iter().any(|l| l.starts_with("libc.so")),
+        "readelf listed no libc: {needed:?}"
+    );
+    assert!(
+        !needed.iter().any(|l| l.contains("pcsc")),
+        "the binary needs a PC/SC library: {needed:?}"
+    );
+}
+
 /// A trusted Notary root is checked against the repository too: a root trusted for
 /// another GUN cannot vouch for this one (its certificates name another CN).
 #[test]

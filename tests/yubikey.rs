@@ -69,6 +69,52 @@ fn vcard_bin() -> Option<PathBuf> {
     }
 }
 
+/// An allocator that, while a test asks for it on its own thread, searches every
+/// heap block that thread frees for a secret: a secret wiped before its memory is
+/// freed is never found.
+mod freed_memory {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Searching;
+
+    thread_local! {
+        static NEEDLE: Cell<&'static [u8]> = const { Cell::new(&[]) };
+        static FOUND: Cell<usize> = const { Cell::new(0) };
+    }
+
+    unsafe impl GlobalAlloc for Searching {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let _ = NEEDLE.try_with(|n| {
+                let needle = n.get();
+                if !needle.is_empty() && layout.size() >= needle.len() {
+                    // SAFETY: the block is still allocated, `layout.size()` bytes.
+                    let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+                    if block.windows(needle.len()).any(|w| w == needle) {
+                        FOUND.with(|f| f.set(f.get() + 1));
+                    }
+                }
+            });
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// Run `f` searching the blocks this thread frees for `needle`; how many held it.
+    pub fn blocks_freed_holding(needle: &'static [u8], f: impl FnOnce()) -> usize {
+        FOUND.with(|c| c.set(0));
+        NEEDLE.with(|n| n.set(needle));
+        f();
+        NEEDLE.with(|n| n.set(&[]));
+        FOUND.with(Cell::get)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: freed_memory::Searching = freed_memory::Searching;
+
 /// pcscd and virtual cards, stopped when dropped.
 struct Pcsc {
     pcscd: Option<Child>,
@@ -1053,5 +1099,27 @@ fn hardware_ed25519_generation_on_firmware_5_7() {
     assert!(
         out.contains("generated ed25519 key in the YubiKey"),
         "{out}"
+    );
+}
+
+/// The `yubikey` crate keeps a copy of the PIN after verifying it (to verify it
+/// again after a reconnect). Upstream frees that copy unwiped; the patched crate
+/// (`crates/yubikey/PATCHED.md`) wipes it. Every heap block freed while a PIN is
+/// verified, the card reconnected and the session dropped is searched for the PIN.
+#[test]
+fn the_pin_the_yubikey_crate_caches_is_wiped_before_its_memory_is_freed() {
+    let Some(_pcsc) = Pcsc::start(&[5437011]) else {
+        return;
+    };
+    let found = freed_memory::blocks_freed_holding(PIN.as_bytes(), || {
+        let mut yk = yubikey::YubiKey::open_by_serial(yubikey::Serial(5437011)).unwrap();
+        yk.verify_pin(PIN.as_bytes()).unwrap();
+        yk.reconnect().unwrap();
+        yk.verify_pin(PIN.as_bytes()).unwrap();
+        drop(yk);
+    });
+    assert_eq!(
+        found, 0,
+        "{found} freed heap block(s) still held the PIN: the yubikey crate's cached PIN was not wiped"
     );
 }

@@ -19,6 +19,12 @@
 //!       1,000-version chain verified by us and by python-tuf.
 //!       Prints the figures and ratios: the median of `--repeat` runs of each
 //!       (tuftool, which takes minutes, runs once).
+//!
+//!   ceremony-bench rehearse [--repeat 5]
+//!       `ceremony rehearse --yes` (the README's first command), its wall time and
+//!       peak memory, side by side with `ceremony key generate` of one `soft:` key
+//!       at age's default work factor (what each of the rehearsal's keys would cost
+//!       without the rehearsal's low one). The median of `--repeat` runs of each.
 
 use ceremony::cli::SecretArgs;
 use ceremony::commands::open_signer;
@@ -44,7 +50,11 @@ fn main() -> ExitCode {
         Some("synth") => synth(&args[1..]),
         Some("run") => run(&args[1..]),
         Some("floor") => floor(&args[1..]),
-        _ => Err("usage: ceremony-bench synth … | ceremony-bench run [--n N]…".into()),
+        Some("rehearse") => rehearse(&args[1..]),
+        _ => Err(
+            "usage: ceremony-bench synth … | ceremony-bench run [--n N]… | ceremony-bench rehearse [--repeat N]"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -676,6 +686,62 @@ fn tuftool_script(tuftool: &Path, dir: &Path, n: usize) -> R<Duration> {
     std::fs::write(&path, script).map_err(|e| e.to_string())?;
     let (took, _) = measure(Command::new("sh").arg(&path))?;
     Ok(took)
+}
+
+/// `ceremony rehearse --yes` against one production software key, side by side.
+fn rehearse(args: &[String]) -> R<()> {
+    let repeat: usize = value(args, "--repeat")
+        .map(|v| v.parse().map_err(|e| format!("--repeat: {e}")))
+        .transpose()?
+        .unwrap_or(5);
+    let ceremony = exe("ceremony");
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let pass = dir.path().join("passphrase");
+    std::fs::write(&pass, "a benchmark passphrase, not a secret\n").map_err(|e| e.to_string())?;
+    let (mut rehearsal, mut rehearsal_mem) = (Vec::new(), 0u64);
+    let (mut one_key, mut one_key_mem) = (Vec::new(), 0u64);
+    for i in 0..repeat {
+        let out = dir.path().join(format!("rehearsal-{i}"));
+        let (t, kb) = measure(
+            Command::new(&ceremony)
+                .args(["rehearse", "--yes", "--out"])
+                .arg(&out),
+        )?;
+        rehearsal.push(t);
+        rehearsal_mem = rehearsal_mem.max(kb);
+        let key = dir.path().join(format!("key-{i}.age"));
+        let (t, kb) = measure(
+            Command::new(&ceremony)
+                .args(["key", "generate", "--algorithm", "ed25519", "--token"])
+                .arg(format!("soft:{}", key.display()))
+                .arg("--passphrase-file")
+                .arg(&pass),
+        )?;
+        one_key.push(t);
+        one_key_mem = one_key_mem.max(kb);
+    }
+    let (r, k) = (median(rehearsal), median(one_key));
+    println!("median of {repeat} runs each; peak memory is the highest VmHWM seen");
+    println!(
+        "  ceremony rehearse --yes                      {:>8.2} s  {:>6} MB peak",
+        r.as_secs_f64(),
+        rehearsal_mem / 1024
+    );
+    println!(
+        "  ceremony key generate (one soft: key)        {:>8.2} s  {:>6} MB peak",
+        k.as_secs_f64(),
+        one_key_mem / 1024
+    );
+    println!(
+        "  the whole rehearsal costs {:.2}x one production software key",
+        r.as_secs_f64() / k.as_secs_f64()
+    );
+    println!(
+        "  against the targets (5 s, 200 MB): {:.0}% of the time, {:.0}% of the memory",
+        100.0 * r.as_secs_f64() / 5.0,
+        100.0 * (rehearsal_mem as f64 / 1024.0) / 200.0
+    );
+    Ok(())
 }
 
 /// The median of some measurements (this machine's timings vary from run to run).
