@@ -1,6 +1,7 @@
-//! Real kills. A ceremony on SoftHSM2 tokens (and then `publish`, `qr decode` and
-//! `request` on the online side, finished by running them again) is run once
-//! under Debian's `strace`
+//! Real kills. A ceremony on SoftHSM2 tokens (root-init, revoke-tagging-key, and a
+//! batch over several repositories; and then `publish`, `qr decode` and `request`,
+//! with and without a new key in the online key store, on the online side,
+//! finished by running them again) is run once under Debian's `strace`
 //! to list every side-effecting system call it makes (write, pwrite, ftruncate,
 //! rename, link, unlink, mkdir, fsync/fdatasync, and every open that creates);
 //! then, for each of them, a fresh copy of the room runs the same ceremony and
@@ -1062,6 +1063,85 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
         exists_is_done: true,
     };
     kill_everywhere(&request, &template, &scratch.path().join("request"));
+
+    // The same request with a new tagging key made in the online key store:
+    // killed anywhere, running it again leaves exactly one key in the store, the
+    // one the bundle names (a key made by the killed run is removed, never kept
+    // beside the new one).
+    fs::write(
+        template.room().join("store-passphrase"),
+        "a rehearsal passphrase for the key store\n",
+    )
+    .unwrap();
+    let new_key = Scenario {
+        name: "request --new-key",
+        args: [
+            "request",
+            "--repository",
+            "example.com/app",
+            "--current",
+            "e2",
+            "--new-key",
+            "targets",
+            "--keystore",
+            "store",
+            "--passphrase-file",
+            "store-passphrase",
+            "--revoke",
+            &leaked2,
+            "--out",
+            "req",
+        ]
+        .map(String::from)
+        .to_vec(),
+        tokens: Vec::new(),
+        generated: BTreeMap::new(),
+        verdict: Verdict::Chain(vec!["current/1.root.json", "current/2.root.json"]),
+        rerun: true,
+        outputs: vec!["req", "store"],
+        output: "req",
+        judge: |case| {
+            let room = case.room();
+            let o = case.ceremony(&["bundle-verify", "--kind", "request", "req"].map(String::from));
+            if !o.status.success() {
+                return Err(format!("bundle-verify: {}", stderr(&o)));
+            }
+            let dir = room.join("store/example.com%2Fapp");
+            let mut names: Vec<String> = fs::read_dir(&dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            let [key, public] = names.as_slice() else {
+                return Err(format!("the key store holds {names:?}"));
+            };
+            // Key files are named by the first 16 hex digits of their key ID.
+            let bundled: ceremony::tuf::metadata::Key =
+                serde_json::from_slice(&fs::read(room.join("req/keys/targets.json")).unwrap())
+                    .unwrap();
+            let id = ceremony::tuf::key::key_id(&bundled, ceremony::tuf::metadata::Flavour::Tuf);
+            if *key != format!("targets-{}.age", &id[..16]) || *public != format!("{key}.pub") {
+                return Err(format!(
+                    "the key store holds {names:?}, not the key the bundle names ({id})"
+                ));
+            }
+            if room
+                .read_dir()
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".request-"))
+                || fs::read_dir(room.join("store"))
+                    .unwrap()
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(".request-"))
+            {
+                return Err("the request's key journal is still there".into());
+            }
+            Ok(())
+        },
+        exists_is_done: true,
+    };
+    kill_everywhere(&new_key, &template, &scratch.path().join("request-new-key"));
 }
 
 /// A responder's batch: revoke-tagging-key over four repositories, on two

@@ -14,6 +14,12 @@ use std::collections::BTreeMap;
 
 pub fn run(args: RequestArgs) -> Result<()> {
     let flavour = super::flavour(args.flavour);
+    let store = args.keystore.as_deref().map(KeyStore::new);
+    if let Some(store) = &store
+        && store.dir().is_dir()
+    {
+        store.settle_request(&args.out)?;
+    }
     if crate::fsio::occupied(&args.out) {
         return Err(Error::File(crate::fsio::FileError::Exists {
             path: args.out.display().to_string(),
@@ -135,11 +141,11 @@ pub fn run(args: RequestArgs) -> Result<()> {
             return Err(Error::Usage(format!("the key for {role} is given twice")));
         }
     }
+    let mut journaled = None;
     if !args.new_keys.is_empty() {
-        let store = args.keystore.as_deref().ok_or_else(|| {
+        let store = store.as_ref().ok_or_else(|| {
             Error::Usage("--new-key needs --keystore DIR: where the online keys are kept".into())
         })?;
-        let store = KeyStore::new(store);
         for role in &args.new_keys {
             check_role(role)?;
             if shared.contains_key(role) {
@@ -147,18 +153,17 @@ pub fn run(args: RequestArgs) -> Result<()> {
             }
         }
         let pass = passphrase("the online key store", &args.secrets, true)?;
+        let mut keys = store.for_request(&args.out)?;
         for role in &args.new_keys {
             let (path, public) =
-                store.generate(&repos[0], role, algorithm(args.algorithm), flavour, &pass)?;
-            for other in &repos[1..] {
-                store.share(&path, other)?;
-            }
+                keys.generate(repos, role, algorithm(args.algorithm), flavour, &pass)?;
             made.push(format!("{role}: new key in {}", path.display()));
             shared.insert(
                 role.clone(),
                 crate::online::keystore::key_object(&public, flavour),
             );
         }
+        journaled = Some(keys);
     }
 
     let mut entries = Vec::new();
@@ -182,6 +187,9 @@ pub fn run(args: RequestArgs) -> Result<()> {
         });
     }
     let bundle = write(&args.out, flavour, &entries)?;
+    if let Some(keys) = journaled {
+        keys.done()?;
+    }
     if let [one] = entries.as_slice() {
         println!(
             "request bundle {} for {} ({})",

@@ -12,6 +12,8 @@ use crate::secret::Secret;
 use crate::tokens::soft::SoftToken;
 use crate::tuf::key::{key_id, notary_key, tuf_key};
 use crate::tuf::metadata::{Flavour, Key};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 pub const ONLINE_ROLES: [&str; 3] = ["targets", "snapshot", "timestamp"];
@@ -52,6 +54,7 @@ impl KeyStore {
         algorithm: Algorithm,
         flavour: Flavour,
         passphrase: &Secret,
+        before_link: &mut dyn FnMut(&Path) -> Result<()>,
     ) -> Result<(PathBuf, PublicKey)> {
         if !ONLINE_ROLES.contains(&role) {
             return Err(Error::Usage(format!(
@@ -77,8 +80,8 @@ impl KeyStore {
         ];
         // Linked into place (a link never replaces an existing key file); the
         // temporary names go whatever happens.
-        let mut result = Ok(());
-        for (from, to) in &pairs {
+        let mut result = before_link(&path);
+        for (from, to) in pairs.iter().take_while(|_| result.is_ok()) {
             if let Err(e) = std::fs::hard_link(from, to) {
                 result = Err(match e.kind() {
                     std::io::ErrorKind::AlreadyExists => Error::File(fsio::FileError::Exists {
@@ -96,6 +99,86 @@ impl KeyStore {
             let _ = std::fs::remove_file(from);
         }
         result.map(|()| (path, public))
+    }
+
+    /// The journal of the keys made for the request bundle at `out`.
+    fn request_journal(&self, out: &Path) -> Result<(PathBuf, PathBuf)> {
+        let out = std::path::absolute(out).map_err(|e| Error::Read {
+            path: out.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let digest = hex::encode(Sha256::digest(out.as_os_str().as_encoded_bytes()));
+        Ok((
+            self.dir.join(format!(".request-{}.json", &digest[..16])),
+            out,
+        ))
+    }
+
+    /// Settle what an earlier run of the request for `out` left: if its bundle is
+    /// in place, its keys are kept and the journal goes; if not, the keys it made
+    /// are removed (no bundle names them, and none was shown). Called before
+    /// anything else a request does.
+    pub fn settle_request(&self, out: &Path) -> Result<()> {
+        let (journal, out) = self.request_journal(out)?;
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |e: std::io::Error| Error::Read {
+                path,
+                reason: e.to_string(),
+            }
+        };
+        let _ = fsio::remove_temps_for(&journal);
+        if !journal.exists() {
+            return Ok(());
+        }
+        let bytes = crate::inputs::read_file(&journal)?;
+        let old: RequestJournal = serde_json::from_slice(&bytes).map_err(|e| Error::Read {
+            path: journal.display().to_string(),
+            reason: format!("not a request journal ({e}); move it away to go on"),
+        })?;
+        if !out.join(crate::transfer::bundle::MANIFEST).is_file() {
+            let mut removed = 0;
+            for rel in &old.keys {
+                let key = self.dir.join(rel);
+                for f in [crate::tokens::soft::public_path(&key), key] {
+                    let _ = fsio::remove_temps_for(&f);
+                    match std::fs::remove_file(&f) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io(&f)(e)),
+                    }
+                    fsio::sync_dir(&f);
+                }
+            }
+            if removed > 0 {
+                eprintln!(
+                    "{}: removed the {removed} key file(s) an interrupted request made for {} (no bundle names them)",
+                    self.dir.display(),
+                    out.display()
+                );
+            }
+        }
+        std::fs::remove_file(&journal).map_err(io(&journal))?;
+        fsio::sync_dir(&journal);
+        Ok(())
+    }
+
+    /// Begin journaling the keys of the request bundle at `out` (after
+    /// [`KeyStore::settle_request`]).
+    pub fn for_request(&self, out: &Path) -> Result<RequestKeys<'_>> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Read {
+            path: self.dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let (journal, out) = self.request_journal(out)?;
+        Ok(RequestKeys {
+            store: self,
+            journal,
+            record: RequestJournal {
+                out: out.display().to_string(),
+                keys: Vec::new(),
+            },
+        })
     }
 
     /// File the key at `path` (made by [`KeyStore::generate`] for another
@@ -174,6 +257,77 @@ impl KeyStore {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+struct RequestJournal {
+    /// The bundle the keys are for.
+    out: String,
+    /// Every key file made or about to be linked, relative to the store.
+    keys: Vec<String>,
+}
+
+/// The keys made for one request bundle: see [`KeyStore::for_request`].
+pub struct RequestKeys<'a> {
+    store: &'a KeyStore,
+    journal: PathBuf,
+    record: RequestJournal,
+}
+
+impl RequestKeys<'_> {
+    /// Generate a key for `role` in the first repository's directory and file it
+    /// under every other repository, each file journaled before it is made.
+    pub fn generate(
+        &mut self,
+        repositories: &[String],
+        role: &str,
+        algorithm: Algorithm,
+        flavour: Flavour,
+        passphrase: &Secret,
+    ) -> Result<(PathBuf, PublicKey)> {
+        let Some((first, others)) = repositories.split_first() else {
+            return Err(Error::Internal("a key for no repository".into()));
+        };
+        let store = self.store;
+        let (path, public) =
+            store.generate(first, role, algorithm, flavour, passphrase, &mut |path| {
+                let name = path
+                    .file_name()
+                    .expect("a key file name")
+                    .to_string_lossy()
+                    .into_owned();
+                for repo in repositories {
+                    self.record.keys.push(format!("{}/{name}", escape(repo)));
+                }
+                self.save()
+            })?;
+        for other in others {
+            store.share(&path, other)?;
+        }
+        Ok((path, public))
+    }
+
+    fn save(&self) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(&self.record).expect("a journal serialises");
+        bytes.push(b'\n');
+        fsio::replace(&self.journal, &bytes, 0o600)?;
+        Ok(())
+    }
+
+    /// The bundle is in place: its keys are no longer provisional.
+    pub fn done(self) -> Result<()> {
+        match std::fs::remove_file(&self.journal) {
+            Ok(()) => {
+                fsio::sync_dir(&self.journal);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Read {
+                path: self.journal.display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
 /// Remove what a generation killed before its links left in `dir`: its
 /// temporary key files (`.ROLE-new-<16 hex>.age` and their public halves) and
 /// the temporaries of their writes.
@@ -211,6 +365,47 @@ fn random_hex() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request killed after its key was linked but before its bundle was in
+    /// place: running it again removes that key; once the bundle is in place, its
+    /// keys are kept.
+    #[test]
+    fn keys_of_a_request_that_never_reached_its_bundle_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(&d.path().join("store"));
+        let out = d.path().join("req");
+        let pass = Secret::new("a test passphrase".to_owned());
+        let repos = ["example.com/a".to_owned(), "example.com/b".to_owned()];
+        let count = |repo: &str| {
+            std::fs::read_dir(store.repo_dir(repo))
+                .map(|e| e.count())
+                .unwrap_or(0)
+        };
+        // Killed before `done`: the keys stay, named by the journal only.
+        let mut keys = store.for_request(&out).unwrap();
+        keys.generate(&repos, "targets", Algorithm::Ed25519, Flavour::Tuf, &pass)
+            .unwrap();
+        drop(keys);
+        assert_eq!((count(&repos[0]), count(&repos[1])), (2, 2));
+        store.settle_request(&out).unwrap();
+        assert_eq!((count(&repos[0]), count(&repos[1])), (0, 0));
+
+        // Killed after the bundle was moved into place: its keys are kept.
+        let mut keys = store.for_request(&out).unwrap();
+        keys.generate(&repos, "targets", Algorithm::Ed25519, Flavour::Tuf, &pass)
+            .unwrap();
+        drop(keys);
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join(crate::transfer::bundle::MANIFEST), b"{}").unwrap();
+        store.settle_request(&out).unwrap();
+        assert_eq!((count(&repos[0]), count(&repos[1])), (2, 2));
+        let journals = std::fs::read_dir(store.dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".request-"))
+            .count();
+        assert_eq!(journals, 0);
+    }
 
     #[test]
     fn an_interrupted_generation_leaves_nothing_for_the_next() {
