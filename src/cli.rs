@@ -60,6 +60,9 @@ pub enum Command {
     /// Carry a bundle across the air gap as QR codes: encode, show, decode.
     #[command(subcommand)]
     Qr(QrCommand),
+    /// Online machine: the online key store, e.g. hand a key to the publisher's tools.
+    #[command(subcommand)]
+    Keystore(KeystoreCommand),
     /// Check an export or request bundle: its manifest, every file's hash, nothing extra.
     #[command(name = "bundle-verify")]
     BundleVerify(BundleVerifyArgs),
@@ -174,6 +177,57 @@ pub struct PublishArgs {
     pub expires_days: u32,
     #[command(flatten)]
     pub secrets: SecretArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeystoreCommand {
+    /// Write an online role's key, encrypted to a new passphrase, in the form the
+    /// publisher's tools import (`notary key import`, or PKCS#8 for TUF tools).
+    #[command(after_help = "Examples:\n  \
+        ceremony keystore export --keystore /srv/ceremony/keys --repository example.com/org/app \\\n      \
+        --role targets --format notary --out targets.pem\n  \
+        notary key import targets.pem     # the stock Notary client; publish asks for the new passphrase\n\n\
+        It asks for the key store's passphrase and a new one for the file (twice). The key\n\
+        is never printed; the file is written new (mode 0600), never over another.")]
+    Export(KeystoreExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeystoreExportArgs {
+    /// The online key store (as given to `ceremony request --keystore`).
+    #[arg(long, value_name = "DIR")]
+    pub keystore: PathBuf,
+    /// The repository: its GUN for Notary, its name for TUF.
+    #[arg(long)]
+    pub repository: String,
+    /// The role whose key to export: targets, snapshot or timestamp.
+    #[arg(long, default_value = "targets")]
+    pub role: String,
+    /// Which key, by key ID (or a unique prefix of 8 or more hex digits), where
+    /// the store holds several for the role (an old key kept after a rotation).
+    #[arg(long, value_name = "ID")]
+    pub key: Option<String>,
+    /// `notary`: for `notary key import` (Notary key IDs, Notary's encryption and
+    /// headers); `pkcs8`: standard encrypted PKCS#8 PEM (TUF key IDs).
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The file to write; must not exist.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Read the key store's passphrase from this file's first line instead of
+    /// asking at the terminal (tests only).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the new passphrase for the exported file from this file's first line
+    /// instead of asking at the terminal (tests only).
+    #[arg(long, value_name = "FILE")]
+    pub new_passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Notary,
+    Pkcs8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1254,3 +1254,171 @@ fn a_trusted_notary_root_for_another_repository_is_refused() {
         "{err}"
     );
 }
+
+/// `keystore export`: a standard encrypted PKCS#8 PEM that Python's `cryptography`
+/// opens with the new passphrase (and only with it) to the same key; and every
+/// wrong thing refused with nothing written: the wrong store passphrase, a
+/// file already there, an ambiguous or unknown key, a role that is not online,
+/// a short new passphrase. (The Notary form is judged by the stock `notary`
+/// client in tests/interop.rs.)
+#[test]
+fn keystore_export_writes_a_key_python_opens_and_refuses_every_wrong_thing() {
+    let d = tmp();
+    let dir = d.path();
+    let repo_dir = dir.join("store/example.com%2Fapp");
+    fs::create_dir_all(&repo_dir).unwrap();
+    let store_pass = dir.join("store-pass");
+    fs::write(&store_pass, "the key store passphrase 0193\n").unwrap();
+    let new_pass = dir.join("new-pass");
+    fs::write(&new_pass, "the hand-over passphrase 7781\n").unwrap();
+    let key = repo_dir.join("targets-0011223344556677.age");
+    ok(&[
+        "key",
+        "generate",
+        "--token",
+        &format!("soft:{}", p(&key)),
+        "--algorithm",
+        "ed25519",
+        "--passphrase-file",
+        p(&store_pass),
+    ]);
+    let store = dir.join("store");
+    let export = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "keystore",
+            "export",
+            "--keystore",
+            p(&store),
+            "--repository",
+            "example.com/app",
+            "--format",
+            "pkcs8",
+            "--out",
+            p(out),
+            "--passphrase-file",
+            p(&store_pass),
+            "--new-passphrase-file",
+            p(&new_pass),
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    let pem = dir.join("targets.pem");
+    let o = export(&pem, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = fs::read_to_string(&pem).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&pem).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Python's cryptography opens it with the new passphrase, to the key whose
+    // public half the store lists; the wrong passphrase is refused.
+    let public: Value = read_json(&repo_dir.join("targets-0011223344556677.age.pub"));
+    let check = std::process::Command::new(python())
+        .args([
+            "-c",
+            "import sys\n\
+             from cryptography.hazmat.primitives import serialization as s\n\
+             data = open(sys.argv[1], 'rb').read()\n\
+             k = s.load_pem_private_key(data, sys.argv[2].encode())\n\
+             raw = k.public_key().public_bytes(s.Encoding.Raw, s.PublicFormat.Raw)\n\
+             print(raw.hex())\n\
+             try:\n    s.load_pem_private_key(data, b'wrong passphrase')\n    print('OPENED WITH THE WRONG PASSPHRASE')\n\
+             except ValueError:\n    pass\n",
+            p(&pem),
+            "the hand-over passphrase 7781",
+        ])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert_eq!(
+        stdout(&check).trim(),
+        public["public"].as_str().unwrap(),
+        "{}",
+        stdout(&check)
+    );
+    // The passphrases and the key never show in what it printed.
+    let shown = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !shown.contains("0193") && !shown.contains("7781"),
+        "{shown}"
+    );
+
+    // Refusals: nothing is written.
+    let again = export(&pem, &[]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("targets.pem"), "{}", stderr(&again));
+    assert_eq!(fs::read_to_string(&pem).unwrap(), text);
+    let wrong = dir.join("wrong-pass");
+    fs::write(&wrong, "not the store passphrase\n").unwrap();
+    let other = dir.join("other.pem");
+    let o = run(&[
+        "keystore",
+        "export",
+        "--keystore",
+        p(&dir.join("store")),
+        "--repository",
+        "example.com/app",
+        "--format",
+        "pkcs8",
+        "--out",
+        p(&other),
+        "--passphrase-file",
+        p(&wrong),
+        "--new-passphrase-file",
+        p(&new_pass),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("wrong passphrase"), "{}", stderr(&o));
+    assert!(!other.exists());
+    let short = dir.join("short-pass");
+    fs::write(&short, "short\n").unwrap();
+    let o = run(&[
+        "keystore",
+        "export",
+        "--keystore",
+        p(&store),
+        "--repository",
+        "example.com/app",
+        "--format",
+        "pkcs8",
+        "--out",
+        p(&other),
+        "--passphrase-file",
+        p(&store_pass),
+        "--new-passphrase-file",
+        p(&short),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("shorter than 8"), "{}", stderr(&o));
+    ok(&[
+        "key",
+        "generate",
+        "--token",
+        &format!("soft:{}", p(&repo_dir.join("targets-8899aabbccddeeff.age"))),
+        "--algorithm",
+        "ecdsa-p256",
+        "--passphrase-file",
+        p(&store_pass),
+    ]);
+    let o = export(&other, &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("choose one with --key ID")
+            && stderr(&o).matches("targets key: Notary ID ").count() == 2,
+        "{}",
+        stderr(&o)
+    );
+    let o = export(&other, &["--key", "0123456789abcdef"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no targets key"), "{}", stderr(&o));
+    let o = export(&other, &["--role", "root"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("online roles"), "{}", stderr(&o));
+    assert!(!other.exists());
+}

@@ -1191,6 +1191,79 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
         fs::read(&cached).unwrap(),
         fs::read(e2.join("2.root.json")).unwrap()
     );
+    // The publisher takes the new tagging key into the stock Notary client and
+    // publishes with it: `keystore export --format notary`, `notary key import`,
+    // `notary add` and `notary publish` (which decrypts the key with the new
+    // passphrase and signs targets.json with it); a fresh client lists the target.
+    let new_targets = root_keyids(&e2, "targets")[0].clone();
+    let handed = l.path("tagging-key.pem");
+    let new_pass = l.path("export-passphrase");
+    fs::write(&new_pass, "targets-fixture-passphrase\n").unwrap();
+    let out = ok(&[
+        "keystore",
+        "export",
+        "--keystore",
+        p(&l.keystore),
+        "--repository",
+        &l.gun,
+        "--key",
+        &new_targets[..12],
+        "--format",
+        "notary",
+        "--out",
+        p(&handed),
+        "--passphrase-file",
+        p(&l.pass_file),
+        "--new-passphrase-file",
+        p(&new_pass),
+    ]);
+    assert!(out.contains(&new_targets), "{out}");
+    let pem = fs::read_to_string(&handed).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
+            && pem.contains(&format!("path: {new_targets}\n")),
+        "{pem}"
+    );
+    let o = client.run(&["key", "import", p(&handed)]);
+    assert!(o.status.success(), "notary key import: {}", text(&o));
+    let o = client.run(&["key", "list"]);
+    assert!(
+        text(&o).contains(&new_targets) && text(&o).contains(&l.gun),
+        "{}",
+        text(&o)
+    );
+    let artifact3 = l.path("app-1.2.tar");
+    fs::write(
+        &artifact3,
+        b"release 1.2, published by the publisher's own client",
+    )
+    .unwrap();
+    let o = client.run(&["add", &l.gun, "v1.2", p(&artifact3)]);
+    assert!(o.status.success(), "notary add: {}", text(&o));
+    let o = client.run(&["publish", &l.gun]);
+    assert!(
+        o.status.success(),
+        "notary publish with the exported key: {}",
+        text(&o)
+    );
+    let fresh = server.client("fresh-after-publisher");
+    let o = fresh.run(&["list", &l.gun]);
+    assert!(
+        o.status.success() && text(&o).contains("v1.2") && text(&o).contains("v1.1"),
+        "{}",
+        text(&o)
+    );
+    // A wrong passphrase for the export file is refused by Notary's own decoder.
+    let o = Command::new("notary")
+        .arg("-c")
+        .arg(&client.config)
+        .args(["key", "passwd", &new_targets])
+        .env("NOTARY_TARGETS_PASSPHRASE", "not the export passphrase")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+
     // Metadata signed with the revoked key is refused.
     let old_key = fs::read_dir(l.keystore.join("example.com%2Fceremony%2Floop"))
         .unwrap()

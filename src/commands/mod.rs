@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod key;
+pub mod keystore;
 pub mod publish;
 pub mod qr;
 pub mod rehearse;
@@ -13,7 +14,8 @@ pub mod transcript;
 pub mod verify;
 
 use crate::cli::{
-    Cli, Command, FlavourArg, KeyCommand, QrCommand, RootCommand, SecretArgs, TranscriptCommand,
+    Cli, Command, FlavourArg, KeyCommand, KeystoreCommand, QrCommand, RootCommand, SecretArgs,
+    TranscriptCommand,
 };
 use crate::error::{Error, Result};
 use crate::fsio;
@@ -62,6 +64,9 @@ fn dispatch(command: Command, reg: &Registry) -> Result<()> {
         Command::Request(a) => request::run(a),
         Command::Publish(a) => publish::run(a),
         Command::BundleVerify(a) => bundle::verify(a),
+        Command::Keystore(cmd) => match cmd {
+            KeystoreCommand::Export(a) => keystore::export(a),
+        },
         Command::Qr(cmd) => match cmd {
             QrCommand::Encode(a) => qr::encode(a),
             QrCommand::Show(a) => qr::show(a),

@@ -234,6 +234,26 @@ impl KeyStore {
         None
     }
 
+    /// Every key file the store holds for `role` of `repository`, with its
+    /// public key (read from the `.pub` beside it; no passphrase needed).
+    pub fn keys(&self, repository: &str, role: &str) -> Result<Vec<(PathBuf, PublicKey)>> {
+        let dir = self.repo_dir(repository);
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::Read {
+            path: dir.display().to_string(),
+            reason: format!("{e}: no keys for {repository} in this key store"),
+        })?;
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!("{role}-")) && name.ends_with(".age") {
+                let path = entry.path();
+                out.push((path.clone(), SoftToken::read_public(&path)?));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -188,6 +188,129 @@ fn parse_plaintext(plain: &[u8]) -> Option<PrivateKey> {
     PrivateKey::from_bytes(algorithm, &private)
 }
 
+/// How [`SoftToken::export_pem`] writes a key: always encrypted PKCS#8 in PEM
+/// (`ENCRYPTED PRIVATE KEY`), never the key in the clear.
+pub enum ExportForm<'a> {
+    /// What the Notary client's `notary key import` reads: PBES2 with
+    /// PBKDF2-HMAC-SHA1 (the only PRF Notary's decoder uses) and AES-256-CBC, the
+    /// `role`, `gun` and `path` (the key's Notary ID) headers, and Ed25519 in
+    /// Notary's own form (OID 1.3.6.1.4.1.11591.15.1, public ‖ seed ‖ public).
+    Notary {
+        role: &'a str,
+        gun: &'a str,
+        key_id: &'a str,
+    },
+    /// Standard encrypted PKCS#8 (RFC 5958, Ed25519 as RFC 8410), PBKDF2-HMAC-SHA256
+    /// and AES-256-CBC: what OpenSSL, Python's `cryptography` and TUF tools read.
+    Pkcs8,
+}
+
+/// PBKDF2 iterations of an exported key (OWASP's 2023 figure for HMAC-SHA256;
+/// Notary's decoder takes any count).
+const EXPORT_ITERATIONS: u32 = 600_000;
+
+/// Notary's object identifier for Ed25519 private keys in PKCS#8.
+const NOTARY_ED25519_OID: pkcs8::ObjectIdentifier =
+    pkcs8::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11591.15.1");
+
+impl SoftToken {
+    /// The key, encrypted to `passphrase`, as a PEM file's text in `form`.
+    pub fn export_pem(
+        &self,
+        form: &ExportForm<'_>,
+        passphrase: &Secret,
+    ) -> Result<Zeroizing<String>, TokenError> {
+        use pkcs8::der::Encode as _;
+        use pkcs8::pkcs5::pbes2;
+        let failed = |reason: String| TokenError::Malformed {
+            token: name(&self.path),
+            reason: format!("exporting the key failed: {reason}"),
+        };
+        // The unencrypted PKCS#8 document, zeroized when dropped.
+        let plain: Zeroizing<Vec<u8>> = match (&self.key, form) {
+            (PrivateKey::P256(k), _) => {
+                use p256::pkcs8::EncodePrivateKey as _;
+                let secret = p256::SecretKey::from(k.as_nonzero_scalar());
+                Zeroizing::new(
+                    secret
+                        .to_pkcs8_der()
+                        .map_err(|e| failed(e.to_string()))?
+                        .as_bytes()
+                        .to_vec(),
+                )
+            }
+            (PrivateKey::Ed25519(k), ExportForm::Pkcs8) => {
+                // Version 1, the seed alone (RFC 8410): OpenSSL and Python's
+                // `cryptography` refuse the version 2 form with the public key.
+                use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+                let pair = ed25519_dalek::pkcs8::KeypairBytes {
+                    secret_key: k.to_bytes(),
+                    public_key: None,
+                };
+                let doc = pair.to_pkcs8_der().map_err(|e| failed(e.to_string()));
+                drop(pair);
+                Zeroizing::new(doc?.as_bytes().to_vec())
+            }
+            (PrivateKey::Ed25519(k), ExportForm::Notary { .. }) => {
+                let public = k.verifying_key().to_bytes();
+                let mut raw = Zeroizing::new(Vec::with_capacity(96));
+                raw.extend_from_slice(&public);
+                raw.extend_from_slice(k.as_bytes());
+                raw.extend_from_slice(&public);
+                let octets = pkcs8::der::asn1::OctetStringRef::new(&raw)
+                    .map_err(|e| failed(e.to_string()))?;
+                let info = pkcs8::PrivateKeyInfoRef::new(
+                    pkcs8::AlgorithmIdentifierRef {
+                        oid: NOTARY_ED25519_OID,
+                        parameters: None,
+                    },
+                    octets,
+                );
+                Zeroizing::new(info.to_der().map_err(|e| failed(e.to_string()))?)
+            }
+        };
+        let mut salt = [0u8; 16];
+        let mut iv = [0u8; 16];
+        getrandom::fill(&mut salt).expect("system randomness");
+        getrandom::fill(&mut iv).expect("system randomness");
+        let prf = match form {
+            ExportForm::Notary { .. } => pbes2::Pbkdf2Prf::HmacWithSha1,
+            ExportForm::Pkcs8 => pbes2::Pbkdf2Prf::HmacWithSha256,
+        };
+        let params = pbes2::Parameters {
+            kdf: pbes2::Pbkdf2Params {
+                salt: pbes2::Salt::new(salt).map_err(|e| failed(e.to_string()))?,
+                iteration_count: EXPORT_ITERATIONS,
+                key_length: None,
+                prf,
+            }
+            .into(),
+            encryption: pbes2::EncryptionScheme::Aes256Cbc { iv },
+        };
+        let encrypted = pkcs8::PrivateKeyInfoRef::try_from(plain.as_slice())
+            .and_then(|info| {
+                info.encrypt_with_params(params, passphrase.expose_secret().as_bytes())
+            })
+            .map_err(|e| failed(e.to_string()))?;
+        let headers = match form {
+            ExportForm::Notary { role, gun, key_id } => {
+                format!("gun: {gun}\npath: {key_id}\nrole: {role}\n\n")
+            }
+            ExportForm::Pkcs8 => String::new(),
+        };
+        use base64::Engine as _;
+        let body = base64::engine::general_purpose::STANDARD.encode(encrypted.as_bytes());
+        let mut pem = Zeroizing::new(String::from("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+        pem.push_str(&headers);
+        for line in body.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+            pem.push('\n');
+        }
+        pem.push_str("-----END ENCRYPTED PRIVATE KEY-----\n");
+        Ok(pem)
+    }
+}
+
 /// Who can open a backup: an age X25519 recipient (a custodian's public key), or
 /// a passphrase a custodian types.
 pub enum BackupRecipient {
