@@ -111,6 +111,7 @@ impl Room {
             .args([
                 "run",
                 "--resume",
+                "--allow-network",
                 "--workdir",
                 p(&self.path(&format!("work-{name}"))),
             ])

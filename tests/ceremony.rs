@@ -519,9 +519,65 @@ fn a_refused_confirmation_stops_before_signing_and_resume_continues() {
         serde_json::from_slice(&fs::read(room.path("init/new.root.json")).unwrap()).unwrap();
     assert_eq!(draft["signatures"].as_array().unwrap().len(), 0);
     let yes = room.answers("yes.toml", "");
+    // Options a resume would not honour are refused by name, with the command
+    // that works; nothing is recorded.
+    let transcript = room.path("init/transcript.jsonl");
+    let before = fs::read(&transcript).unwrap();
     let o = run(&[
         "run",
         "--resume",
+        "--allow-network",
+        "--workdir",
+        p(&room.path("init")),
+        "--answers",
+        p(&yes),
+        "--revoke",
+        "0123abcd",
+        "--set",
+        "expires=2031-01-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not take --revoke, --set")
+            && stderr(&o).contains(&format!(
+                "ceremony run --resume --workdir {}",
+                room.path("init").display()
+            )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fs::read(&transcript).unwrap(), before);
+    // The air gap is checked again on resume: on a networked machine (as this
+    // test machine is, when `airgap-check` says so) the resume needs
+    // --allow-network again, and says exactly what to run.
+    let networked = !run(&["airgap-check"]).status.success();
+    if networked {
+        let o = run(&[
+            "run",
+            "--resume",
+            "--workdir",
+            p(&room.path("init")),
+            "--answers",
+            p(&yes),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("this machine is not air-gapped")
+                && stderr(&o).contains(&format!(
+                    "continue with: ceremony run --resume --workdir {} (for a rehearsal only, add --allow-network)",
+                    room.path("init").display()
+                )),
+            "{}",
+            stderr(&o)
+        );
+        let draft: serde_json::Value =
+            serde_json::from_slice(&fs::read(room.path("init/new.root.json")).unwrap()).unwrap();
+        assert_eq!(draft["signatures"].as_array().unwrap().len(), 0);
+    }
+    let o = run(&[
+        "run",
+        "--resume",
+        "--allow-network",
         "--workdir",
         p(&room.path("init")),
         "--answers",
@@ -529,6 +585,23 @@ fn a_refused_confirmation_stops_before_signing_and_resume_continues() {
     ]);
     succeed(&o);
     ok(&["verify", p(&room.path("export"))]);
+    if networked {
+        // Each resume's finding is recorded: the refused one as an error, the
+        // override as a network-override entry after the resume entry.
+        let t = fs::read_to_string(room.path("export/transcript.jsonl")).unwrap();
+        let kinds: Vec<String> = t
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let last_resume = kinds.iter().rposition(|k| k == "resume").unwrap();
+        assert_eq!(kinds[last_resume + 1], "network-override", "{kinds:?}");
+        assert!(t.contains("this machine is not air-gapped"), "{t}");
+    }
     let t = fs::read_to_string(room.path("export/transcript.jsonl")).unwrap();
     assert!(
         t.contains("\"kind\":\"error\""),
@@ -599,6 +672,7 @@ fn resume_after_a_crash_at_every_step_of_root_init() {
             .args([
                 "run",
                 "--resume",
+                "--allow-network",
                 "--workdir",
                 p(&work),
                 "--answers",
@@ -674,6 +748,7 @@ fn crash_and_resume(point: &str) {
     let o = run(&[
         "run",
         "--resume",
+        "--allow-network",
         "--workdir",
         p(&room.path("init")),
         "--answers",
@@ -924,6 +999,7 @@ fn resume_after_a_crash_at_every_step_of_revoke_tagging_key() {
             .args([
                 "run",
                 "--resume",
+                "--allow-network",
                 "--workdir",
                 p(&work),
                 "--answers",
@@ -1448,6 +1524,7 @@ fn a_draft_changed_between_a_kill_and_the_resume_is_refused_and_nothing_is_signe
         .args([
             "run",
             "--resume",
+            "--allow-network",
             "--workdir",
             p(&work),
             "--answers",

@@ -454,6 +454,7 @@ fn kill_and_recover(
     let resume_args: Vec<String> = [
         "run",
         "--resume",
+        "--allow-network",
         "--workdir",
         p(&case.work()),
         "--answers",

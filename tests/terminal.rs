@@ -185,7 +185,7 @@ fn a_person_selects_the_token_and_types_pins() {
     p.expect(Eof).unwrap();
     let mut resume = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"));
     resume
-        .args(["run", "--resume", "--workdir"])
+        .args(["run", "--resume", "--allow-network", "--workdir"])
         .arg(d.path().join("work"))
         .env("SOFTHSM2_CONF", &conf)
         .env("CEREMONY_PKCS11_MODULE", module);

@@ -45,6 +45,9 @@ pub fn run(args: RunArgs, reg: &Registry) -> Result<()> {
             Box::new(TerminalUi::default())
         }
     };
+    if args.resume {
+        refuse_options_resume_ignores(&args)?;
+    }
     if args.resume
         && let Some(hash) = Engine::finish_sealed(&args.workdir, ui.as_mut())?
     {
@@ -52,7 +55,7 @@ pub fn run(args: RunArgs, reg: &Registry) -> Result<()> {
         return Ok(());
     }
     let engine = if args.resume {
-        Engine::resume(&args.workdir, ui.as_mut(), reg)?
+        Engine::resume(&args.workdir, args.allow_network, ui.as_mut(), reg)?
     } else {
         let script = args.script.clone().expect("clap requires it");
         let text = std::fs::read_to_string(&script).map_err(|e| Error::Read {
@@ -194,6 +197,41 @@ pub fn run(args: RunArgs, reg: &Registry) -> Result<()> {
     let hash = engine.run()?;
     println!("transcript hash: {hash}");
     Ok(())
+}
+
+/// A resume continues the ceremony as it was started: its script, tokens, keys,
+/// inputs and parameters are recorded in the work directory. Options that would
+/// change them are refused, by name, rather than silently ignored.
+fn refuse_options_resume_ignores(args: &RunArgs) -> Result<()> {
+    let given: Vec<&str> = [
+        ("a script", args.script.is_some()),
+        ("--out", args.out.is_some()),
+        ("--token", !args.tokens.is_empty()),
+        ("--key", !args.keys.is_empty()),
+        ("--current", args.current.is_some()),
+        ("--trusted", args.trusted.is_some()),
+        ("--backup", !args.backups.is_empty()),
+        ("--backup-dir", args.backup_dir.is_some()),
+        ("--targets", args.targets.is_some()),
+        ("--revoke", !args.revoke.is_empty()),
+        ("--request", args.request.is_some()),
+        ("--set", !args.set.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(name, present)| present.then_some(name))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "--resume continues the ceremony in {} exactly as it was started (its script, tokens, \
+         keys, inputs and parameters are recorded there), so it does not take {}. It takes only \
+         --workdir, --answers and --allow-network: ceremony run --resume --workdir {}. To change \
+         what the ceremony does, start a new one in a new work directory.",
+        args.workdir.display(),
+        given.join(", "),
+        args.workdir.display()
+    )))
 }
 
 /// Apply `--set KEY=VALUE` to the script's `[parameters]`. The patched script is

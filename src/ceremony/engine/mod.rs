@@ -428,8 +428,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Continue an interrupted run from its last completed step.
+    /// Continue an interrupted ceremony. `allow_network` is this run's
+    /// `--allow-network`: the air gap is checked again at every resume, and a
+    /// networked machine needs the override again (recorded again).
     pub fn resume(
         workdir: &Path,
+        allow_network: bool,
         ui: &'a mut dyn OperatorUi,
         registry: &'a Registry,
     ) -> Result<Self> {
@@ -495,7 +499,9 @@ impl<'a> Engine<'a> {
             },
         )?;
         transcript.record(None, None, &rec::Resume {})?;
-        Ok(Engine {
+        let mut state = state;
+        state.bindings.allow_network = allow_network;
+        let engine = Engine {
             script,
             work,
             state,
@@ -507,7 +513,9 @@ impl<'a> Engine<'a> {
             current_targets,
             running: None,
             registry,
-        })
+        };
+        engine.save_state()?;
+        engine.check_air_gap_on_resume()
     }
 
     fn save_state(&self) -> Result<()> {

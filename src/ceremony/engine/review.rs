@@ -4,17 +4,54 @@ use super::*;
 
 impl Engine<'_> {
     pub(super) fn check_air_gap(&mut self, step: &Step) -> Result<()> {
+        self.air_gap(Some(step))
+    }
+
+    /// On resume, the air gap is checked again before anything else (a machine
+    /// may be moved or plugged in between runs), unless the next step checks it.
+    pub(super) fn check_air_gap_on_resume(mut self) -> Result<Self> {
+        let next = self
+            .script
+            .steps
+            .iter()
+            .find(|s| !self.state.completed.contains(&s.id));
+        let checks_first = next.is_some_and(|s| matches!(s.plan, Plan::CheckAirGap));
+        let checked_at_start = self
+            .script
+            .steps
+            .iter()
+            .any(|s| matches!(s.plan, Plan::CheckAirGap));
+        if next.is_some() && checked_at_start && !checks_first {
+            self.ui.say("resuming: checking the air gap again");
+            if let Err(e) = self.air_gap(None) {
+                let _ = self.transcript.record(
+                    None,
+                    None,
+                    &rec::Failed {
+                        error: crate::ceremony::transcript::one_line(&e.to_string()),
+                    },
+                );
+                return Err(e);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Check this machine is offline and record what was found; a networked
+    /// machine needs this run's `--allow-network`, and the override is recorded.
+    fn air_gap(&mut self, step: Option<&Step>) -> Result<()> {
+        let (id, actor) = match step {
+            Some(s) => (Some(s.id.as_str()), Some(s.actor.as_str())),
+            None => (None, None),
+        };
         let report = airgap::check_this_machine();
         let text = report.to_string();
         for line in text.lines() {
             self.ui.say(line);
         }
         if report.is_air_gapped() {
-            self.transcript.record(
-                Some(&step.id),
-                Some(&step.actor),
-                &rec::AirGap { air_gapped: true },
-            )?;
+            self.transcript
+                .record(id, actor, &rec::AirGap { air_gapped: true })?;
             return Ok(());
         }
         if self.state.bindings.allow_network {
@@ -22,8 +59,8 @@ impl Engine<'_> {
                 "--allow-network: continuing on a networked machine (recorded in the transcript)",
             );
             self.transcript.record(
-                Some(&step.id),
-                Some(&step.actor),
+                id,
+                actor,
                 &rec::NetworkOverride {
                     findings: text.lines().map(str::to_owned).collect(),
                 },
@@ -31,9 +68,10 @@ impl Engine<'_> {
             return Ok(());
         }
         Err(usage(format!(
-            "this machine is not air-gapped:\n{}unplug every network cable, disable wireless, and run the ceremony again \
-             (--allow-network exists for rehearsals only)",
-            text
+            "this machine is not air-gapped:\n{}unplug every network cable and disable wireless, then continue \
+             with: ceremony run --resume --workdir {} (for a rehearsal only, add --allow-network)",
+            text,
+            self.work.0.display()
         )))
     }
 
