@@ -298,8 +298,38 @@ fn every_shipped_script_runs_end_to_end_and_python_tuf_follows_the_chain() {
 fn notary_flavour_ceremonies_produce_roots_notary_rules_accept() {
     let mut room = Room::new();
     let args = root_init_args(&mut room, "init", "export-1", "notary");
-    succeed(&ceremony_run(&args, None));
+    let out = succeed(&ceremony_run(&args, None));
     let e1 = room.path("export-1");
+    // One ID per key as people see it: generation shows the public key's ID (as
+    // `notary key list` does); the summary shows each root certificate's ID with
+    // that same public key ID beside it.
+    let root: serde_json::Value =
+        serde_json::from_slice(&fs::read(e1.join("1.root.json")).unwrap()).unwrap();
+    for id in root["signed"]["roles"]["root"]["keyids"]
+        .as_array()
+        .unwrap()
+    {
+        let id = id.as_str().unwrap();
+        let cert: ceremony::tuf::metadata::Key =
+            serde_json::from_value(root["signed"]["keys"][id].clone()).unwrap();
+        let public =
+            ceremony::tuf::key::decode_key(&cert, ceremony::tuf::metadata::Flavour::Notary)
+                .unwrap()
+                .public;
+        let public_id = ceremony::tuf::key::key_id(
+            &ceremony::tuf::key::notary_key(&public),
+            ceremony::tuf::metadata::Flavour::Notary,
+        );
+        assert!(
+            out.contains(&format!(" key {} on ", fingerprint(&public_id)))
+                && out.contains(&format!(
+                    "{} (public key {})",
+                    fingerprint(id),
+                    fingerprint(&public_id)
+                )),
+            "{id} / {public_id}:\n{out}"
+        );
+    }
     let gun = "example.com/ceremony/app";
     let v = ok(&["verify", "--gun", gun, p(&e1)]);
     assert!(v.contains("trustworthy: notary root version 1"), "{v}");
@@ -813,7 +843,26 @@ fn root_init_and_revocation_on_softhsm_tokens() {
         p(&hsm_answers(&room, &pins, "a2.toml")).to_owned(),
     ];
     let _ = &mut args;
-    succeed(&hsm.run(&args));
+    let out2 = succeed(&hsm.run(&args));
+    // Before the room confirms the incident, the key to remove is shown in full
+    // (resolved from the prefix given) and as read aloud, with its replacement.
+    let facts = out2
+        .find("key to remove from targets (root version 1): ")
+        .expect("the key to remove is shown");
+    let asked = out2
+        .find("The compromised key ID was confirmed")
+        .expect("the incident confirmation is asked");
+    assert!(facts < asked, "{out2}");
+    assert!(
+        out2.contains(&format!(
+            "key to remove from targets (root version 1): {old_targets}"
+        )) && out2.contains(&format!("read aloud: {}", fingerprint(&old_targets))),
+        "{out2}"
+    );
+    assert!(
+        out2.contains("replacement targets key (targets-new, from "),
+        "{out2}"
+    );
     let e2 = room.path("export-2");
     let (accepted, msg) = python_tuf(&[&e2.join("1.root.json"), &e2.join("2.root.json")]);
     assert!(accepted, "{msg}");

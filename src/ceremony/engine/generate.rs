@@ -121,10 +121,21 @@ impl Engine<'_> {
         self.save_state()?;
         // Shown to the room only once recorded: a key anyone has seen is never
         // generated again.
-        self.ui.say(&format!(
-            "{name}: {alg} key {} on {reference}",
-            fingerprint(&keyid),
-        ));
+        match self.flavour {
+            Flavour::Tuf => self.ui.say(&format!(
+                "{name}: {alg} key {} on {reference}",
+                fingerprint(&keyid),
+            )),
+            // A Notary root lists its root keys as certificates, made at the build
+            // step, whose IDs differ from the key's own: what is shown here is the
+            // public key's ID (as `notary key list` shows it), and the summary
+            // shows both side by side.
+            Flavour::Notary => self.ui.say(&format!(
+                "{name}: {alg} key {} on {reference} (public key ID; the Notary root lists it \
+                 as a certificate with its own ID, shown beside this one in the summary)",
+                fingerprint(&key_id(&notary_key(&public), Flavour::Notary)),
+            )),
+        }
         Ok(())
     }
 

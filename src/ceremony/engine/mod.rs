@@ -634,6 +634,13 @@ impl<'a> Engine<'a> {
         let delegating = self.delegating();
         match &step.plan {
             Plan::Confirm { text } => {
+                if self.script.kind == Kind::RevokeTaggingKey {
+                    // What the room confirms against the incident ticket is shown
+                    // first, in full: the key to remove and its replacement.
+                    for line in self.incident_facts()? {
+                        self.ui.say(&line);
+                    }
+                }
                 let refusal = format!(
                     "not confirmed: {text:?}; nothing was signed (resume with --resume once resolved)"
                 );

@@ -75,6 +75,57 @@ impl Engine<'_> {
         )))
     }
 
+    /// A revocation's facts for the room to check against the incident ticket,
+    /// before anything is built: each key to remove, in full and as read aloud,
+    /// and the replacement key the online side sent.
+    pub(super) fn incident_facts(&self) -> Result<Vec<String>> {
+        let mut lines = Vec::new();
+        let b = &self.state.bindings;
+        if b.batch {
+            lines.push(format!(
+                "to remove from the targets role of every repository in the request: {}",
+                if b.revoke.is_empty() {
+                    "the keys each repository's entry names".to_owned()
+                } else {
+                    b.revoke.join(", ")
+                }
+            ));
+        } else if let Some(current) = self.current.last() {
+            let root = current.root();
+            let targets = &root.roles["targets"].keyids;
+            for given in &b.revoke {
+                let full = crate::tuf::edit::resolve_keyid(
+                    &root.keys,
+                    targets,
+                    self.flavour,
+                    "targets",
+                    given,
+                )
+                .map_err(|e| usage(e.to_string()))?;
+                lines.push(format!(
+                    "key to remove from targets (root version {}): {full}\n  read aloud: {}",
+                    current.version(),
+                    fingerprint(&full)
+                ));
+            }
+        }
+        for (name, spec) in &self.script.keys {
+            if spec.role != KeyRole::Targets || spec.generate {
+                continue;
+            }
+            if let Some(path) = b.keyfiles.get(name) {
+                let key = bindings::read_keyfile(path, self.flavour)?;
+                let id = key_id(&key, self.flavour);
+                lines.push(format!(
+                    "replacement targets key ({name}, from {}): {id}\n  read aloud: {}",
+                    path.display(),
+                    fingerprint(&id)
+                ));
+            }
+        }
+        Ok(lines)
+    }
+
     pub(super) fn list_tokens(&mut self, step: &Step) -> Result<()> {
         let names: Vec<String> = self.script.keys.keys().cloned().collect();
         for name in names {

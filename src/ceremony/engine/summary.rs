@@ -13,12 +13,21 @@ pub fn summary(new: &RootDocument, previous: Option<&RootDocument>, backups: &st
     let _ = writeln!(s, "expires {}", root.expires);
     // What the room compares by eye and voice is computed from the key material,
     // never taken from the stated key ID (a producer's IDs may hash anything).
+    // A Notary root key is a certificate: its ID is shown with the ID of the
+    // public key inside it, the one shown when the key was generated (and by
+    // `notary key list`).
     let spoken = |doc: &RootDocument, keyid: &str| -> String {
-        doc.root()
-            .keys
-            .get(keyid)
-            .map(|k| fingerprint(&key_id(k, doc.flavour())))
-            .unwrap_or_else(|| fingerprint(keyid))
+        let Some(k) = doc.root().keys.get(keyid) else {
+            return fingerprint(keyid);
+        };
+        let id = fingerprint(&key_id(k, doc.flavour()));
+        match (doc.flavour(), crate::tuf::key::decode_key(k, doc.flavour())) {
+            (Flavour::Notary, Ok(d)) if d.certificate.is_some() => format!(
+                "{id} (public key {})",
+                fingerprint(&key_id(&notary_key(&d.public), Flavour::Notary))
+            ),
+            _ => id,
+        }
     };
     for role in TOP_LEVEL_ROLES {
         let r = &root.roles[role];
