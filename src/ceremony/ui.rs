@@ -64,12 +64,98 @@ pub trait OperatorUi {
 /// The terminal: dialoguer prompts, hidden input, colours where supported.
 pub struct TerminalUi {
     term: console::Term,
+    quiet: Option<QuietTerminal>,
 }
 
 impl Default for TerminalUi {
     fn default() -> Self {
         TerminalUi {
             term: console::Term::stderr(),
+            quiet: QuietTerminal::new(),
+        }
+    }
+}
+
+impl TerminalUi {
+    /// Before every question: what was typed while the tool was busy is thrown
+    /// away, so it can neither answer this question nor show.
+    fn before_question(&self) {
+        if let Some(q) = &self.quiet {
+            q.discard_typed_ahead();
+        }
+    }
+}
+
+/// The room's terminal while a ceremony runs. Between questions the terminal
+/// does not echo: keys typed while the tool generates or signs (a passphrase typed
+/// a moment early) never show on a screen that may be filmed. Each question
+/// echoes what it reads itself (or hides it, for a secret). The terminal's own
+/// settings come back when the ceremony ends, on an error, and on SIGINT, SIGTERM,
+/// SIGHUP or SIGQUIT (a SIGKILL cannot be caught: `stty sane` restores it).
+struct QuietTerminal {
+    tty: std::fs::File,
+    original: rustix::termios::Termios,
+    signals: Option<signal_hook::iterator::Handle>,
+}
+
+impl QuietTerminal {
+    fn new() -> Option<Self> {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .ok()?;
+        let original = tcgetattr(&tty).ok()?;
+        let mut quiet = original.clone();
+        quiet
+            .local_modes
+            .remove(LocalModes::ECHO | LocalModes::ECHONL);
+        // A signal that ends the ceremony gives the terminal back first.
+        let signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+            signal_hook::consts::SIGQUIT,
+        ])
+        .ok()
+        .and_then(|mut signals| {
+            let handle = signals.handle();
+            let fd = tty.try_clone().ok()?;
+            let saved = original.clone();
+            std::thread::Builder::new()
+                .name("terminal-restore".into())
+                .spawn(move || {
+                    if let Some(signal) = signals.forever().next() {
+                        let _ = tcsetattr(&fd, OptionalActions::Now, &saved);
+                        let _ = signal_hook::low_level::emulate_default_handler(signal);
+                    }
+                })
+                .ok()?;
+            Some(handle)
+        });
+        tcsetattr(&tty, OptionalActions::Now, &quiet).ok()?;
+        Some(QuietTerminal {
+            tty,
+            original,
+            signals,
+        })
+    }
+
+    fn discard_typed_ahead(&self) {
+        let _ = rustix::termios::tcflush(&self.tty, rustix::termios::QueueSelector::IFlush);
+    }
+}
+
+impl Drop for QuietTerminal {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            &self.tty,
+            rustix::termios::OptionalActions::Now,
+            &self.original,
+        );
+        if let Some(signals) = self.signals.take() {
+            signals.close();
         }
     }
 }
@@ -94,11 +180,13 @@ impl OperatorUi for TerminalUi {
     }
 
     fn confirm(&mut self, step: &str, prompt: &str) -> Result<bool, UiError> {
+        self.before_question();
         typed_confirm(&self.term, prompt)
             .map_err(|e| UiError::Terminal(format!("step {step}: {e}")))
     }
 
     fn select(&mut self, step: &str, prompt: &str, items: &[String]) -> Result<usize, UiError> {
+        self.before_question();
         dialoguer::Select::new()
             .with_prompt(prompt)
             .items(items)
@@ -118,6 +206,7 @@ impl OperatorUi for TerminalUi {
                 .term
                 .write_line(&format!("   {}: {status}", request.token));
         }
+        self.before_question();
         let mut p = dialoguer::Password::new().with_prompt(format!("{what} for {}", request.token));
         if request.confirm {
             p = p.with_confirmation(format!("Repeat the {what}"), "They differ; try again");
