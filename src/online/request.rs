@@ -372,6 +372,18 @@ fn stream(
     Ok(header)
 }
 
+/// Parse the bytes of a `request.json`, as [`Request::open`] does, and return
+/// how many repositories it lists (the fuzz targets use it).
+pub fn parse_request_file(bytes: &[u8]) -> std::result::Result<usize, String> {
+    let mut n = 0;
+    let mut reader = bytes;
+    parse(&mut reader, &mut |_, _| {
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
+}
+
 /// Parse `request.json` from `reader`, one repository at a time.
 fn parse(
     reader: &mut dyn std::io::Read,

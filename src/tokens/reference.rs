@@ -40,15 +40,41 @@ impl TokenRef {
             return YubiKeyRef::parse(s)
                 .map(TokenRef::YubiKey)
                 .map_err(|reason| TokenError::BadReference {
-                    reference: s.split(';').next().unwrap_or(s).to_owned() + ";…",
+                    // Only a serial that reads as one is repeated.
+                    reference: match s
+                        .strip_prefix("yubikey:serial=")
+                        .and_then(|r| r.split(';').next())
+                        .filter(|n| n.len() <= 10 && n.bytes().all(|b| b.is_ascii_digit()))
+                    {
+                        Some(serial) => format!("yubikey:serial={serial};…"),
+                        None => "yubikey:…".to_owned(),
+                    },
                     reason,
                 });
         }
+        // Not a reference we know: nothing of it is repeated but a plain scheme
+        // name (a mistyped `pkcs11:` URI may carry a `pin-value`).
         let scheme = s.split(':').next().unwrap_or("");
+        let plain = !scheme.is_empty()
+            && scheme.len() <= 16
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let (reference, kind) = if plain && s.contains(':') {
+            (
+                format!("{scheme}:…"),
+                format!("unknown token kind {scheme:?}"),
+            )
+        } else {
+            (
+                "<not shown>".to_owned(),
+                "not a token reference (it has no known kind: followed by a colon)".to_owned(),
+            )
+        };
         Err(TokenError::BadReference {
-            reference: s.into(),
+            reference,
             reason: format!(
-                "unknown token kind {scheme:?}; use pkcs11:token=LABEL;object=KEY \
+                "{kind}; use pkcs11:token=LABEL;object=KEY \
                  (a PKCS#11 token), yubikey:serial=NNN;slot=9c (a YubiKey) \
                  or soft:PATH (software key file)"
             ),
@@ -68,9 +94,28 @@ fn redact_query(s: &str) -> String {
     let shown: Vec<String> = rest
         .split(';')
         .map(|attr| match attr.split_once('=') {
-            Some(("token" | "serial" | "manufacturer" | "model" | "object" | "id" | "type", _)) => {
+            // An ID is shown only as the percent-encoded bytes it should be.
+            Some(("id", value))
+                if value.len() % 3 == 0
+                    && value.as_bytes().chunks(3).all(|c| {
+                        c[0] == b'%' && c[1].is_ascii_hexdigit() && c[2].is_ascii_hexdigit()
+                    }) =>
+            {
                 attr.to_owned()
             }
+            // A name is shown unless it looks like it holds another attribute
+            // (a PIN run into it: `object=k?pin-value=…`, `token=a pin=…`).
+            Some(("token" | "serial" | "manufacturer" | "model" | "object" | "type", value))
+                if !value.contains('=')
+                    && !value.contains('?')
+                    && !value.to_ascii_lowercase().contains("pin") =>
+            {
+                attr.to_owned()
+            }
+            Some((
+                name @ ("token" | "serial" | "manufacturer" | "model" | "object" | "type" | "id"),
+                _,
+            )) => format!("{name}=<not shown>"),
             Some((name, _)) if crate::tokens::pkcs11::uri::plain_name(name) => {
                 format!("{name}=<not shown>")
             }
@@ -99,6 +144,32 @@ mod tests {
         let r = TokenRef::parse("pkcs11:token=root-a;object=root-1").unwrap();
         assert!(matches!(r, TokenRef::Pkcs11(ref u) if u.object.as_deref() == Some("root-1")));
         assert_eq!(r.to_string(), "pkcs11:token=root-a;object=root-1");
+    }
+
+    /// Found by the `token_reference` fuzz target: a reference whose kind is
+    /// mistyped was repeated whole, with the PIN in it.
+    #[test]
+    fn a_mistyped_kind_never_repeats_the_reference() {
+        for given in [
+            "pkc\u{1}\u{4}n=root-a;object=root-1;id=%01?pin-value=739150",
+            "pkcs:token=a;pin-value=739150",
+            "PKCS11:token=a?pin-value=739150",
+            "pin-value=739150",
+            "yubikey:12?pin-value=739150;s,ot=9c",
+            "yubikey:serial=1;739150",
+            "yubikey:serial=1;x?pin-value=739150",
+            "pkcs11:tokea;object=root-1;id=%01;id=%011pin-value=739150",
+            "yubikey:serial=6ppin-value=739150;;;;ogep",
+            "yubikey:slot=00ct=%01?pin-value=739150",
+            "pkcs11:token=r=%00=%0pin-value=739150",
+            "pkcs11:token=a;type=pin-value=739150",
+            "pkcs11:token=a?x=1&q?pin-value=739150",
+        ] {
+            let msg = TokenRef::parse(given).unwrap_err().to_string();
+            assert!(!msg.contains("739150"), "{msg}");
+        }
+        let msg = TokenRef::parse("pkcs:token=a").unwrap_err().to_string();
+        assert!(msg.contains("unknown token kind \"pkcs\""), "{msg}");
     }
 
     #[test]

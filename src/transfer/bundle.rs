@@ -442,8 +442,9 @@ impl Bundle {
     }
 }
 
-#[cfg(test)]
-fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
+/// Parse a manifest from its bytes, as [`Bundle::open`] does (the fuzz targets
+/// and tests use it).
+pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
     parse_manifest_from(&|| Ok(Box::new(bytes) as Box<dyn std::io::Read + '_>)).map(|(m, _, _)| m)
 }
 

@@ -49,7 +49,11 @@ fn percent_decode(s: &str, attr: &str) -> Result<Vec<u8>, UriError> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| err(format!("{attr}: bad percent-encoding in {s:?}")))?;
+                .ok_or_else(|| {
+                    err(format!(
+                        "{attr}: bad percent-encoding (the value is not shown)"
+                    ))
+                })?;
             out.push(hex);
             i += 3;
         } else {
@@ -142,9 +146,9 @@ impl Pkcs11Uri {
                 "type" => {
                     let t = decode_text(value, name)?;
                     if t != "private" && t != "public" {
-                        return Err(err(format!(
-                            "type={t}: only type=private or type=public name a key"
-                        )));
+                        return Err(err(
+                            "type= names no key: only type=private or type=public do",
+                        ));
                     }
                     set(&mut uri.object_type, t, name)?
                 }
@@ -159,7 +163,7 @@ impl Pkcs11Uri {
                         "{name}= is not supported; choose the module with --module or ?module-path="
                     )));
                 }
-                other if other.starts_with("x-") => {
+                other if other.starts_with("x-") && plain_name(other) => {
                     return Err(err(format!("vendor attribute {other}= is not supported")));
                 }
                 other if plain_name(other) => {
@@ -190,10 +194,15 @@ impl Pkcs11Uri {
                              you will be asked for it (or give --pin-file in a rehearsal)"
                         )));
                     }
-                    other => {
+                    other if plain_name(other) => {
                         return Err(err(format!(
                             "unsupported PKCS#11 URI query attribute {other:?}"
                         )));
+                    }
+                    _ => {
+                        return Err(err(
+                            "a query attribute has a name that is not an attribute name (not shown)",
+                        ));
                     }
                 }
             }

@@ -49,7 +49,14 @@ pub fn parse_slot(s: &str) -> Result<SlotId, String> {
         .ok()
         .filter(|_| s.len() == 2)
         .and_then(|b| SlotId::try_from(b).ok())
-        .ok_or_else(|| format!("slot {s:?} is not a PIV slot (two hex digits, e.g. 9c)"))?;
+        .ok_or_else(|| {
+            // Repeated only when short and plain: it may hold a PIN run into it.
+            if s.len() <= 4 && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                format!("slot {s:?} is not a PIV slot (two hex digits, e.g. 9c)")
+            } else {
+                "slot= is not a PIV slot (two hex digits, e.g. 9c)".to_owned()
+            }
+        })?;
     if !signing_slots().contains(&slot) {
         return Err(format!(
             "slot {s} is not a signing slot; use 9c (digital signature, the default), \
@@ -77,17 +84,23 @@ impl YubiKeyRef {
             .ok_or("a YubiKey reference starts with yubikey:")?;
         let mut serial = None;
         let mut slot = None;
-        for part in body.split(';').filter(|p| !p.is_empty()) {
+        for (i, part) in body.split(';').filter(|p| !p.is_empty()).enumerate() {
+            // A part is never repeated whole: it may be a PIN typed in the wrong place.
             let (k, v) = part
                 .split_once('=')
-                .ok_or_else(|| format!("{part:?} is not NAME=VALUE"))?;
+                .ok_or_else(|| format!("attribute {} is not NAME=VALUE", i + 1))?;
             match k {
                 "serial" => {
                     if serial.is_some() {
                         return Err("serial= is given twice".into());
                     }
                     serial = Some(v.parse::<u32>().map_err(|_| {
-                        format!("serial {v:?} is not a YubiKey serial number (decimal)")
+                        // Repeated only when it is digits: it may hold a PIN run into it.
+                        if !v.is_empty() && v.len() <= 12 && v.bytes().all(|b| b.is_ascii_digit()) {
+                            format!("serial {v:?} is not a YubiKey serial number (too large)")
+                        } else {
+                            "serial= is not a YubiKey serial number (decimal digits)".to_owned()
+                        }
                     })?);
                 }
                 "slot" => {
@@ -102,9 +115,21 @@ impl YubiKeyRef {
                     ));
                 }
                 other => {
-                    return Err(format!(
-                        "unknown attribute {other:?}; a YubiKey key is yubikey:serial=NNN;slot=9c"
-                    ));
+                    let plain = other.len() <= 24
+                        && other
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                    return Err(if plain {
+                        format!(
+                            "unknown attribute {other:?}; a YubiKey key is yubikey:serial=NNN;slot=9c"
+                        )
+                    } else {
+                        format!(
+                            "attribute {} is not one a YubiKey reference takes; a YubiKey key is \
+                             yubikey:serial=NNN;slot=9c",
+                            i + 1
+                        )
+                    });
                 }
             }
         }
