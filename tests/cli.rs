@@ -1283,7 +1283,13 @@ fn keystore_export_writes_a_key_python_opens_and_refuses_every_wrong_thing() {
         p(&store_pass),
     ]);
     let store = dir.join("store");
-    let export = |out: &Path, extra: &[&str]| {
+    // `keystore export` with the store's and the new passphrase read from files.
+    let export_with = |out: &Path, store_pass: &Path, new_pass: &Path, extra: &[&str]| {
+        let format = if extra.contains(&"--format") {
+            &[][..]
+        } else {
+            &["--format", "pkcs8"][..]
+        };
         let mut args = vec![
             "keystore",
             "export",
@@ -1291,18 +1297,18 @@ fn keystore_export_writes_a_key_python_opens_and_refuses_every_wrong_thing() {
             p(&store),
             "--repository",
             "example.com/app",
-            "--format",
-            "pkcs8",
             "--out",
             p(out),
             "--passphrase-file",
-            p(&store_pass),
+            p(store_pass),
             "--new-passphrase-file",
-            p(&new_pass),
+            p(new_pass),
         ];
+        args.extend(format);
         args.extend(extra);
         run(&args)
     };
+    let export = |out: &Path, extra: &[&str]| export_with(out, &store_pass, &new_pass, extra);
     let pem = dir.join("targets.pem");
     let o = export(&pem, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -1349,6 +1355,48 @@ fn keystore_export_writes_a_key_python_opens_and_refuses_every_wrong_thing() {
         "{shown}"
     );
 
+    // The same Ed25519 key in Notary's own form (its OID, public ‖ seed ‖ public):
+    // the stock `notary` client imports it, and its own decoder opens it with the
+    // new passphrase (`key passwd` decrypts and re-encrypts the key), and not with
+    // another.
+    let notary_pem = dir.join("targets-notary.pem");
+    let o = export(&notary_pem, &["--format", "notary"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let notary_id = stdout(&o)
+        .split("notary key ID ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .to_owned();
+    let trust = dir.join("notary-trust");
+    let notary = |args: &[&str], passphrase: &str| {
+        std::process::Command::new("notary")
+            .arg("-d")
+            .arg(&trust)
+            .args(args)
+            .env("NOTARY_TARGETS_PASSPHRASE", passphrase)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("notary runs (Debian package notary: run scripts/test-all)")
+    };
+    let o = notary(&["key", "import", p(&notary_pem)], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = notary(
+        &["key", "passwd", &notary_id],
+        "not the hand-over passphrase",
+    );
+    assert!(!o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = notary(
+        &["key", "passwd", &notary_id],
+        "the hand-over passphrase 7781",
+    );
+    assert!(
+        o.status.success() && stdout(&o).contains("Successfully updated passphrase"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+
     // Refusals: nothing is written.
     let again = export(&pem, &[]);
     assert!(!again.status.success());
@@ -1357,43 +1405,13 @@ fn keystore_export_writes_a_key_python_opens_and_refuses_every_wrong_thing() {
     let wrong = dir.join("wrong-pass");
     fs::write(&wrong, "not the store passphrase\n").unwrap();
     let other = dir.join("other.pem");
-    let o = run(&[
-        "keystore",
-        "export",
-        "--keystore",
-        p(&dir.join("store")),
-        "--repository",
-        "example.com/app",
-        "--format",
-        "pkcs8",
-        "--out",
-        p(&other),
-        "--passphrase-file",
-        p(&wrong),
-        "--new-passphrase-file",
-        p(&new_pass),
-    ]);
+    let o = export_with(&other, &wrong, &new_pass, &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("wrong passphrase"), "{}", stderr(&o));
     assert!(!other.exists());
     let short = dir.join("short-pass");
     fs::write(&short, "short\n").unwrap();
-    let o = run(&[
-        "keystore",
-        "export",
-        "--keystore",
-        p(&store),
-        "--repository",
-        "example.com/app",
-        "--format",
-        "pkcs8",
-        "--out",
-        p(&other),
-        "--passphrase-file",
-        p(&store_pass),
-        "--new-passphrase-file",
-        p(&short),
-    ]);
+    let o = export_with(&other, &store_pass, &short, &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("shorter than 8"), "{}", stderr(&o));
     ok(&[

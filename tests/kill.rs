@@ -332,6 +332,16 @@ enum Verdict {
     Batch { request: &'static str },
 }
 
+/// A request's bundle in the room verifies (`bundle-verify --kind request`).
+fn request_bundle_verifies(case: &Case) -> Result<(), String> {
+    let o = case.ceremony(&["bundle-verify", "--kind", "request", "req"].map(String::from));
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!("bundle-verify: {}", stderr(&o)))
+    }
+}
+
 fn no_more_checks(_: &Case) -> Result<(), String> {
     Ok(())
 }
@@ -1031,36 +1041,29 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
         .as_str()
         .unwrap()
         .to_owned();
-    let request = Scenario {
-        name: "request",
-        args: [
+    // A request for the next revocation, its tagging key given by `keys`.
+    let request_args = |keys: &[&str]| -> Vec<String> {
+        let mut args = vec![
             "request",
             "--repository",
             "example.com/app",
             "--current",
             "e2",
-            "--key",
-            "targets=keyfile:replacement.json",
-            "--revoke",
-            &leaked2,
-            "--out",
-            "req",
-        ]
-        .map(String::from)
-        .to_vec(),
+        ];
+        args.extend(keys);
+        args.extend(["--revoke", &leaked2, "--out", "req"]);
+        args.into_iter().map(String::from).collect()
+    };
+    let request = Scenario {
+        name: "request",
+        args: request_args(&["--key", "targets=keyfile:replacement.json"]),
         tokens: Vec::new(),
         generated: BTreeMap::new(),
         verdict: Verdict::Chain(vec!["current/1.root.json", "current/2.root.json"]),
         rerun: true,
         outputs: vec!["req"],
         output: "req",
-        judge: |case| {
-            let o = case.ceremony(&["bundle-verify", "--kind", "request", "req"].map(String::from));
-            if !o.status.success() {
-                return Err(format!("bundle-verify: {}", stderr(&o)));
-            }
-            Ok(())
-        },
+        judge: request_bundle_verifies,
         exists_is_done: true,
     };
     kill_everywhere(&request, &template, &scratch.path().join("request"));
@@ -1076,37 +1079,18 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
     .unwrap();
     let new_key = Scenario {
         name: "request --new-key",
-        args: [
-            "request",
-            "--repository",
-            "example.com/app",
-            "--current",
-            "e2",
+        args: request_args(&[
             "--new-key",
             "targets",
             "--keystore",
             "store",
             "--passphrase-file",
             "store-passphrase",
-            "--revoke",
-            &leaked2,
-            "--out",
-            "req",
-        ]
-        .map(String::from)
-        .to_vec(),
-        tokens: Vec::new(),
-        generated: BTreeMap::new(),
-        verdict: Verdict::Chain(vec!["current/1.root.json", "current/2.root.json"]),
-        rerun: true,
+        ]),
         outputs: vec!["req", "store"],
-        output: "req",
         judge: |case| {
+            request_bundle_verifies(case)?;
             let room = case.room();
-            let o = case.ceremony(&["bundle-verify", "--kind", "request", "req"].map(String::from));
-            if !o.status.success() {
-                return Err(format!("bundle-verify: {}", stderr(&o)));
-            }
             let dir = room.join("store/example.com%2Fapp");
             let mut names: Vec<String> = fs::read_dir(&dir)
                 .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -1126,21 +1110,16 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
                     "the key store holds {names:?}, not the key the bundle names ({id})"
                 ));
             }
-            if room
-                .read_dir()
+            if fs::read_dir(room.join("store"))
                 .unwrap()
                 .flatten()
                 .any(|e| e.file_name().to_string_lossy().starts_with(".request-"))
-                || fs::read_dir(room.join("store"))
-                    .unwrap()
-                    .flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with(".request-"))
             {
                 return Err("the request's key journal is still there".into());
             }
             Ok(())
         },
-        exists_is_done: true,
+        ..request
     };
     kill_everywhere(&new_key, &template, &scratch.path().join("request-new-key"));
 }

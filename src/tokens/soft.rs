@@ -213,6 +213,26 @@ const EXPORT_ITERATIONS: u32 = 600_000;
 const NOTARY_ED25519_OID: pkcs8::ObjectIdentifier =
     pkcs8::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11591.15.1");
 
+/// RFC 8410's object identifier for Ed25519.
+const ED25519_OID: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.3.101.112");
+
+/// A version 1 PKCS#8 document: algorithm `oid` (no parameters) and the private
+/// key octets, zeroized when dropped.
+fn pkcs8_der(
+    oid: pkcs8::ObjectIdentifier,
+    private_key: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, pkcs8::der::Error> {
+    use pkcs8::der::Encode as _;
+    let info = pkcs8::PrivateKeyInfoRef::new(
+        pkcs8::AlgorithmIdentifierRef {
+            oid,
+            parameters: None,
+        },
+        pkcs8::der::asn1::OctetStringRef::new(private_key)?,
+    );
+    Ok(Zeroizing::new(info.to_der()?))
+}
+
 impl SoftToken {
     /// The key, encrypted to `passphrase`, as a PEM file's text in `form`.
     pub fn export_pem(
@@ -220,7 +240,6 @@ impl SoftToken {
         form: &ExportForm<'_>,
         passphrase: &Secret,
     ) -> Result<Zeroizing<String>, TokenError> {
-        use pkcs8::der::Encode as _;
         use pkcs8::pkcs5::pbes2;
         let failed = |reason: String| TokenError::Malformed {
             token: name(&self.path),
@@ -242,14 +261,13 @@ impl SoftToken {
             (PrivateKey::Ed25519(k), ExportForm::Pkcs8) => {
                 // Version 1, the seed alone (RFC 8410): OpenSSL and Python's
                 // `cryptography` refuse the version 2 form with the public key.
-                use ed25519_dalek::pkcs8::EncodePrivateKey as _;
-                let pair = ed25519_dalek::pkcs8::KeypairBytes {
-                    secret_key: k.to_bytes(),
-                    public_key: None,
-                };
-                let doc = pair.to_pkcs8_der().map_err(|e| failed(e.to_string()));
-                drop(pair);
-                Zeroizing::new(doc?.as_bytes().to_vec())
+                // Built here, in zeroized buffers: the `ed25519` crate's
+                // `KeypairBytes` is not wiped when dropped (this release has no
+                // `zeroize` feature to turn on).
+                let mut curve_private = Zeroizing::new(Vec::with_capacity(34));
+                curve_private.extend_from_slice(&[0x04, 0x20]);
+                curve_private.extend_from_slice(k.as_bytes());
+                pkcs8_der(ED25519_OID, &curve_private).map_err(|e| failed(e.to_string()))?
             }
             (PrivateKey::Ed25519(k), ExportForm::Notary { .. }) => {
                 let public = k.verifying_key().to_bytes();
@@ -257,16 +275,7 @@ impl SoftToken {
                 raw.extend_from_slice(&public);
                 raw.extend_from_slice(k.as_bytes());
                 raw.extend_from_slice(&public);
-                let octets = pkcs8::der::asn1::OctetStringRef::new(&raw)
-                    .map_err(|e| failed(e.to_string()))?;
-                let info = pkcs8::PrivateKeyInfoRef::new(
-                    pkcs8::AlgorithmIdentifierRef {
-                        oid: NOTARY_ED25519_OID,
-                        parameters: None,
-                    },
-                    octets,
-                );
-                Zeroizing::new(info.to_der().map_err(|e| failed(e.to_string()))?)
+                pkcs8_der(NOTARY_ED25519_OID, &raw).map_err(|e| failed(e.to_string()))?
             }
         };
         let mut salt = [0u8; 16];

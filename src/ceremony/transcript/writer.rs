@@ -183,8 +183,7 @@ impl Transcript {
         actor: Option<&str>,
         payload: &P,
     ) -> Result<EntryHash> {
-        let data = self.payload_value(payload)?;
-        self.append(P::EVENT, step, actor, data)
+        self.record_with(step, actor, payload, true)
     }
 
     /// [`Transcript::record`] without waiting for the disk; [`Transcript::sync`]
@@ -196,14 +195,20 @@ impl Transcript {
         actor: Option<&str>,
         payload: &P,
     ) -> Result<EntryHash> {
-        let data = self.payload_value(payload)?;
-        self.check_not_seal(P::EVENT)?;
-        self.write_entry(P::EVENT.name(), step, actor, data, false)
+        self.record_with(step, actor, payload, false)
     }
 
-    fn payload_value<P: Payload>(&self, payload: &P) -> Result<Value> {
-        serde_json::to_value(payload)
-            .map_err(|e| self.not_recordable(P::EVENT.name(), e.to_string()))
+    fn record_with<P: Payload>(
+        &mut self,
+        step: Option<&str>,
+        actor: Option<&str>,
+        payload: &P,
+        sync: bool,
+    ) -> Result<EntryHash> {
+        self.check_not_seal(P::EVENT)?;
+        let data = serde_json::to_value(payload)
+            .map_err(|e| self.not_recordable(P::EVENT.name(), e.to_string()))?;
+        self.write_entry(P::EVENT.name(), step, actor, data, sync)
     }
 
     /// Make every entry appended so far durable.
