@@ -19,6 +19,10 @@ pub enum TokenRef {
 
 impl TokenRef {
     pub fn parse(s: &str) -> Result<Self, TokenError> {
+        Self::parse_unguarded(s).map_err(|e| guard_pins(s, e))
+    }
+
+    fn parse_unguarded(s: &str) -> Result<Self, TokenError> {
         if let Some(path) = s.strip_prefix("soft:") {
             if path.is_empty() {
                 return Err(TokenError::BadReference {
@@ -79,6 +83,40 @@ impl TokenRef {
                  or soft:PATH (software key file)"
             ),
         })
+    }
+}
+
+/// The values given to a PIN attribute anywhere in `s` (`pin-value=`,
+/// `pin-source=`, `pin=`, in any case), as far as the next separator.
+fn pin_values(s: &str) -> Vec<&str> {
+    let lower = s.to_ascii_lowercase();
+    let mut values = Vec::new();
+    for attr in ["pin-value=", "pin-source=", "pin="] {
+        for (at, _) in lower.match_indices(attr) {
+            let rest = &s[at + attr.len()..];
+            let end = rest.find([';', '&', '?']).unwrap_or(rest.len());
+            values.push(&rest[..end]);
+        }
+    }
+    values
+}
+
+/// The last line of defence: an error about a reference that holds a PIN never
+/// contains that PIN, wherever else in the reference the same characters appear
+/// (as a label or a serial typed after it, say). Such an error is replaced whole.
+fn guard_pins(s: &str, e: TokenError) -> TokenError {
+    let message = e.to_string();
+    let leaks = pin_values(s)
+        .into_iter()
+        .any(|pin| pin.len() >= 4 && message.contains(pin));
+    if !leaks {
+        return e;
+    }
+    TokenError::BadReference {
+        reference: "<not shown>".to_owned(),
+        reason: "it holds a PIN (pin-value=, pin-source= or pin=), and a PIN never goes \
+                 into a token reference: remove it; you will be asked for the PIN"
+            .to_owned(),
     }
 }
 
@@ -170,6 +208,29 @@ mod tests {
         }
         let msg = TokenRef::parse("pkcs:token=a").unwrap_err().to_string();
         assert!(msg.contains("unknown token kind \"pkcs\""), "{msg}");
+    }
+
+    /// Found by the `token_reference` fuzz target: a PIN given before a label
+    /// holding the same digits came back through the label.
+    #[test]
+    fn a_pin_repeated_elsewhere_in_the_reference_is_never_shown() {
+        for given in [
+            "pkcs11:pin-value=739150;token=7391501",
+            "pkcs11:token=a;object=739150;pin-value=739150",
+            "pkcs11:token=739150?PIN-VALUE=739150",
+            "yubikey:serial=739150;pin-value=739150",
+            "yubikey:serial=739150000;pin=739150",
+            "739150:pin-value=739150",
+        ] {
+            let msg = TokenRef::parse(given).unwrap_err().to_string();
+            assert!(!msg.contains("739150"), "{given}: {msg}");
+            assert!(msg.contains("PIN"), "{given}: {msg}");
+        }
+        // A reference without a PIN keeps its helpful message.
+        let msg = TokenRef::parse("pkcs11:token=739150;colour=red")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("token=739150"), "{msg}");
     }
 
     #[test]
