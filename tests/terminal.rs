@@ -109,6 +109,14 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
         !screen.contains("typed-ahead"),
         "text typed while the tool was busy was shown:\n{screen}"
     );
+    // The person is told it was thrown away, once, before the next question.
+    assert_eq!(
+        screen
+            .matches("keys typed while the tool was busy were thrown away unseen")
+            .count(),
+        1,
+        "the discarded typed-ahead input is said, once:\n{screen}"
+    );
     // What the person did is on record: the retry, and no passphrase.
     let transcript = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
     assert_eq!(

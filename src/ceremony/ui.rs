@@ -80,8 +80,14 @@ impl TerminalUi {
     /// Before every question: what was typed while the tool was busy is thrown
     /// away, so it can neither answer this question nor show.
     fn before_question(&self) {
-        if let Some(q) = &self.quiet {
-            q.discard_typed_ahead();
+        if let Some(q) = &self.quiet
+            && q.discard_typed_ahead()
+        {
+            // Said, so the person knows to type it again; never what it was.
+            let _ = self.term.write_line(
+                "   (keys typed while the tool was busy were thrown away unseen: \
+                 type your answer at the prompt below)",
+            );
         }
     }
 }
@@ -142,8 +148,11 @@ impl QuietTerminal {
         })
     }
 
-    fn discard_typed_ahead(&self) {
+    /// Throw away what was typed since the last question; whether there was any.
+    fn discard_typed_ahead(&self) -> bool {
+        let pending = rustix::io::ioctl_fionread(&self.tty).unwrap_or(0);
         let _ = rustix::termios::tcflush(&self.tty, rustix::termios::QueueSelector::IFlush);
+        pending > 0
     }
 }
 
