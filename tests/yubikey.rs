@@ -459,6 +459,49 @@ fn tokens_lists_virtual_yubikeys_without_a_pin_and_selects_by_serial() {
         e.contains("YubiKey serial 5437002: no key with slot 9c"),
         "{e}"
     );
+
+    // Cards another program holds exclusively (as gpg-agent's scdaemon does) are
+    // named as held, with how to release them, not as absent.
+    {
+        let ctx = pcsc::Context::establish(pcsc::Scope::System).expect("PC/SC context");
+        let mut names = vec![0u8; ctx.list_readers_len().expect("readers")];
+        let readers: Vec<std::ffi::CString> = ctx
+            .list_readers(&mut names)
+            .expect("readers")
+            .map(|r| r.to_owned())
+            .collect();
+        let held: Vec<pcsc::Card> = readers
+            .iter()
+            .filter_map(|r| {
+                ctx.connect(r, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY)
+                    .ok()
+            })
+            .collect();
+        assert_eq!(held.len(), 2, "both virtual cards held exclusively");
+        let listing = pcsc.expect(0, &["tokens"]);
+        assert_eq!(
+            listing
+                .matches("its card is held by another program")
+                .count(),
+            2,
+            "{listing}"
+        );
+        assert!(listing.contains("gpgconf --kill scdaemon"), "{listing}");
+        let e = pcsc.expect(2, &["key", "show", "--token", &key(5437001)]);
+        assert!(
+            e.contains("another program holds the YubiKey exclusively"),
+            "{e}"
+        );
+        assert!(e.contains("gpgconf --kill scdaemon"), "{e}");
+        drop(held);
+        // Released, the card answers again.
+        let listing = pcsc.expect(0, &["tokens"]);
+        assert!(
+            listing.contains("YubiKey serial 5437001,") && !listing.contains("held by"),
+            "{listing}"
+        );
+    }
+
     pcsc.remove(5437002);
     let listing = pcsc.expect(0, &["tokens"]);
     assert!(!listing.contains("5437002"), "{listing}");

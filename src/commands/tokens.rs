@@ -242,15 +242,19 @@ fn list_module(path: &Path, reg: &Registry) -> Result<()> {
 /// or no YubiKey is said plainly and is not an error.
 fn list_yubikeys() {
     println!("YubiKeys (PIV over PC/SC)");
-    let keys = match yubikey::list() {
+    let (keys, held) = match yubikey::list_all() {
         Ok(k) => k,
         Err(reason) => {
             println!("  none listed: {reason}");
             return;
         }
     };
-    if keys.is_empty() {
+    if keys.is_empty() && held.is_empty() {
         println!("  no YubiKey is connected");
+    }
+    for reader in &held {
+        println!("  reader {reader:?}: its card is held by another program");
+        println!("    {}", yubikey::held_hint());
     }
     for k in keys {
         println!(

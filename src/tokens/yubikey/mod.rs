@@ -161,6 +161,16 @@ impl std::fmt::Display for YubiKeyRef {
     }
 }
 
+/// A card another program opened exclusively, and how to release it.
+const HELD: &str = "another program holds the YubiKey exclusively, so nothing can reach it \
+    (usually gpg-agent's scdaemon: release it with `gpgconf --kill scdaemon`; else close the \
+    browser, password manager or smart-card tool using it), then run the command again";
+
+/// What `ceremony tokens` says of a reader whose card another program holds.
+pub fn held_hint() -> &'static str {
+    HELD
+}
+
 /// What the PC/SC service said when it could not be reached, in words.
 fn pcsc_reason(e: &pcsc::Error) -> String {
     match e {
@@ -175,9 +185,7 @@ fn pcsc_reason(e: &pcsc::Error) -> String {
         pcsc::Error::NoReadersAvailable => "no smart-card reader is connected".into(),
         pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard => "the YubiKey was removed".into(),
         pcsc::Error::ResetCard => "the YubiKey was reset by another program".into(),
-        pcsc::Error::SharingViolation => {
-            "another program holds the YubiKey (close it: gpg-agent, scdaemon, a browser)".into()
-        }
+        pcsc::Error::SharingViolation => HELD.into(),
         other => format!("PC/SC error: {other}"),
     }
 }
@@ -264,20 +272,36 @@ fn context() -> Result<yubikey::Context, String> {
 /// Every YubiKey connected. `Err` when there is no PC/SC service at all (which
 /// is not an error for a machine that uses only PKCS#11 tokens).
 pub fn list() -> Result<Vec<YubiKeySummary>, String> {
+    list_all().map(|(keys, _)| keys)
+}
+
+/// Every YubiKey connected, and the readers whose card another program holds
+/// exclusively (its serial cannot be read, so it may be a YubiKey).
+pub fn list_all() -> Result<(Vec<YubiKeySummary>, Vec<String>), String> {
     let mut ctx = context()?;
     let readers = match ctx.iter() {
         Ok(r) => r,
         Err(yubikey::Error::PcscError {
             inner: Some(pcsc::Error::NoReadersAvailable),
-        }) => return Ok(Vec::new()),
+        }) => return Ok((Vec::new(), Vec::new())),
         Err(yubikey::Error::PcscError { inner: Some(p) }) => return Err(pcsc_reason(&p)),
         Err(e) => return Err(format!("PC/SC: {e}")),
     };
     let mut out = Vec::new();
+    let mut held = Vec::new();
     for reader in readers {
         let name = reader.name().into_owned();
         // Readers without a YubiKey (or with another card) are not ours.
-        let Ok(mut yk) = reader.open() else { continue };
+        let mut yk = match reader.open() {
+            Ok(yk) => yk,
+            Err(yubikey::Error::PcscError {
+                inner: Some(pcsc::Error::SharingViolation),
+            }) => {
+                held.push(name);
+                continue;
+            }
+            Err(_) => continue,
+        };
         let pin_retries = pin_tries(&mut yk).map_err(|e| e.to_string());
         let occupied = occupied_slots(&mut yk);
         out.push(YubiKeySummary {
@@ -289,7 +313,7 @@ pub fn list() -> Result<Vec<YubiKeySummary>, String> {
         });
     }
     out.sort_by_key(|s| s.serial);
-    Ok(out)
+    Ok((out, held))
 }
 
 /// What a slot holds, if anything: metadata (firmware 5.3+) or a certificate.
@@ -333,15 +357,18 @@ fn open_device(r: &YubiKeyRef) -> Result<YubiKey, TokenError> {
             inner: Some(pcsc::Error::NoReadersAvailable),
         }) => Err(TokenError::TokenNotFound {
             wanted: format!("YubiKey with serial {}", r.serial),
-            detail: match list() {
-                Ok(l) if l.is_empty() => "no YubiKey is connected".into(),
-                Ok(l) => format!(
-                    "connected: {}",
-                    l.iter()
-                        .map(|s| format!("serial {}", s.serial))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+            detail: match list_all() {
+                Ok((l, held)) if l.is_empty() && held.is_empty() => {
+                    "no YubiKey is connected".into()
+                }
+                Ok((l, held)) => {
+                    let mut seen: Vec<String> =
+                        l.iter().map(|s| format!("serial {}", s.serial)).collect();
+                    seen.extend(held.iter().map(|r| {
+                        format!("a card in reader {r:?} held by another program ({HELD})")
+                    }));
+                    format!("connected: {}", seen.join(", "))
+                }
                 Err(e) => e,
             },
         }),
