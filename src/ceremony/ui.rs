@@ -101,6 +101,8 @@ impl TerminalUi {
 struct QuietTerminal {
     tty: std::fs::File,
     original: rustix::termios::Termios,
+    /// The settings between questions: `original` without echo.
+    quiet: rustix::termios::Termios,
     signals: Option<signal_hook::iterator::Handle>,
 }
 
@@ -144,14 +146,25 @@ impl QuietTerminal {
         Some(QuietTerminal {
             tty,
             original,
+            quiet,
             signals,
         })
     }
 
     /// Throw away what was typed since the last question; whether there was any.
+    /// In line mode the terminal counts only finished lines as pending, so for
+    /// the count line mode is off a moment: a passphrase typed early without
+    /// Enter is seen (and thrown away) too.
     fn discard_typed_ahead(&self) -> bool {
+        use rustix::termios::{LocalModes, OptionalActions, QueueSelector, tcflush, tcsetattr};
+        let mut uncooked = self.quiet.clone();
+        uncooked.local_modes.remove(LocalModes::ICANON);
+        let counted = tcsetattr(&self.tty, OptionalActions::Now, &uncooked).is_ok();
         let pending = rustix::io::ioctl_fionread(&self.tty).unwrap_or(0);
-        let _ = rustix::termios::tcflush(&self.tty, rustix::termios::QueueSelector::IFlush);
+        let _ = tcflush(&self.tty, QueueSelector::IFlush);
+        if counted {
+            let _ = tcsetattr(&self.tty, OptionalActions::Now, &self.quiet);
+        }
         pending > 0
     }
 }

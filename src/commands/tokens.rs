@@ -242,7 +242,7 @@ fn list_module(path: &Path, reg: &Registry) -> Result<()> {
 /// or no YubiKey is said plainly and is not an error.
 fn list_yubikeys() {
     println!("YubiKeys (PIV over PC/SC)");
-    let (keys, held) = match yubikey::list_all() {
+    let (keys, held) = match yubikey::list() {
         Ok(k) => k,
         Err(reason) => {
             println!("  none listed: {reason}");
@@ -254,7 +254,7 @@ fn list_yubikeys() {
     }
     for reader in &held {
         println!("  reader {reader:?}: its card is held by another program");
-        println!("    {}", yubikey::held_hint());
+        println!("    {}", yubikey::HELD);
     }
     for k in keys {
         println!(

@@ -86,12 +86,13 @@ impl TokenRef {
     }
 }
 
-/// The values given to a PIN attribute anywhere in `s` (`pin-value=`,
-/// `pin-source=`, `pin=`, in any case), as far as the next separator.
+/// The values given to a secret's attribute anywhere in `s` (`pin-value=`,
+/// `pin-source=`, `pin=`, `management-key=`, in any case), as far as the next
+/// separator.
 fn pin_values(s: &str) -> Vec<&str> {
     let lower = s.to_ascii_lowercase();
     let mut values = Vec::new();
-    for attr in ["pin-value=", "pin-source=", "pin="] {
+    for attr in ["pin-value=", "pin-source=", "pin=", "management-key="] {
         for (at, _) in lower.match_indices(attr) {
             let rest = &s[at + attr.len()..];
             let end = rest.find([';', '&', '?']).unwrap_or(rest.len());
@@ -114,8 +115,9 @@ fn guard_pins(s: &str, e: TokenError) -> TokenError {
     }
     TokenError::BadReference {
         reference: "<not shown>".to_owned(),
-        reason: "it holds a PIN (pin-value=, pin-source= or pin=), and a PIN never goes \
-                 into a token reference: remove it; you will be asked for the PIN"
+        reason: "it holds a PIN or management key (pin-value=, pin-source=, pin= or \
+                 management-key=), and neither ever goes into a token reference: remove \
+                 it; you will be asked for it"
             .to_owned(),
     }
 }
@@ -221,6 +223,7 @@ mod tests {
             "yubikey:serial=739150;pin-value=739150",
             "yubikey:serial=739150000;pin=739150",
             "739150:pin-value=739150",
+            "yubikey:serial=739150;management-key=739150",
         ] {
             let msg = TokenRef::parse(given).unwrap_err().to_string();
             assert!(!msg.contains("739150"), "{given}: {msg}");

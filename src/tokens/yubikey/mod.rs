@@ -162,14 +162,9 @@ impl std::fmt::Display for YubiKeyRef {
 }
 
 /// A card another program opened exclusively, and how to release it.
-const HELD: &str = "another program holds the YubiKey exclusively, so nothing can reach it \
+pub const HELD: &str = "another program holds the YubiKey exclusively, so nothing can reach it \
     (usually gpg-agent's scdaemon: release it with `gpgconf --kill scdaemon`; else close the \
     browser, password manager or smart-card tool using it), then run the command again";
-
-/// What `ceremony tokens` says of a reader whose card another program holds.
-pub fn held_hint() -> &'static str {
-    HELD
-}
 
 /// What the PC/SC service said when it could not be reached, in words.
 fn pcsc_reason(e: &pcsc::Error) -> String {
@@ -269,15 +264,11 @@ fn context() -> Result<yubikey::Context, String> {
     }
 }
 
-/// Every YubiKey connected. `Err` when there is no PC/SC service at all (which
-/// is not an error for a machine that uses only PKCS#11 tokens).
-pub fn list() -> Result<Vec<YubiKeySummary>, String> {
-    list_all().map(|(keys, _)| keys)
-}
-
 /// Every YubiKey connected, and the readers whose card another program holds
-/// exclusively (its serial cannot be read, so it may be a YubiKey).
-pub fn list_all() -> Result<(Vec<YubiKeySummary>, Vec<String>), String> {
+/// exclusively (its serial cannot be read, so it may be a YubiKey). `Err` when
+/// there is no PC/SC service at all (which is not an error for a machine that
+/// uses only PKCS#11 tokens).
+pub fn list() -> Result<(Vec<YubiKeySummary>, Vec<String>), String> {
     let mut ctx = context()?;
     let readers = match ctx.iter() {
         Ok(r) => r,
@@ -357,18 +348,15 @@ fn open_device(r: &YubiKeyRef) -> Result<YubiKey, TokenError> {
             inner: Some(pcsc::Error::NoReadersAvailable),
         }) => Err(TokenError::TokenNotFound {
             wanted: format!("YubiKey with serial {}", r.serial),
-            detail: match list_all() {
-                Ok((l, held)) if l.is_empty() && held.is_empty() => {
-                    "no YubiKey is connected".into()
-                }
-                Ok((l, held)) => {
-                    let mut seen: Vec<String> =
-                        l.iter().map(|s| format!("serial {}", s.serial)).collect();
-                    seen.extend(held.iter().map(|r| {
-                        format!("a card in reader {r:?} held by another program ({HELD})")
-                    }));
-                    format!("connected: {}", seen.join(", "))
-                }
+            detail: match list() {
+                Ok((l, _)) if l.is_empty() => "no YubiKey is connected".into(),
+                Ok((l, _)) => format!(
+                    "connected: {}",
+                    l.iter()
+                        .map(|s| format!("serial {}", s.serial))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 Err(e) => e,
             },
         }),
