@@ -252,9 +252,21 @@ pub struct QrEncodeArgs {
     /// Where the images go; must not exist yet.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Payload bytes per frame (smaller codes are easier to scan).
-    #[arg(long, default_value_t = 768, value_name = "BYTES")]
+    /// Payload bytes per frame, 64 to 1600 (smaller codes are easier to scan; 1600
+    /// fills the largest QR code).
+    #[arg(long, default_value_t = 768, value_name = "BYTES", value_parser = chunk_size)]
     pub chunk: usize,
+}
+
+/// A frame's payload size: small enough that a frame fits in one QR code, large
+/// enough that its header does not dominate.
+fn chunk_size(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if (64..=1600).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{value} is not a payload size from 64 to 1600 bytes (1600 fills the largest QR code)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -267,8 +279,8 @@ pub struct QrShowArgs {
     /// Print every frame without waiting (for a terminal recorder).
     #[arg(long)]
     pub all: bool,
-    /// Payload bytes per frame.
-    #[arg(long, default_value_t = 768, value_name = "BYTES")]
+    /// Payload bytes per frame, 64 to 1600.
+    #[arg(long, default_value_t = 768, value_name = "BYTES", value_parser = chunk_size)]
     pub chunk: usize,
 }
 

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 pub enum FileError {
     #[error("{path} already exists; it is never overwritten (choose another output path)")]
     Exists { path: String },
+    #[error(
+        "{path} cannot be created: {reason} (choose an output path inside an existing directory)"
+    )]
+    NoPlace { path: String, reason: String },
     #[error("{path}: {op}: {source}")]
     Io {
         path: String,
@@ -162,11 +166,7 @@ pub fn sync_dir(path: &Path) {
 /// Write a new file atomically. Fails if `path` exists, even if it appears while
 /// we write (the final step is a hard link, which never replaces).
 pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
-    if path.exists() {
-        return Err(FileError::Exists {
-            path: path.display().to_string(),
-        });
-    }
+    new_output(path)?;
     let tmp = write_temp(path, bytes, mode)?;
     let linked = fs::hard_link(&tmp, path);
     let _ = fs::remove_file(&tmp);
@@ -231,15 +231,45 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
 pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let file = open_regular(path)?;
+    if file.metadata()?.len() > MAX_INPUT {
+        return Err(too_large());
+    }
     let mut bytes = Vec::new();
     file.take(MAX_INPUT + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_INPUT {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("larger than {} MiB: refused", MAX_INPUT >> 20),
-        ));
+        return Err(too_large());
     }
     Ok(bytes)
+}
+
+fn too_large() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("larger than {} MiB: refused", MAX_INPUT >> 20),
+    )
+}
+
+/// Check that `path` can become a new output: nothing stands there (not even a
+/// dangling link), and the directory it goes in exists and is a directory.
+pub fn new_output(path: &Path) -> Result<(), FileError> {
+    if occupied(path) {
+        return Err(FileError::Exists {
+            path: path.display().to_string(),
+        });
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let place = |reason: String| FileError::NoPlace {
+        path: path.display().to_string(),
+        reason,
+    };
+    match fs::metadata(parent) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(place(format!("{} is not a directory", parent.display()))),
+        Err(e) => Err(place(format!("{}: {e}", parent.display()))),
+    }
 }
 
 /// Whether anything stands at `path`: a file, a directory, or a symbolic link,

@@ -742,7 +742,10 @@ fn refusals_leave_nothing_behind() {
         "--chunk",
         "4000",
     ]);
-    assert!(err.contains("as one QR code"), "{err}");
+    assert!(
+        err.contains("4000 is not a payload size from 64 to 1600 bytes"),
+        "{err}"
+    );
     assert_eq!(listing(d.path()), before);
 
     let frames = d.path().join("frames");

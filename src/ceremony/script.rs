@@ -460,6 +460,19 @@ impl Script {
         if self.parameters.repository.trim().is_empty() {
             return Err("parameters.repository is empty".into());
         }
+        for (name, value) in [
+            ("repository", Some(&self.parameters.repository)),
+            ("delegation", self.parameters.delegation.as_ref()),
+        ] {
+            if let Some(value) = value
+                && (value.chars().any(char::is_control) || value.len() > 255)
+            {
+                return Err(format!(
+                    "parameters.{name} holds a control character or is longer than 255 bytes: \
+                     a repository or role name is printable text"
+                ));
+            }
+        }
         for (name, k) in &self.keys {
             if k.generate {
                 let alg = k

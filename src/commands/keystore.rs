@@ -16,11 +16,7 @@ pub fn export(args: KeystoreExportArgs) -> Result<()> {
             args.role
         )));
     }
-    if crate::fsio::occupied(&args.out) {
-        return Err(Error::File(crate::fsio::FileError::Exists {
-            path: args.out.display().to_string(),
-        }));
-    }
+    crate::fsio::new_output(&args.out)?;
     let flavour = match args.format {
         ExportFormat::Notary => Flavour::Notary,
         ExportFormat::Pkcs8 => Flavour::Tuf,

@@ -25,11 +25,7 @@ fn bundle_frames(bundle: &Bundle, chunk: usize) -> Result<Vec<String>> {
 pub fn encode(args: QrEncodeArgs) -> Result<()> {
     let bundle = Bundle::open_any(&args.bundle)?;
     let frames = bundle_frames(&bundle, args.chunk)?;
-    if crate::fsio::occupied(&args.out) {
-        return Err(Error::File(fsio::FileError::Exists {
-            path: args.out.display().to_string(),
-        }));
-    }
+    crate::fsio::new_output(&args.out)?;
     // Every code is made before the output directory is: a frame that does not
     // fit in a code (too large a --chunk) leaves nothing behind.
     let bar = indicatif::ProgressBar::new(frames.len() as u64);

@@ -20,11 +20,7 @@ pub fn run(args: RequestArgs) -> Result<()> {
     {
         store.settle_request(&args.out)?;
     }
-    if crate::fsio::occupied(&args.out) {
-        return Err(Error::File(crate::fsio::FileError::Exists {
-            path: args.out.display().to_string(),
-        }));
-    }
+    crate::fsio::new_output(&args.out)?;
     let staging = staging_dir(&args.out);
     if crate::fsio::occupied(&staging) {
         // A request interrupted before its bundle was moved into place (its
@@ -111,8 +107,11 @@ pub fn run(args: RequestArgs) -> Result<()> {
         for pair in current.windows(2) {
             if pair[1].0 != pair[0].0 + 1 {
                 return Err(Error::Usage(format!(
-                    "the current chain of {repo} jumps from version {} to {}: every N.root.json is needed",
-                    pair[0].0, pair[1].0
+                    "the current chain of {repo} has no {}.root.json (it jumps from version {} \
+                     to {}): every N.root.json is needed",
+                    pair[0].0 + 1,
+                    pair[0].0,
+                    pair[1].0
                 )));
             }
         }

@@ -86,11 +86,7 @@ fn split_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
 
 pub fn create(args: CreateArgs, reg: &Registry) -> Result<()> {
     let fl = flavour(args.flavour);
-    if fsio::occupied(&args.out) {
-        return Err(Error::File(fsio::FileError::Exists {
-            path: args.out.display().to_string(),
-        }));
-    }
+    crate::fsio::new_output(&args.out)?;
     if args.version == 0 {
         return Err(Error::Usage("--version must be at least 1".into()));
     }

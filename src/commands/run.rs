@@ -24,18 +24,25 @@ fn pairs(values: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
 }
 
 pub fn run(args: RunArgs, reg: &Registry) -> Result<()> {
-    let mut ui: Box<dyn OperatorUi> = match &args.answers {
+    let answers = match &args.answers {
         Some(path) => {
-            let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                Error::Read {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                }
-            })?);
-            let answers = Answers::parse(&text, &path.display().to_string())
-                .map_err(|e| Error::Usage(e.to_string()))?;
-            Box::new(ScriptedUi::new(answers, std::io::stdout()))
+            let text = crate::inputs::read_text(path)?;
+            Some(
+                Answers::parse(&text, &path.display().to_string())
+                    .map_err(|e| Error::Usage(e.to_string()))?,
+            )
         }
+        None => None,
+    };
+    // The script and what the command line binds to it are read and checked before
+    // anything else: a bad script is named as such, whoever runs it, wherever.
+    let prepared = if args.resume {
+        None
+    } else {
+        Some(prepare(&args)?)
+    };
+    let mut ui: Box<dyn OperatorUi> = match answers {
+        Some(answers) => Box::new(ScriptedUi::new(answers, std::io::stdout())),
         None => {
             if !console::Term::stderr().is_term() {
                 return Err(Error::Usage(
@@ -54,149 +61,144 @@ pub fn run(args: RunArgs, reg: &Registry) -> Result<()> {
         println!("transcript hash: {hash}");
         return Ok(());
     }
-    let engine = if args.resume {
-        Engine::resume(&args.workdir, args.allow_network, ui.as_mut(), reg)?
-    } else {
-        let script = args.script.clone().expect("clap requires it");
-        let text = std::fs::read_to_string(&script).map_err(|e| Error::Read {
-            path: script.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let mut set = pairs(&args.set, "--set")?;
-        let request = match &args.request {
-            Some(dir) => Some(Request::open_shared(dir)?),
-            None => None,
-        };
-        let batch = request.as_ref().is_some_and(|r| r.len() > 1);
-        let input = match &request {
-            Some(r) if batch => {
-                match set.get("flavour") {
-                    Some(given) if given != r.flavour.name() => {
-                        return Err(Error::Usage(format!(
-                            "--set flavour={given}, but the request bundle is for flavour {}",
-                            r.flavour.name()
-                        )));
-                    }
-                    _ => {
-                        set.insert("flavour".into(), r.flavour.name().to_owned());
-                    }
-                }
-                None
-            }
-            Some(r) => {
-                let input = r.single()?;
-                for (param, value) in [
-                    ("repository", input.repository.clone()),
-                    ("flavour", r.flavour.name().to_owned()),
-                ] {
-                    match set.get(param) {
-                        Some(given) if *given != value => {
-                            return Err(Error::Usage(format!(
-                                "--set {param}={given}, but the request bundle is for {param} {value}"
-                            )));
-                        }
-                        _ => {
-                            set.insert(param.into(), value);
-                        }
-                    }
-                }
-                Some(input)
-            }
-            None => None,
-        };
-        let text = apply_overrides(&text, &set, &script.display().to_string())?;
-        let mut keyfiles = BTreeMap::new();
-        for (k, v) in pairs(&args.keys, "--key")? {
-            let path = v.strip_prefix("keyfile:").ok_or_else(|| {
-                Error::Usage(format!(
-                    "--key {k}={v}: public keys are given as keyfile:PATH"
-                ))
-            })?;
-            keyfiles.insert(k, PathBuf::from(path));
+    let engine = match prepared {
+        None => Engine::resume(&args.workdir, args.allow_network, ui.as_mut(), reg)?,
+        Some((text, name, bindings)) => {
+            Engine::start(&text, &name, &args.workdir, bindings, ui.as_mut(), reg)?
         }
-        let tokens = pairs(&args.tokens, "--token")?;
-        let mut current = args.current.clone();
-        let mut revoke = args.revoke.clone();
-        if let Some(input) = &input {
-            // The request supplies the public keys of the online roles the script
-            // does not generate and the command line does not bind.
-            let parsed = Script::parse(&text, &script.display().to_string())
-                .map_err(|e| Error::Usage(e.to_string()))?;
-            for (name, spec) in &parsed.keys {
-                if spec.generate || tokens.contains_key(name) || keyfiles.contains_key(name) {
-                    continue;
-                }
-                if let Some(path) = input.keys.get(spec.role.name()) {
-                    keyfiles.insert(name.clone(), path.clone());
-                }
-            }
-            if input.current_dir.is_some() {
-                if current.is_some() {
-                    return Err(Error::Usage(
-                        "--current and --request both give the current root chain: give one".into(),
-                    ));
-                }
-                current = input.current_dir.clone();
-            }
-            if !input.revoke.is_empty() {
-                if !revoke.is_empty() && revoke != input.revoke {
-                    return Err(Error::Usage(
-                        "--revoke and the request bundle name different keys to remove: give one"
-                            .into(),
-                    ));
-                }
-                revoke = input.revoke.clone();
-            }
-        }
-        // The request was checked and read; the engine uses it again where needed.
-        drop(request);
-        let bindings = Bindings {
-            tokens,
-            keyfiles,
-            current,
-            revoke,
-            request: args.request.clone(),
-            batch,
-            out: args.out.clone().expect("clap requires it"),
-            allow_network: args.allow_network,
-            targets: args.targets.clone(),
-            trusted: args.trusted.clone(),
-            backups: {
-                let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for b in &args.backups {
-                    let (k, r) = b.split_once('=').ok_or_else(|| {
-                        Error::Usage(format!("--backup {b:?} must look like NAME=RECIPIENT"))
-                    })?;
-                    m.entry(k.to_owned()).or_default().push(r.to_owned());
-                }
-                m
-            },
-            backup_dir: args.backup_dir.clone(),
-        };
-        if crate::fsio::occupied(&bindings.out) {
-            return Err(Error::File(crate::fsio::FileError::Exists {
-                path: bindings.out.display().to_string(),
-            }));
-        }
-        let partial = crate::transfer::bundle::staging_dir(&bindings.out);
-        if partial.exists() {
-            return Err(crate::transfer::bundle::BundleError::Partial {
-                path: partial.display().to_string(),
-            }
-            .into());
-        }
-        Engine::start(
-            &text,
-            &script.display().to_string(),
-            &args.workdir,
-            bindings,
-            ui.as_mut(),
-            reg,
-        )?
     };
     let hash = engine.run()?;
     println!("transcript hash: {hash}");
     Ok(())
+}
+
+/// Read the script, apply `--set`, check it, and bind the command line's tokens,
+/// keys and inputs to it: everything a new run needs before anyone is asked
+/// anything. Returns the script text, its name, and the bindings.
+fn prepare(args: &RunArgs) -> Result<(String, String, Bindings)> {
+    let script = args.script.clone().expect("clap requires it");
+    let text = crate::inputs::read_text(&script)?;
+    let mut set = pairs(&args.set, "--set")?;
+    let request = match &args.request {
+        Some(dir) => Some(Request::open_shared(dir)?),
+        None => None,
+    };
+    let batch = request.as_ref().is_some_and(|r| r.len() > 1);
+    let input = match &request {
+        Some(r) if batch => {
+            match set.get("flavour") {
+                Some(given) if given != r.flavour.name() => {
+                    return Err(Error::Usage(format!(
+                        "--set flavour={given}, but the request bundle is for flavour {}",
+                        r.flavour.name()
+                    )));
+                }
+                _ => {
+                    set.insert("flavour".into(), r.flavour.name().to_owned());
+                }
+            }
+            None
+        }
+        Some(r) => {
+            let input = r.single()?;
+            for (param, value) in [
+                ("repository", input.repository.clone()),
+                ("flavour", r.flavour.name().to_owned()),
+            ] {
+                match set.get(param) {
+                    Some(given) if *given != value => {
+                        return Err(Error::Usage(format!(
+                            "--set {param}={given}, but the request bundle is for {param} {value}"
+                        )));
+                    }
+                    _ => {
+                        set.insert(param.into(), value);
+                    }
+                }
+            }
+            Some(input)
+        }
+        None => None,
+    };
+    let text = apply_overrides(&text, &set, &script.display().to_string())?;
+    let mut keyfiles = BTreeMap::new();
+    for (k, v) in pairs(&args.keys, "--key")? {
+        let path = v.strip_prefix("keyfile:").ok_or_else(|| {
+            Error::Usage(format!(
+                "--key {k}={v}: public keys are given as keyfile:PATH"
+            ))
+        })?;
+        keyfiles.insert(k, PathBuf::from(path));
+    }
+    let tokens = pairs(&args.tokens, "--token")?;
+    let mut current = args.current.clone();
+    let mut revoke = args.revoke.clone();
+    if let Some(input) = &input {
+        // The request supplies the public keys of the online roles the script
+        // does not generate and the command line does not bind.
+        let parsed = Script::parse(&text, &script.display().to_string())
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        for (name, spec) in &parsed.keys {
+            if spec.generate || tokens.contains_key(name) || keyfiles.contains_key(name) {
+                continue;
+            }
+            if let Some(path) = input.keys.get(spec.role.name()) {
+                keyfiles.insert(name.clone(), path.clone());
+            }
+        }
+        if input.current_dir.is_some() {
+            if current.is_some() {
+                return Err(Error::Usage(
+                    "--current and --request both give the current root chain: give one".into(),
+                ));
+            }
+            current = input.current_dir.clone();
+        }
+        if !input.revoke.is_empty() {
+            if !revoke.is_empty() && revoke != input.revoke {
+                return Err(Error::Usage(
+                    "--revoke and the request bundle name different keys to remove: give one"
+                        .into(),
+                ));
+            }
+            revoke = input.revoke.clone();
+        }
+    }
+    // The request was checked and read; the engine uses it again where needed.
+    drop(request);
+    let bindings = Bindings {
+        tokens,
+        keyfiles,
+        current,
+        revoke,
+        request: args.request.clone(),
+        batch,
+        out: args.out.clone().expect("clap requires it"),
+        allow_network: args.allow_network,
+        targets: args.targets.clone(),
+        trusted: args.trusted.clone(),
+        backups: {
+            let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for b in &args.backups {
+                let (k, r) = b.split_once('=').ok_or_else(|| {
+                    Error::Usage(format!("--backup {b:?} must look like NAME=RECIPIENT"))
+                })?;
+                m.entry(k.to_owned()).or_default().push(r.to_owned());
+            }
+            m
+        },
+        backup_dir: args.backup_dir.clone(),
+    };
+    crate::fsio::new_output(&bindings.out)?;
+    let partial = crate::transfer::bundle::staging_dir(&bindings.out);
+    if partial.exists() {
+        return Err(crate::transfer::bundle::BundleError::Partial {
+            path: partial.display().to_string(),
+        }
+        .into());
+    }
+    Script::parse(&text, &script.display().to_string()).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok((text, script.display().to_string(), bindings))
 }
 
 /// A resume continues the ceremony as it was started: its script, tokens, keys,
@@ -236,6 +238,36 @@ fn refuse_options_resume_ignores(args: &RunArgs) -> Result<()> {
 
 /// Apply `--set KEY=VALUE` to the script's `[parameters]`. The patched script is
 /// what the run records and resumes with.
+/// The value of one `--set KEY=VALUE`, checked against what the parameter holds, so
+/// that a refusal names the option as typed (not a line of the re-written script).
+fn set_value(key: &str, value: &str) -> Result<toml::Value> {
+    let bad = |what: &str| Error::Usage(format!("--set {key}={value}: {what}"));
+    match key {
+        "expires_days" | "root_threshold" | "delegation_threshold" => {
+            let whole = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+            match value.parse::<u32>() {
+                Ok(n) if whole && n >= 1 => Ok(toml::Value::Integer(n.into())),
+                _ => Err(bad("a whole number from 1 up is needed")),
+            }
+        }
+        "flavour" => match value {
+            "tuf" | "notary" => Ok(toml::Value::String(value.into())),
+            _ => Err(bad("the flavour is tuf or notary")),
+        },
+        "allow_default_management_key" => match value {
+            "true" => Ok(toml::Value::Boolean(true)),
+            "false" => Ok(toml::Value::Boolean(false)),
+            _ => Err(bad("true or false")),
+        },
+        "repository" | "delegation" | "expires" => Ok(toml::Value::String(value.into())),
+        _ => Err(Error::Usage(format!(
+            "--set {key}: not a script parameter (parameters: repository, flavour, \
+             expires_days, expires, root_threshold, delegation, delegation_threshold, \
+             allow_default_management_key)"
+        ))),
+    }
+}
+
 pub fn apply_overrides(text: &str, set: &BTreeMap<String, String>, file: &str) -> Result<String> {
     if set.is_empty() {
         return Ok(text.to_owned());
@@ -248,10 +280,7 @@ pub fn apply_overrides(text: &str, set: &BTreeMap<String, String>, file: &str) -
         .and_then(|p| p.as_table_mut())
         .ok_or_else(|| Error::Usage(format!("{file}: no [parameters] table to override")))?;
     for (k, v) in set {
-        let value = match v.parse::<i64>() {
-            Ok(n) => toml::Value::Integer(n),
-            Err(_) => toml::Value::String(v.clone()),
-        };
+        let value = set_value(k, v)?;
         params.insert(k.clone(), value);
     }
     Ok(toml::to_string(&table).expect("a table serialises"))

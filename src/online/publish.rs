@@ -212,12 +212,13 @@ impl Export {
             roots.push(packed_root(&bundle, i, &repository, flavour)?);
         }
         for path in bundle.paths().filter(|_| batch_index.is_none()) {
-            let Some(n) = Some(path)
+            let n = match Some(path)
                 .filter(|rest| !rest.contains('/'))
-                .and_then(|rest| rest.strip_suffix(".root.json"))
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
-                continue;
+                .and_then(crate::inputs::root_file_version)
+            {
+                Some(Ok(n)) => n,
+                Some(Err(reason)) => return Err(refuse(dir, format!("{path}: {reason}"))),
+                None => continue,
             };
             let bytes = &bundle.read(path)?;
             let doc = RootDocument::from_slice(bytes, &format!("{}/{path}", dir.display()))?;
@@ -359,7 +360,7 @@ pub fn to_tuf_repo(
     let current = repo.join("root.json");
     let trusted = match trusted {
         Some(p) => Some(read_trusted(p)?),
-        None if current.is_file() => Some(read_trusted(&current)?),
+        None if fsio::occupied(&current) => Some(read_trusted(&current)?),
         None => None,
     };
     // The same bundle published before (a publish interrupted after its last

@@ -497,11 +497,7 @@ impl SoftToken {
     /// Read the public half without the passphrase.
     pub fn read_public(path: &Path) -> Result<PublicKey, TokenError> {
         let pub_path = public_path(path);
-        let bytes = std::fs::read(&pub_path).map_err(|e| TokenError::Io {
-            token: name(path),
-            op: "read public key file",
-            reason: format!("{}: {e}", pub_path.display()),
-        })?;
+        let bytes = read_key_file(path, &pub_path, "read public key file")?;
         let malformed = |reason: String| TokenError::Malformed {
             token: name(path),
             reason: format!("{}: {reason}", pub_path.display()),
@@ -519,11 +515,7 @@ impl SoftToken {
 
     /// Open (decrypt) a software key.
     pub fn open(path: &Path, passphrase: &Secret) -> Result<SoftToken, TokenError> {
-        let ciphertext = std::fs::read(path).map_err(|e| TokenError::Io {
-            token: name(path),
-            op: "read key file",
-            reason: e.to_string(),
-        })?;
+        let ciphertext = read_key_file(path, path, "read key file")?;
         let identity = age::scrypt::Identity::new(age_passphrase(passphrase));
         let plain = Zeroizing::new(age::decrypt(&identity, &ciphertext).map_err(|e| match e {
             age::DecryptError::DecryptionFailed
@@ -585,4 +577,19 @@ impl Signer for SoftToken {
             }
         })
     }
+}
+/// Read a file of the software key at `key`: a regular file of sane size only (a
+/// FIFO or a device put in its place is refused by name, never waited on).
+fn read_key_file(key: &Path, file: &Path, op: &'static str) -> Result<Vec<u8>, TokenError> {
+    fsio::read_regular(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => TokenError::Malformed {
+            token: name(key),
+            reason: format!("{}: {e}", file.display()),
+        },
+        _ => TokenError::Io {
+            token: name(key),
+            op,
+            reason: format!("{}: {e}", file.display()),
+        },
+    })
 }

@@ -906,11 +906,7 @@ pub fn commit(
     if !staging.is_dir() && out.join(MANIFEST).is_file() {
         return Bundle::open(out, kind);
     }
-    if fsio::occupied(out) {
-        return Err(BundleError::File(fsio::FileError::Exists {
-            path: out.display().to_string(),
-        }));
-    }
+    fsio::new_output(out).map_err(BundleError::File)?;
     // Temporary files of writes an interruption cut short are not part of it.
     fsio::remove_temps(&staging, true).map_err(|e| BundleError::Io {
         path: staging.display().to_string(),
@@ -984,6 +980,7 @@ pub fn write_received(out: &Path, files: &[(String, Vec<u8>)]) -> Result<Bundle,
             path: out.display().to_string(),
         }));
     }
+    fsio::new_output(out).map_err(BundleError::File)?;
     let staging = staging_dir(out);
     if fsio::occupied(&staging) {
         // An earlier write of this same bundle that was interrupted holds only

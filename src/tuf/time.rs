@@ -71,20 +71,94 @@ pub fn format_expires(at: DateTime<Utc>) -> String {
 /// Parse a time given on the command line: RFC 3339, or a date `YYYY-MM-DD`
 /// (midnight UTC).
 pub fn parse_user_time(value: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(d) = DateTime::parse_from_rfc3339(value) {
-        return Ok(d.with_timezone(&Utc));
+    let not_a_time = || {
+        format!(
+            "{value:?} is not a time: use RFC 3339 (2030-01-31T00:00:00Z) or a date (2030-01-31)"
+        )
+    };
+    // The shape first, strictly: four-digit year, two-digit fields, `T` and `Z` in
+    // capitals (the parsers below accept more: one-digit months, spaces, `t`).
+    let shape = |s: &str, pattern: &str| {
+        s.len() == pattern.len()
+            && s.bytes().zip(pattern.bytes()).all(|(c, p)| match p {
+                b'9' => c.is_ascii_digit(),
+                _ => c == p,
+            })
+    };
+    let at = if shape(value, "9999-99-99") {
+        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .map_err(|_| not_a_time())?
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+    } else {
+        let (main, zone) = match value.strip_suffix('Z') {
+            Some(main) => (main, "Z"),
+            None if value.len() > 6 => value.split_at(value.len() - 6),
+            None => return Err(not_a_time()),
+        };
+        let main = main.split_once('.').map_or(main, |(whole, fraction)| {
+            if !fraction.is_empty() && fraction.bytes().all(|c| c.is_ascii_digit()) {
+                whole
+            } else {
+                value
+            }
+        });
+        if !shape(main, "9999-99-99T99:99:99")
+            || !(zone == "Z" || shape(zone, "+99:99") || shape(zone, "-99:99"))
+        {
+            return Err(not_a_time());
+        }
+        DateTime::parse_from_rfc3339(value)
+            .map_err(|_| not_a_time())?
+            .with_timezone(&Utc)
+    };
+    use chrono::Datelike;
+    if !(1..=9999).contains(&at.year()) {
+        return Err(format!(
+            "{value:?} is {} in UTC, outside the years 0001 to 9999 that metadata can hold",
+            at.format("%+")
+        ));
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    Err(format!(
-        "{value:?} is not a time: use RFC 3339 (2030-01-31T00:00:00Z) or a date (2030-01-31)"
-    ))
+    Ok(at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_from_the_command_line_has_one_strict_form() {
+        for good in [
+            "2030-01-31",
+            "2030-01-31T00:00:00Z",
+            "2030-01-31T12:30:00.25Z",
+            "2030-01-31T12:30:00+02:00",
+            "9999-12-31T23:59:59Z",
+        ] {
+            assert!(parse_user_time(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "2030-1-31",
+            " 2030-01-31",
+            "2030-01-31 ",
+            "2030-01-31t00:00:00z",
+            "2030-01-31T00:00:00",
+            "2030-02-30",
+            "2030-01-31T24:00:00Z",
+            "+10000-01-01",
+            "-0001-01-01",
+            "9999-12-31T23:59:59-14:00",
+            "0000-01-01T00:00:00+01:00",
+            "2030-01-31T00:00:00.Z",
+            "2030-01-31T00:00:00+25:00",
+            "",
+        ] {
+            assert!(parse_user_time(bad).is_err(), "{bad}");
+        }
+        let err = parse_user_time("9999-12-31T23:59:59-14:00").unwrap_err();
+        assert!(err.contains("\"9999-12-31T23:59:59-14:00\""), "{err}");
+    }
 
     #[test]
     fn tuf_format_is_strict() {

@@ -56,8 +56,15 @@ pub enum VerifyError {
         found: u64,
         trusted: u64,
     },
-    #[error("{file}: version {version} differs from the trusted root of the same version")]
-    TrustedDiffers { file: String, version: u64 },
+    #[error(
+        "{file}: version {version} differs from the trusted root {trusted} of the same \
+         version: they are not the same repository's root, or one was replaced"
+    )]
+    TrustedDiffers {
+        file: String,
+        version: u64,
+        trusted: String,
+    },
     #[error("{file}: version {version} expired at {expires} (checked at {now})")]
     Expired {
         file: String,
@@ -557,6 +564,7 @@ fn verify_chain_with(
                         return Err(VerifyError::TrustedDiffers {
                             file: doc.name.clone(),
                             version: doc.version(),
+                            trusted: prev.name.clone(),
                         });
                     }
                     let _ = prechecked.next();

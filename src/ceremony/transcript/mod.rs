@@ -183,6 +183,10 @@ pub enum TranscriptError {
         op: &'static str,
         source: std::io::Error,
     },
+    /// Not a file one can read a transcript from: a directory, a FIFO, a device, or
+    /// larger than any transcript.
+    #[error("{path}: {reason}")]
+    NotAFile { path: String, reason: String },
     #[error("{path}: the transcript is empty (it has no begin entry)")]
     Empty { path: String },
     #[error(

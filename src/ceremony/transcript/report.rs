@@ -71,6 +71,11 @@ pub fn render_markdown_to(
         files = std::mem::take(&mut report.entries);
         report
     });
+    // A transcript that cannot be read at all gets no report.
+    let verdict = match verdict {
+        Err(e @ (TranscriptError::NotAFile { .. } | TranscriptError::Io { .. })) => return Err(e),
+        other => other,
+    };
     // (A write error matters only for a verified transcript: one that fails is
     // shown from a fresh read below.)
     if let (Ok(_), Some(err)) = (&verdict, failed) {
@@ -79,11 +84,14 @@ pub fn render_markdown_to(
     // A transcript that fails shows what can be read, clearly marked as unverified.
     let unverified: Vec<Entry> = match &verdict {
         Ok(_) => Vec::new(),
-        Err(_) => std::fs::read(path)
-            .map_err(io(path, "read"))?
-            .split(|&b| b == b'\n')
-            .filter_map(|l| serde_json::from_slice(l).ok())
-            .collect(),
+        Err(_) => match crate::fsio::read_regular(path) {
+            Ok(bytes) => bytes,
+            // Too large to show: no report, the reason it failed.
+            Err(_) => return Err(verdict.expect_err("this arm is the failed verdict")),
+        }
+        .split(|&b| b == b'\n')
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect(),
     };
     let (first, last) = match &verdict {
         Ok(report) => (Some(&report.begin), Some(&report.last)),

@@ -80,7 +80,7 @@ pub(super) fn verify_path(
     options: &VerifyOptions,
     each: impl FnMut(Entry) -> Option<Entry>,
 ) -> Result<VerifyReport> {
-    let file = std::fs::File::open(path).map_err(io(path, "read"))?;
+    let file = open(path)?;
     let mut report = verify_reader(path, std::io::BufReader::new(file), each)?;
     let name = path.display().to_string();
     if let Some(expected) = &options.expect_hash {
@@ -126,16 +126,35 @@ pub(super) fn verify_path(
     Ok(report)
 }
 
+/// Open a transcript: a regular file only (a FIFO or a device would block or never
+/// end), refused by name otherwise.
+pub(super) fn open(path: &Path) -> Result<std::fs::File> {
+    crate::fsio::open_regular(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => TranscriptError::NotAFile {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        },
+        _ => io(path, "read")(e),
+    })
+}
+
+/// The longest line a transcript entry may take: far above any entry the engine
+/// writes; a longer "line" (a giant file without line ends) is refused, not read.
+const MAX_LINE: u64 = 16 << 20;
+
 /// The seq of the complete line whose hash is `hash` (used only to explain a
 /// hash mismatch).
 pub(super) fn position_of(path: &Path, hash: &EntryHash) -> Option<u64> {
-    let file = std::fs::File::open(path).ok()?;
+    let file = open(path).ok()?;
     let mut reader = std::io::BufReader::new(file);
     let mut line = Vec::new();
     let mut seq = 0u64;
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+        let n = std::io::Read::take(&mut reader, MAX_LINE + 1)
+            .read_until(b'\n', &mut line)
+            .ok()?;
+        if n == 0 || n as u64 > MAX_LINE {
             return None;
         }
         if line.pop() != Some(b'\n') {
@@ -161,13 +180,22 @@ pub(super) fn verify_reader(
     let mut entries = Vec::new();
     let mut line = Vec::new();
     let mut bytes = 0u64;
+    let mut number = 0usize;
     loop {
         line.clear();
-        let n = reader
+        number += 1;
+        let n = std::io::Read::take(&mut reader, MAX_LINE + 1)
             .read_until(b'\n', &mut line)
             .map_err(io(path, "read"))?;
         if n == 0 {
             break;
+        }
+        if n as u64 > MAX_LINE {
+            return Err(TranscriptError::Malformed {
+                path: path.display().to_string(),
+                line: number,
+                reason: format!("longer than {} MiB: refused", MAX_LINE >> 20),
+            });
         }
         bytes += n as u64;
         if line.last() != Some(&b'\n') {
