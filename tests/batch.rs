@@ -467,12 +467,7 @@ fn a_token_that_no_longer_holds_the_room_key_is_refused_at_its_signing_step() {
     assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
     // ... then the token bound as root-2 is replaced by another with the same
     // label and a new key.
-    let o = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &room.hsm.conf)
-        .args(["--delete-token", "--token", "batch-root-2"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    room.hsm.delete("batch-root-2");
     room.hsm.init("batch-root-2", PIN);
     let o = self_cmd(&room.hsm, "ceremony")
         .args([

@@ -19,65 +19,6 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// A ceremony's world: a directory for tokens, answers and runs.
-struct Room {
-    dir: tempfile::TempDir,
-    secrets: Vec<(String, String)>,
-}
-
-impl Room {
-    fn new() -> Room {
-        Room {
-            dir: tempfile::tempdir().unwrap(),
-            secrets: Vec::new(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// A software token reference in this room, with a passphrase in the answers.
-    fn token(&mut self, name: &str) -> String {
-        let t = format!("soft:{}", self.path(&format!("{name}.age")).display());
-        if !self.secrets.iter().any(|(k, _)| k == &t) {
-            self.secrets.push((
-                t.clone(),
-                format!("pass-{name}-{}", self.secrets.len() * 7919 + 104729),
-            ));
-        }
-        t
-    }
-
-    fn answers(&self, name: &str, extra: &str) -> PathBuf {
-        let mut text = format!("[confirm]\ndefault = true\n{extra}\n[secrets]\n");
-        for (k, v) in &self.secrets {
-            text.push_str(&format!("{k:?} = {v:?}\n"));
-        }
-        let path = self.path(name);
-        fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// A key file (TUF or Notary key object) for an online key of the test fixture.
-    fn keyfile(&self, fixture_key: &str, flavour: &str) -> PathBuf {
-        let path = self.path(&format!("{fixture_key}-{flavour}.json"));
-        if !path.exists() {
-            let o = run(&[
-                "key",
-                "show",
-                "--token",
-                &keys().token(fixture_key),
-                "--flavour",
-                flavour,
-            ]);
-            assert!(o.status.success(), "{}", stderr(&o));
-            fs::write(&path, &o.stdout).unwrap();
-        }
-        path
-    }
-}
-
 fn ceremony_run(args: &[String], crash: Option<&str>) -> Output {
     let mut cmd = ceremony();
     cmd.arg("run").args(args);

@@ -1149,17 +1149,8 @@ fn without_the_pcsc_library_file_every_command_but_yubikeys_works() {
     let bin = assert_cmd::cargo::cargo_bin("ceremony");
     let d = tmp();
     let v1 = signed_v1(d.path());
-    let tokens = d.path().join("tokens");
-    fs::create_dir(&tokens).unwrap();
     let conf = d.path().join("softhsm2.conf");
-    fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    write_softhsm_conf(&conf, &d.path().join("tokens"));
     let script = format!(
         "set -e\nmount --bind /dev/null {lib}\n\
          {bin} verify {v1}\n\

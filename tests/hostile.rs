@@ -114,17 +114,10 @@ fn run_case(dir: &Path) -> Result<(), Failed> {
     }
     copy_tree(dir, w);
     fs::remove_file(w.join("case.json")).unwrap();
-    for dir in [".home", ".tmp", ".softhsm-tokens"] {
+    for dir in [".home", ".tmp"] {
         fs::create_dir(w.join(dir)).unwrap();
     }
-    fs::write(
-        w.join(".softhsm2.conf"),
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            w.join(".softhsm-tokens").display()
-        ),
-    )
-    .unwrap();
+    common::write_softhsm_conf(&w.join(".softhsm2.conf"), &w.join(".softhsm-tokens"));
     for op in spec["setup"].as_array().unwrap() {
         setup(w, op)?;
     }

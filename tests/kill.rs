@@ -130,14 +130,7 @@ impl Case {
     }
 
     fn write_conf(&self) {
-        fs::write(
-            self.conf(),
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                self.hsm().join("tokens").display()
-            ),
-        )
-        .unwrap();
+        write_softhsm_conf(&self.conf(), &self.hsm().join("tokens"));
     }
 
     fn command(&self, program: &Path) -> Command {

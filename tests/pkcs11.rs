@@ -10,58 +10,30 @@
 //! PINs only ever travel in files (`--pin-file`), never in argv, and every test
 //! checks that no PIN appears in anything the program printed.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{SO_PIN, SOFTHSM_MODULE as MODULE, SoftHsm};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const SO_PIN: &str = "so-pin-5521-never-shown";
 const PASSPHRASE: &str = "soft passphrase 9d41-never-in-argv";
 
 /// Flags SoftHSM keeps in its token file (`CK_TOKEN_INFO.flags`).
 const CKF_USER_PIN_FINAL_TRY: u64 = 0x0002_0000;
 const CKF_USER_PIN_LOCKED: u64 = 0x0004_0000;
 
-/// A private SoftHSM2 installation: configuration, token directory, PIN files.
+/// A private SoftHSM2 installation (the shared set-up) and its PIN files.
 struct Hsm {
     dir: tempfile::TempDir,
-    conf: PathBuf,
-    tokendir: PathBuf,
-}
-
-fn softhsm2_util() -> &'static str {
-    let found = std::process::Command::new("softhsm2-util")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found && Path::new(MODULE).is_file(),
-        "SoftHSM2 (softhsm2-util and {MODULE}) is not installed: run scripts/test-all, \
-         the project's test command, which installs it"
-    );
-    "softhsm2-util"
+    hsm: SoftHsm,
 }
 
 impl Hsm {
     fn new() -> Hsm {
         let dir = tempfile::tempdir().expect("tempdir");
-        let tokendir = dir.path().join("tokens");
-        std::fs::create_dir(&tokendir).expect("token dir");
-        let conf = dir.path().join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokendir.display()
-            ),
-        )
-        .expect("conf");
-        Hsm {
-            dir,
-            conf,
-            tokendir,
-        }
+        let hsm = SoftHsm::in_dir(dir.path());
+        Hsm { dir, hsm }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -75,25 +47,7 @@ impl Hsm {
     /// Initialise a token labelled `label` with user PIN `pin`; returns the
     /// path of a file holding the PIN.
     fn init_token(&self, label: &str, pin: &str) -> String {
-        let out = std::process::Command::new(softhsm2_util())
-            .env("SOFTHSM2_CONF", &self.conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--so-pin",
-                SO_PIN,
-                "--pin",
-                pin,
-            ])
-            .output()
-            .expect("softhsm2-util runs");
-        assert!(
-            out.status.success(),
-            "softhsm2-util --init-token failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.hsm.init(label, pin);
         let file = self.path(&format!("{label}.pin"));
         std::fs::write(&file, format!("{pin}\n")).expect("pin file");
         file.display().to_string()
@@ -101,10 +55,8 @@ impl Hsm {
 
     /// The `ceremony` binary, talking to this SoftHSM only.
     fn ceremony(&self) -> Command {
-        let mut c = Command::cargo_bin("ceremony").expect("binary builds");
-        c.env("SOFTHSM2_CONF", &self.conf)
-            .env("CEREMONY_PKCS11_MODULE", MODULE)
-            .current_dir(self.dir.path());
+        let mut c = self.hsm.ceremony();
+        c.current_dir(self.dir.path());
         c
     }
 
@@ -132,7 +84,7 @@ impl Hsm {
 
     /// The directory SoftHSM keeps the token labelled `label` in.
     fn token_dir(&self, label: &str) -> PathBuf {
-        for entry in std::fs::read_dir(&self.tokendir).expect("token dir") {
+        for entry in std::fs::read_dir(&self.hsm.tokendir).expect("token dir") {
             let dir = entry.expect("entry").path();
             let object = std::fs::read(dir.join("token.object")).unwrap_or_default();
             let mut padded = label.as_bytes().to_vec();
@@ -224,7 +176,7 @@ fn in_child(test: &str, hsm: &Hsm, vars: &[(&str, &str)], body: impl FnOnce()) {
     let mut cmd = std::process::Command::new(std::env::current_exe().expect("test binary"));
     cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("CEREMONY_PKCS11_CHILD", "1")
-        .env("SOFTHSM2_CONF", &hsm.conf);
+        .env("SOFTHSM2_CONF", &hsm.hsm.conf);
     for (k, v) in vars {
         cmd.env(k, v);
     }

@@ -145,39 +145,10 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
 /// operator selects (here a SoftHSM token), and PINs are typed at the prompt.
 #[test]
 fn a_person_selects_the_token_and_types_pins() {
-    let module = "/usr/lib/softhsm/libsofthsm2.so";
-    assert!(
-        Path::new(module).is_file(),
-        "SoftHSM2 is missing: run scripts/test-all"
-    );
     let d = tempfile::tempdir().unwrap();
-    let tokens = d.path().join("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = d.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    let hsm = SoftHsm::new();
     let pin = "730155";
-    let o = std::process::Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &conf)
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            "vault-a",
-            "--so-pin",
-            "so-fixture-1",
-            "--pin",
-            pin,
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    hsm.init("vault-a", pin);
     let k = keys();
     let mut key_files = Vec::new();
     for role in ["targets", "snapshot", "timestamp"] {
@@ -196,8 +167,8 @@ fn a_person_selects_the_token_and_types_pins() {
         .arg("--out")
         .arg(&out)
         .arg("--allow-network")
-        .env("SOFTHSM2_CONF", &conf)
-        .env("CEREMONY_PKCS11_MODULE", module);
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE);
     for f in &key_files {
         cmd.arg("--key").arg(f);
     }
@@ -219,8 +190,8 @@ fn a_person_selects_the_token_and_types_pins() {
     resume
         .args(["run", "--resume", "--allow-network", "--workdir"])
         .arg(d.path().join("work"))
-        .env("SOFTHSM2_CONF", &conf)
-        .env("CEREMONY_PKCS11_MODULE", module);
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE);
     let mut p = spawn(resume);
     for n in 1..=3 {
         if n > 1 {

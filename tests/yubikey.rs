@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 
 const PIN: &str = "123456";
 const DEFAULT_MGMT_KEY: &str = "010203040506070801020304050607080102030405060708";
-const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 static PCSC: Mutex<()> = Mutex::new(());
 
@@ -266,16 +265,7 @@ impl Drop for Pcsc {
 
 /// A SoftHSM configuration with no tokens (so `ceremony tokens` lists none).
 fn empty_softhsm_conf(path: &Path) {
-    let tokens = path.with_extension("d");
-    fs::create_dir_all(&tokens).unwrap();
-    fs::write(
-        path,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    write_softhsm_conf(path, &path.with_extension("d"));
 }
 
 #[track_caller]
@@ -323,34 +313,11 @@ struct Run {
 fn root_init_run(pcsc: &Pcsc, serial: u32, script: &str, flavour: &str, extra: &str) -> Run {
     let script_path = pcsc.file("root-init.toml", script);
     // SoftHSM token for root-2.
-    let tokens = pcsc.path("softhsm-tokens");
-    fs::create_dir_all(&tokens).unwrap();
-    let softhsm_conf = pcsc.path("softhsm2.conf");
-    fs::write(
-        &softhsm_conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            tokens.display()
-        ),
-    )
-    .unwrap();
+    let hsm = SoftHsm::in_dir(&pcsc.path(""));
+    let softhsm_conf = hsm.conf.clone();
     let hsm_pin = "hsm-pin-60661-secret";
     if !pcsc.path("softhsm-ready").exists() {
-        let o = Proc::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &softhsm_conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                "root-2",
-                "--so-pin",
-                "so-pin-fixture-0000",
-                "--pin",
-                hsm_pin,
-            ])
-            .output()
-            .expect("softhsm2-util (run scripts/test-all)");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        hsm.init("root-2", hsm_pin);
         fs::write(pcsc.path("softhsm-ready"), "").unwrap();
     }
     let yk = key(serial);

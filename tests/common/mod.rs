@@ -210,33 +210,125 @@ pub fn next_year() -> String {
         .to_string()
 }
 
-pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// A ceremony's world: a directory for software tokens, their passphrases in an
+/// answers file, online keys' key files, and runs.
+pub struct Room {
+    pub dir: tempfile::TempDir,
+    pub secrets: Vec<(String, String)>,
+}
 
-/// A private SoftHSM2 configuration with its own token directory.
+impl Room {
+    pub fn new() -> Room {
+        Room {
+            dir: tempfile::tempdir().unwrap(),
+            secrets: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A software token reference in this room, with a passphrase in the answers.
+    pub fn token(&mut self, name: &str) -> String {
+        let t = format!("soft:{}", self.path(&format!("{name}.age")).display());
+        if !self.secrets.iter().any(|(k, _)| k == &t) {
+            self.secrets.push((
+                t.clone(),
+                format!("pass-{name}-{}", self.secrets.len() * 7919 + 104729),
+            ));
+        }
+        t
+    }
+
+    pub fn answers(&self, name: &str, extra: &str) -> PathBuf {
+        let mut text = format!("[confirm]\ndefault = true\n{extra}\n[secrets]\n");
+        for (k, v) in &self.secrets {
+            text.push_str(&format!("{k:?} = {v:?}\n"));
+        }
+        let path = self.path(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A key file (TUF or Notary key object) for an online key of the test fixture.
+    pub fn keyfile(&self, fixture_key: &str, flavour: &str) -> PathBuf {
+        let path = self.path(&format!("{fixture_key}-{flavour}.json"));
+        if !path.exists() {
+            let o = run(&[
+                "key",
+                "show",
+                "--token",
+                &keys().token(fixture_key),
+                "--flavour",
+                flavour,
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            fs::write(&path, &o.stdout).unwrap();
+        }
+        path
+    }
+}
+
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+/// The security officer PIN of every disposable test token.
+pub const SO_PIN: &str = "so-pin-fixture-0000";
+
+/// Fail, with the set-up it needs, where SoftHSM2 is not installed.
+pub fn require_softhsm() {
+    let util = std::process::Command::new("softhsm2-util")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        util && Path::new(SOFTHSM_MODULE).is_file(),
+        "SoftHSM2 (softhsm2-util and {SOFTHSM_MODULE}) is not installed: run scripts/test-all, \
+         the project's test command, which installs it"
+    );
+}
+
+/// Write a SoftHSM2 configuration at `conf` keeping its tokens in `tokendir`
+/// (created if need be).
+pub fn write_softhsm_conf(conf: &Path, tokendir: &Path) {
+    fs::create_dir_all(tokendir).unwrap();
+    fs::write(
+        conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokendir.display()
+        ),
+    )
+    .unwrap();
+}
+
+/// A private SoftHSM2 configuration with its own token directory: the one set-up
+/// of real PKCS#11 tokens every test binary shares.
 pub struct SoftHsm {
     pub conf: PathBuf,
-    dir: tempfile::TempDir,
+    pub tokendir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl SoftHsm {
+    /// In a temporary directory of its own, removed with it.
     pub fn new() -> SoftHsm {
-        assert!(
-            Path::new(SOFTHSM_MODULE).is_file(),
-            "SoftHSM2 is not installed: run scripts/test-all, which installs it"
-        );
         let dir = tempfile::tempdir().unwrap();
-        let tokens = dir.path().join("tokens");
-        fs::create_dir(&tokens).unwrap();
-        let conf = dir.path().join("softhsm2.conf");
-        fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                tokens.display()
-            ),
-        )
-        .unwrap();
-        SoftHsm { dir, conf }
+        let mut hsm = SoftHsm::in_dir(dir.path());
+        hsm._dir = Some(dir);
+        hsm
+    }
+
+    /// In `dir` (`softhsm2.conf`, `softhsm-tokens/`), kept with it.
+    pub fn in_dir(dir: &Path) -> SoftHsm {
+        require_softhsm();
+        let conf = dir.join("softhsm2.conf");
+        let tokendir = dir.join("softhsm-tokens");
+        write_softhsm_conf(&conf, &tokendir);
+        SoftHsm {
+            conf,
+            tokendir,
+            _dir: None,
+        }
     }
 
     /// A fresh token (SoftHSM's tool takes the test PINs as arguments; these are
@@ -245,15 +337,27 @@ impl SoftHsm {
         init_softhsm_token(&self.conf, label, pin);
     }
 
-    pub fn run(&self, args: &[String]) -> Output {
-        let _ = &self.dir;
-        ceremony()
-            .arg("run")
-            .args(args)
+    /// Remove the token labelled `label` (a token replaced, or taken away).
+    pub fn delete(&self, label: &str) {
+        let o = std::process::Command::new("softhsm2-util")
             .env("SOFTHSM2_CONF", &self.conf)
-            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+            .args(["--delete-token", "--token", label])
             .output()
-            .unwrap()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    /// The `ceremony` binary, talking to this SoftHSM only.
+    pub fn ceremony(&self) -> Command {
+        let mut c = ceremony();
+        c.env("SOFTHSM2_CONF", &self.conf)
+            .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE);
+        c
+    }
+
+    /// `ceremony run ARGS` against this SoftHSM.
+    pub fn run(&self, args: &[String]) -> Output {
+        self.ceremony().arg("run").args(args).output().unwrap()
     }
 }
 
@@ -269,7 +373,7 @@ pub fn init_softhsm_token(conf: &Path, label: &str, pin: &str) {
             "--label",
             label,
             "--so-pin",
-            "so-pin-fixture-0000",
+            SO_PIN,
             "--pin",
             pin,
         ])
