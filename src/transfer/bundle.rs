@@ -65,6 +65,15 @@ pub enum BundleError {
     #[error("bundle {dir}: {path:?} is not a safe relative path")]
     UnsafePath { dir: String, path: String },
     #[error(
+        "bundle {dir}: {path:?} and {under:?} cannot both be files of one bundle \
+         (a name given twice, or a file with files under it)"
+    )]
+    Collides {
+        dir: String,
+        path: String,
+        under: String,
+    },
+    #[error(
         "bundle {dir} is {} {actual} bundle, expected {} {expected} bundle",
         article(actual),
         article(expected)
@@ -92,7 +101,8 @@ impl BundleError {
             | BundleError::Missing { .. }
             | BundleError::Extra { .. }
             | BundleError::NotAFile { .. }
-            | BundleError::UnsafePath { .. } => Some(
+            | BundleError::UnsafePath { .. }
+            | BundleError::Collides { .. } => Some(
                 "nothing was used from this bundle; copy it again from the ceremony's media (or decode its QR codes) and compare the bundle hash read out at the ceremony".into(),
             ),
             _ => None,
@@ -959,6 +969,38 @@ pub fn commit(
     Bundle::open(out, kind)
 }
 
+/// Refuse a list of paths where one is named twice, or is both a file and a
+/// directory holding others (`a` and `a/b`): it could only half be written.
+fn check_no_collision<'a>(
+    out: &Path,
+    paths: impl Iterator<Item = &'a str>,
+) -> Result<(), BundleError> {
+    let paths: Vec<&str> = paths.collect();
+    let all: std::collections::BTreeSet<&str> = paths.iter().copied().collect();
+    let dir = out.display().to_string();
+    if all.len() != paths.len() {
+        let mut seen = std::collections::BTreeSet::new();
+        let twice = paths.iter().find(|p| !seen.insert(**p)).expect("a repeat");
+        return Err(BundleError::Collides {
+            dir,
+            path: (*twice).into(),
+            under: (*twice).into(),
+        });
+    }
+    for path in &paths {
+        for (at, _) in path.match_indices('/') {
+            if all.contains(&path[..at]) {
+                return Err(BundleError::Collides {
+                    dir,
+                    path: path[..at].into(),
+                    under: (*path).into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Write a whole bundle, its manifest included, exactly as received (from QR
 /// codes), all or nothing; then open it, which checks every file against the
 /// manifest. A bundle that does not check out is not left in place.
@@ -981,6 +1023,7 @@ pub fn write_received(out: &Path, files: &[(String, Vec<u8>)]) -> Result<Bundle,
         }));
     }
     fsio::new_output(out).map_err(BundleError::File)?;
+    check_no_collision(out, files.iter().map(|(p, _)| p.as_str()))?;
     let staging = staging_dir(out);
     if fsio::occupied(&staging) {
         // An earlier write of this same bundle that was interrupted holds only
@@ -1030,6 +1073,31 @@ pub fn write_received(out: &Path, files: &[(String, Vec<u8>)]) -> Result<Bundle,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_received_bundle_holding_a_file_and_a_file_under_it_is_refused_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("received");
+        for files in [
+            vec![
+                ("a".to_string(), b"1".to_vec()),
+                ("a/b".to_string(), b"2".to_vec()),
+            ],
+            vec![
+                ("a/b".to_string(), b"2".to_vec()),
+                ("a".to_string(), b"1".to_vec()),
+            ],
+            vec![
+                ("x".to_string(), b"1".to_vec()),
+                ("x".to_string(), b"2".to_vec()),
+            ],
+        ] {
+            let err = write_received(&out, &files).unwrap_err();
+            assert!(matches!(err, BundleError::Collides { .. }), "{err}");
+            assert!(err.to_string().contains("cannot both be files"), "{err}");
+            assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+        }
+    }
 
     fn make(dir: &Path) -> PathBuf {
         let out = dir.join("export");

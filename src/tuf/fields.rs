@@ -63,6 +63,15 @@ impl std::fmt::Display for FieldError {
                  different things",
                 self.field, self.path
             ),
+            // TUF's field under Notary's `_type: "Root"`: say which way it is wrong.
+            FieldProblem::Unknown if self.field == "spec_version" && self.path == "$.signed" => {
+                write!(
+                    f,
+                    "_type \"Root\" marks Notary metadata, but this root has TUF's \
+                     \"spec_version\": a TUF root has _type \"root\" (lower case), a Notary \
+                     root no spec_version"
+                )
+            }
             FieldProblem::Unknown => write!(
                 f,
                 "unknown field {:?} at {}: Notary metadata holds only the fields Notary writes",

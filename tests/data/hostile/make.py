@@ -208,6 +208,9 @@ def mutate(name, doc, raw):
     if name == "type-wrong-case":
         s["_type"] = "ROOT"
         return dumps(d)
+    if name == "type-spelt-as-the-other-flavour":
+        s["_type"] = "root" if s["_type"] == "Root" else "Root"
+        return dumps(d)
     if name == "spec-version-2":
         if "spec_version" not in s:
             return None
@@ -253,7 +256,7 @@ ROOT_MUTATIONS = [
     "keyval-non-integer-number", "keyval-public-a-number", "keyval-public-truncated",
     "keytype-unknown", "keys-an-array", "keys-missing", "root-role-missing",
     "role-names-unknown-keyid", "role-keyid-duplicated", "duplicate-member-signed",
-    "type-targets", "type-wrong-case", "spec-version-2", "expires-not-a-date",
+    "type-targets", "type-wrong-case", "type-spelt-as-the-other-flavour", "spec-version-2", "expires-not-a-date",
     "expires-year-10000", "expires-a-number", "top-level-array", "top-level-null",
     "top-level-string", "signatures-an-object", "signature-not-hex-or-base64",
     "signed-missing",
