@@ -197,7 +197,7 @@ fn a_dropped_frame_is_named_by_its_index() {
         err.to_string(),
         format!(
             "missing frame {index} of {total} of bundle {}",
-            &carried.hash[..16]
+            ceremony::tuf::verify::fingerprint(&carried.hash)
         )
     );
     assert_eq!(
@@ -223,8 +223,8 @@ fn a_frame_of_another_bundle_is_named() {
         format!(
             "frame 3 of {other_total} (text 2) belongs to bundle {}, \
              not to bundle {}, which most frames belong to",
-            &other_hash[..16],
-            &carried.hash[..16]
+            ceremony::tuf::verify::fingerprint(&other_hash),
+            ceremony::tuf::verify::fingerprint(&carried.hash)
         )
     );
     assert_eq!(
@@ -232,8 +232,8 @@ fn a_frame_of_another_bundle_is_named() {
         format!(
             "frame 3 of {other_total} (text 2) belongs to bundle {}, \
              not to the expected bundle {}",
-            &other_hash[..16],
-            &carried.hash[..16]
+            ceremony::tuf::verify::fingerprint(&other_hash),
+            ceremony::tuf::verify::fingerprint(&carried.hash)
         )
     );
 }

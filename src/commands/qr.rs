@@ -82,7 +82,11 @@ pub fn show(args: QrShowArgs) -> Result<()> {
         let n = frames.len();
         for (i, f) in frames.into_iter().enumerate() {
             codes.push((
-                format!("frame {} of {n} of bundle {}", i + 1, &bundle.hash()[..16]),
+                format!(
+                    "frame {} of {n} of bundle {}",
+                    i + 1,
+                    crate::tuf::verify::fingerprint(bundle.hash())
+                ),
                 f,
             ));
         }

@@ -175,7 +175,10 @@ pub fn run(args: RehearseArgs, reg: &Registry) -> Result<()> {
     println!("\nrehearsal complete");
     println!("  root-init transcript hash:   {h1}");
     println!("  root-rotate transcript hash: {h2}");
-    println!("  retired root key: {}", &retiring[..16]);
+    println!(
+        "  retired root key: {}",
+        crate::tuf::verify::fingerprint(&retiring)
+    );
     if args.out.is_some() {
         println!(
             "  export: {} (the chain 1 -> 2 is in {})",

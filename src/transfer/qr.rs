@@ -40,8 +40,6 @@ pub const PNG_MODULE_PIXELS: u32 = 4;
 
 /// Length of the payload header: magic, body length, SHA-256 of the body.
 const HEADER: usize = 4 + 4 + 32;
-/// Hash prefix shown in messages.
-const SHORT_HASH: usize = 16;
 
 /// A file of the bundle as carried by QR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,8 +174,10 @@ impl ExpectedBy {
     }
 }
 
-fn short(hash: &str) -> &str {
-    hash.get(..SHORT_HASH).unwrap_or(hash)
+/// A bundle hash as people compare it: its first 64 bits in groups of 4, the form
+/// of every fingerprint the tool shows.
+fn short(hash: &str) -> String {
+    crate::tuf::verify::fingerprint(hash)
 }
 
 /// "frame 4", "frames 4 and 7", "frames 1, 3-9 and 12": runs of three or more as ranges.
@@ -1047,15 +1047,15 @@ mod tests {
         };
         assert_eq!(
             join_err(&without(&[4, 7]), None),
-            "missing frames 4 and 7 of 12 of bundle aaaaaaaaaaaaaaaa"
+            "missing frames 4 and 7 of 12 of bundle aaaa aaaa aaaa aaaa"
         );
         assert_eq!(
             join_err(&without(&[12]), None),
-            "missing frame 12 of 12 of bundle aaaaaaaaaaaaaaaa"
+            "missing frame 12 of 12 of bundle aaaa aaaa aaaa aaaa"
         );
         assert_eq!(
             join_err(&without(&[1, 3, 4, 5, 6, 9, 11]), None),
-            "missing frames 1, 3-6, 9 and 11 of 12 of bundle aaaaaaaaaaaaaaaa"
+            "missing frames 1, 3-6, 9 and 11 of 12 of bundle aaaa aaaa aaaa aaaa"
         );
         let err = join(&without(&[4, 7]), None).unwrap_err();
         assert_eq!(
@@ -1079,13 +1079,13 @@ mod tests {
         texts.insert(2, other[1].clone());
         assert_eq!(
             join_err(&texts, None),
-            "frame 2 of 3 (text 3) belongs to bundle bbbbbbbbbbbbbbbb, \
-             not to bundle aaaaaaaaaaaaaaaa, which most frames belong to"
+            "frame 2 of 3 (text 3) belongs to bundle bbbb bbbb bbbb bbbb, \
+             not to bundle aaaa aaaa aaaa aaaa, which most frames belong to"
         );
         assert_eq!(
             join_err(&texts, Some(B)),
-            "frame 1 of 5 (text 1) belongs to bundle aaaaaaaaaaaaaaaa, \
-             not to the expected bundle bbbbbbbbbbbbbbbb"
+            "frame 1 of 5 (text 1) belongs to bundle aaaa aaaa aaaa aaaa, \
+             not to the expected bundle bbbb bbbb bbbb bbbb"
         );
         let err = join(&texts, None).unwrap_err();
         assert_eq!(
@@ -1101,14 +1101,14 @@ mod tests {
         );
         assert_eq!(
             err.hint().unwrap(),
-            "leave out the codes of bundle bbbbbbbbbbbbbbbb and scan again"
+            "leave out the codes of bundle bbbb bbbb bbbb bbbb and scan again"
         );
         // On a tie, the bundle seen first is the one expected.
         let tie = owned(&[&other[0], &frames(&[1; 5], A, 10)[0]]);
         assert_eq!(
             join_err(&tie, None),
-            "frame 1 of 1 (text 2) belongs to bundle aaaaaaaaaaaaaaaa, \
-             not to bundle bbbbbbbbbbbbbbbb, which most frames belong to"
+            "frame 1 of 1 (text 2) belongs to bundle aaaa aaaa aaaa aaaa, \
+             not to bundle bbbb bbbb bbbb bbbb, which most frames belong to"
         );
     }
 
@@ -1118,7 +1118,7 @@ mod tests {
         texts.push(frames(&[1; 40], A, 10)[3].clone());
         assert_eq!(
             join_err(&texts, None),
-            "frame 4 (text 4) says bundle aaaaaaaaaaaaaaaa has 4 frames, \
+            "frame 4 (text 4) says bundle aaaa aaaa aaaa aaaa has 4 frames, \
              but frame 1 (text 1) says 3"
         );
     }
@@ -1129,13 +1129,13 @@ mod tests {
         texts.push(format!("ceremony-frame:1:4/3:{A}:AQ=="));
         assert_eq!(
             join_err(&texts, None),
-            "frame 4 (text 4) of bundle aaaaaaaaaaaaaaaa is out of range: \
+            "frame 4 (text 4) of bundle aaaa aaaa aaaa aaaa is out of range: \
              the bundle has frames 1 to 3"
         );
         texts[3] = format!("ceremony-frame:1:0/3:{A}:AQ==");
         assert_eq!(
             join_err(&texts, None),
-            "frame 0 (text 4) of bundle aaaaaaaaaaaaaaaa is out of range: \
+            "frame 0 (text 4) of bundle aaaa aaaa aaaa aaaa is out of range: \
              the bundle has frames 1 to 3"
         );
     }
@@ -1146,7 +1146,7 @@ mod tests {
         texts.push(format!("ceremony-frame:1:2/3:{A}:AQ=="));
         assert_eq!(
             join_err(&texts, None),
-            "frame 2 of bundle aaaaaaaaaaaaaaaa appears twice with different contents \
+            "frame 2 of bundle aaaa aaaa aaaa aaaa appears twice with different contents \
              (texts 2 and 4)"
         );
     }
