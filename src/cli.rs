@@ -370,6 +370,20 @@ pub struct RunArgs {
     /// recorded with the script.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Re-sign this current target with the new tagging key (revoke-tagging-key from a
+    /// request bundle that reviews the repository's targets). Repeatable; every
+    /// reviewed target is kept or dropped, and the choice is recorded and exported.
+    #[arg(long = "keep-target", value_name = "NAME")]
+    pub keep_targets: Vec<String>,
+    /// Leave this current target out: it is not re-signed, and `publish` removes it.
+    /// Repeatable.
+    #[arg(long = "drop-target", value_name = "NAME")]
+    pub drop_targets: Vec<String>,
+    /// Keep the targets listed since a targets.json version older than VERSION and
+    /// drop the rest (those added since, e.g. after the key leaked), except those
+    /// named with --keep-target or --drop-target.
+    #[arg(long, value_name = "VERSION")]
+    pub keep_targets_before: Option<u64>,
 }
 
 #[derive(Debug, Args)]

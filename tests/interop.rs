@@ -1076,11 +1076,6 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
     assert!(text(&o).contains("--first-root"), "{}", text(&o));
     let artifact = l.path("app-1.0.tar");
     fs::write(&artifact, b"release 1.0 of the app").unwrap();
-    // A second target stands for what an attacker publishes with the tagging key
-    // before it is revoked: signed by that same key, indistinguishable on the
-    // server from the publisher's own.
-    let evil = l.path("evil.tar");
-    fs::write(&evil, b"the attacker's build").unwrap();
     let o = l.publish(
         "export-1",
         &[
@@ -1089,8 +1084,6 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
             &manifest_hash,
             "--add-target",
             &format!("v1.0={}", p(&artifact)),
-            "--add-target",
-            &format!("v1.0-hotfix={}", p(&evil)),
         ],
     );
     assert!(o.status.success(), "publish failed: {}", text(&o));
@@ -1106,14 +1099,106 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
         fs::read(e1.join("1.root.json")).unwrap()
     );
 
-    // 2. The tagging key leaks: a replacement in the key store, the old key named.
+    // 2. The tagging key leaks. The attacker takes it into the stock Notary client
+    //    and publishes a build of their own with it (targets.json version 2),
+    //    indistinguishable on the server from the publisher's own.
     let old_targets = root_keyids(&e1, "targets")[0].clone();
+    let leaked = l.path("leaked-tagging-key.pem");
+    let attacker_pass = l.path("attacker-passphrase");
+    fs::write(&attacker_pass, "targets-fixture-passphrase\n").unwrap();
+    ok(&[
+        "keystore",
+        "export",
+        "--keystore",
+        p(&l.keystore),
+        "--repository",
+        &l.gun,
+        "--key",
+        &old_targets[..12],
+        "--format",
+        "notary",
+        "--out",
+        p(&leaked),
+        "--passphrase-file",
+        p(&l.pass_file),
+        "--new-passphrase-file",
+        p(&attacker_pass),
+    ]);
+    let attacker = server.client("attacker");
+    let o = attacker.run(&["key", "import", p(&leaked)]);
+    assert!(o.status.success(), "notary key import: {}", text(&o));
+    let evil = l.path("evil.tar");
+    fs::write(&evil, b"the attacker's build").unwrap();
+    let o = attacker.run(&["add", &l.gun, "v1.0-hotfix", p(&evil)]);
+    assert!(o.status.success(), "notary add: {}", text(&o));
+    let o = attacker.run(&["publish", &l.gun]);
+    assert!(
+        o.status.success(),
+        "the attacker's notary publish: {}",
+        text(&o)
+    );
+
+    // The responder asks for a replacement, the old key named. The request reviews
+    // the current targets from the server's history: each with the version it was
+    // added in, when, and the key that signed it.
     let out = l.request(
         "request-2",
         &["--new-key", "targets", "--revoke", &old_targets],
     );
     assert!(out.contains("current root chain: versions 1 to 1"), "{out}");
-    l.ceremony(
+    assert!(
+        out.contains("targets review: 2 target(s) of targets.json version 2"),
+        "{out}"
+    );
+    let review: Value =
+        serde_json::from_slice(&fs::read(l.path("request-2").join("targets-review.json")).unwrap())
+            .unwrap();
+    let reviewed = |name: &str| -> Value {
+        review["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} reviewed: {review}"))
+            .clone()
+    };
+    assert_eq!(reviewed("v1.0")["since_version"], 1, "{review}");
+    assert_eq!(reviewed("v1.0-hotfix")["since_version"], 2, "{review}");
+    for name in ["v1.0", "v1.0-hotfix"] {
+        assert_eq!(
+            reviewed(name)["signed_by"],
+            json!([old_targets]),
+            "{review}"
+        );
+        assert_eq!(reviewed(name)["by_revoked_key"], true, "{review}");
+        assert!(reviewed(name)["published"].is_string(), "{review}");
+    }
+    // Nothing is re-signed without a decision: the ceremony refuses before it
+    // starts, listing each target and where it came from.
+    let work_undecided = l.path("work-undecided");
+    let o = l.hsm.run(&[
+        p(&Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts/revoke-tagging-key.toml"))
+            .to_owned(),
+        "--workdir".into(),
+        p(&work_undecided).into(),
+        "--out".into(),
+        p(&l.path("export-undecided")).into(),
+        "--request".into(),
+        p(&l.path("request-2")).into(),
+        "--allow-network".into(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("undecided: v1.0 (sha256")
+            && text(&o).contains("v1.0-hotfix (sha256")
+            && text(&o).contains("listed since targets version 2")
+            && text(&o).contains("THE KEY BEING REVOKED"),
+        "{}",
+        text(&o)
+    );
+    assert!(!work_undecided.exists());
+    // The room keeps what was there before the attacker's version.
+    let ceremony_out = l.ceremony(
         "revoke-tagging-key.toml",
         "work-2",
         "export-2",
@@ -1122,25 +1207,50 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
             &[
                 "--trusted".to_owned(),
                 p(&e1.join("1.root.json")).to_owned(),
+                "--keep-targets-before".to_owned(),
+                "2".to_owned(),
             ][..],
             &tokens(&[("root-1", 0), ("root-2", 2)]),
         ]
         .concat(),
     );
+    assert!(
+        ceremony_out.contains("kept: v1.0 (sha256")
+            && ceremony_out.contains("dropped: v1.0-hotfix (sha256"),
+        "{ceremony_out}"
+    );
     let e2 = l.path("export-2");
     assert!(!root_keyids(&e2, "targets").contains(&old_targets));
+    // The transcript names what was kept and what was dropped.
+    let decided = fs::read_to_string(e2.join("transcript.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["data"].get("targets_decision").is_some())
+        .expect("the decision is in the transcript");
+    assert_eq!(
+        decided["data"]["targets_decision"]["dropped"][0]["name"],
+        "v1.0-hotfix"
+    );
+    assert_eq!(
+        decided["data"]["targets_decision"]["kept"][0]["name"],
+        "v1.0"
+    );
     let artifact2 = l.path("app-1.1.tar");
     fs::write(&artifact2, b"release 1.1 of the app").unwrap();
-    // Nothing the leaked key signed is re-signed without a decision, by name;
-    // the refusal publishes nothing.
+    // Publish cannot keep what the room dropped; the refusal publishes nothing.
     let o = l.publish(
         "export-2",
-        &["--add-target", &format!("v1.1={}", p(&artifact2))],
+        &[
+            "--add-target",
+            &format!("v1.1={}", p(&artifact2)),
+            "--keep-target",
+            "v1.0-hotfix",
+        ],
     );
     assert!(!o.status.success());
     assert!(
-        text(&o).contains("would re-sign: v1.0, v1.0-hotfix")
-            && text(&o).contains("nothing was published"),
+        text(&o).contains("cannot add to it") && text(&o).contains("nothing was published"),
         "{}",
         text(&o)
     );
@@ -1151,19 +1261,12 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
     assert_eq!(served.stdout, fs::read(e1.join("1.root.json")).unwrap());
     let o = l.publish(
         "export-2",
-        &[
-            "--add-target",
-            &format!("v1.1={}", p(&artifact2)),
-            "--keep-target",
-            "v1.0",
-            "--drop-target",
-            "v1.0-hotfix",
-        ],
+        &["--add-target", &format!("v1.1={}", p(&artifact2))],
     );
     assert!(o.status.success(), "publish failed: {}", text(&o));
     assert!(
-        text(&o).contains("kept 1 target(s) from targets.json version 1, re-signed: v1.0")
-            && text(&o).contains("dropped 1 target(s) from targets.json version 1: v1.0-hotfix"),
+        text(&o).contains("kept 1 target(s) from targets.json version 2, re-signed: v1.0")
+            && text(&o).contains("dropped 1 target(s) from targets.json version 2: v1.0-hotfix"),
         "{}",
         text(&o)
     );
@@ -1185,6 +1288,15 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
     assert!(
         o.status.success() && text(&o).contains("v1.1") && !text(&o).contains("v1.0-hotfix"),
         "{}",
+        text(&o)
+    );
+    // The leaked key can no longer publish.
+    let o = attacker.run(&["add", &l.gun, "v9-evil", p(&evil)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = attacker.run(&["publish", &l.gun]);
+    assert!(
+        !o.status.success(),
+        "the leaked key still publishes: {}",
         text(&o)
     );
     assert_eq!(

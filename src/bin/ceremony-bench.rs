@@ -222,6 +222,7 @@ fn synth(args: &[String]) -> R<()> {
             current: vec![(1, bytes)],
             keys: repo_keys,
             revoke: vec![compromised_id.clone()],
+            targets_review: None,
         });
     }
     let bundle = write(&out, flavour, &repos).map_err(|e| e.to_string())?;

@@ -178,11 +178,32 @@ pub fn run(args: RequestArgs) -> Result<()> {
                 }
             }
         }
+        // What the repository's current targets are and where each came from, for
+        // the room to decide what the new tagging key re-signs.
+        // Only where the tagging key changes (a new one, or one revoked): the new
+        // key then re-signs what is kept.
+        let tagging_key_changes =
+            !revoke.is_empty() || args.new_keys.iter().any(|r| r == "targets");
+        let targets_review = match &api {
+            Some(api) if !several && !current.is_empty() && tagging_key_changes => {
+                targets_review(api, repo, &revoke)?
+            }
+            _ => None,
+        };
+        if let Some(review) = &targets_review {
+            made.push(format!(
+                "targets review: {} target(s) of targets.json version {}, each with the \
+                 version it was added in and the key that signed it",
+                review.targets.len(),
+                review.targets_version
+            ));
+        }
         entries.push(NewRepository {
             repository: repo.clone(),
             current,
             keys,
             revoke,
+            targets_review,
         });
     }
     let bundle = write(&args.out, flavour, &entries)?;
@@ -275,4 +296,40 @@ fn resolve_revoked(
             })
         })
         .collect()
+}
+
+/// The review of `repo`'s current targets from the server's history of
+/// targets.json (every version it keeps), or none if it has no targets yet.
+fn targets_review(
+    api: &crate::online::notary_api::NotaryApi,
+    repo: &str,
+    revoked: &[String],
+) -> Result<Option<crate::online::review::TargetsReview>> {
+    use crate::online::review::{Version, review};
+    use crate::tuf::targets_doc::TargetsDocument;
+    let Some((bytes, stored)) = api.get_stored(repo, "targets.json")? else {
+        return Ok(None);
+    };
+    let current = Version {
+        doc: TargetsDocument::from_slice(&bytes, &format!("{repo} targets.json"))?,
+        stored,
+    };
+    let mut history = Vec::new();
+    // Back from the newest, while some current target is still listed as it is now
+    // (a target's provenance is the oldest version of that unbroken run).
+    let mut open: Vec<&String> = current.doc.targets().targets.keys().collect();
+    for v in (1..current.doc.version()).rev() {
+        if open.is_empty() {
+            break;
+        }
+        let name = format!("{v}.targets.json");
+        // A server that has pruned its history ends the review where it ends.
+        let Some((bytes, stored)) = api.get_stored(repo, &name)? else {
+            break;
+        };
+        let doc = TargetsDocument::from_slice(&bytes, &format!("{repo} {name}"))?;
+        open.retain(|t| doc.targets().targets.get(*t) == current.doc.targets().targets.get(*t));
+        history.push(Version { doc, stored });
+    }
+    Ok(Some(review(repo, &current, &history, revoked)))
 }

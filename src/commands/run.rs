@@ -166,7 +166,7 @@ fn prepare(args: &RunArgs) -> Result<(String, String, Bindings)> {
     }
     // The request was checked and read; the engine uses it again where needed.
     drop(request);
-    let bindings = Bindings {
+    let mut bindings = Bindings {
         tokens,
         keyfiles,
         current,
@@ -188,6 +188,35 @@ fn prepare(args: &RunArgs) -> Result<(String, String, Bindings)> {
             m
         },
         backup_dir: args.backup_dir.clone(),
+        targets_decision: None,
+    };
+    bindings.targets_decision = match input.as_ref().and_then(|i| i.targets_review.as_ref()) {
+        Some(review) => Some(
+            review
+                .decide(
+                    &args.keep_targets,
+                    &args.drop_targets,
+                    args.keep_targets_before,
+                )
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "the request reviews the current targets of {}: {e}",
+                        review.repository
+                    ))
+                })?,
+        ),
+        None if !args.keep_targets.is_empty()
+            || !args.drop_targets.is_empty()
+            || args.keep_targets_before.is_some() =>
+        {
+            return Err(Error::Usage(
+                "--keep-target, --drop-target and --keep-targets-before decide on the targets \
+                 a request bundle reviews (a Notary repository's, fetched by `ceremony request \
+                 --server`), and this run has none"
+                    .into(),
+            ));
+        }
+        None => None,
     };
     crate::fsio::new_output(&bindings.out)?;
     let partial = crate::transfer::bundle::staging_dir(&bindings.out);
@@ -218,6 +247,9 @@ fn refuse_options_resume_ignores(args: &RunArgs) -> Result<()> {
         ("--revoke", !args.revoke.is_empty()),
         ("--request", args.request.is_some()),
         ("--set", !args.set.is_empty()),
+        ("--keep-target", !args.keep_targets.is_empty()),
+        ("--drop-target", !args.drop_targets.is_empty()),
+        ("--keep-targets-before", args.keep_targets_before.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, present)| present.then_some(name))
@@ -236,8 +268,6 @@ fn refuse_options_resume_ignores(args: &RunArgs) -> Result<()> {
     )))
 }
 
-/// Apply `--set KEY=VALUE` to the script's `[parameters]`. The patched script is
-/// what the run records and resumes with.
 /// The value of one `--set KEY=VALUE`, checked against what the parameter holds, so
 /// that a refusal names the option as typed (not a line of the re-written script).
 fn set_value(key: &str, value: &str) -> Result<toml::Value> {
@@ -268,6 +298,8 @@ fn set_value(key: &str, value: &str) -> Result<toml::Value> {
     }
 }
 
+/// Apply `--set KEY=VALUE` to the script's `[parameters]`. The patched script is
+/// what the run records and resumes with.
 pub fn apply_overrides(text: &str, set: &BTreeMap<String, String>, file: &str) -> Result<String> {
     if set.is_empty() {
         return Ok(text.to_owned());

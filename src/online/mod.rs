@@ -5,3 +5,4 @@ pub mod keystore;
 pub mod notary_api;
 pub mod publish;
 pub mod request;
+pub mod review;

@@ -80,16 +80,43 @@ impl NotaryApi {
     /// GET a metadata file (`root.json`, `3.root.json`, `targets.json`, …); `None`
     /// when the server has none.
     pub fn get(&self, gun: &str, file: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_stored(gun, file)?.map(|(bytes, _)| bytes))
+    }
+
+    /// [`NotaryApi::get`], with when the server stored the file (its
+    /// `Last-Modified`, as RFC 3339), where it says.
+    pub fn get_stored(&self, gun: &str, file: &str) -> Result<Option<(Vec<u8>, Option<String>)>> {
         let url = self.url(gun, file);
         let mut resp = self.agent.get(&url).call().map_err(|e| remote(&url, e))?;
         match resp.status().as_u16() {
-            200 => Ok(Some(
-                resp.body_mut()
+            200 => {
+                let stored = resp
+                    .headers()
+                    .get("last-modified")
+                    .and_then(|v| v.to_str().ok())
+                    // Go writes RFC 1123 with the zone's name, "UTC" where RFC 2822
+                    // says "GMT".
+                    .and_then(|v| {
+                        let v = match v.strip_suffix(" UTC") {
+                            Some(t) => format!("{t} GMT"),
+                            None => v.to_owned(),
+                        };
+                        chrono::DateTime::parse_from_rfc2822(&v).ok()
+                    })
+                    // Go's zero time: the server does not know.
+                    .filter(|t| t.timestamp() > 0)
+                    .map(|t| {
+                        t.with_timezone(&chrono::Utc)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    });
+                let bytes = resp
+                    .body_mut()
                     .with_config()
                     .limit(MAX_BODY)
                     .read_to_vec()
-                    .map_err(|e| remote(&url, e))?,
-            )),
+                    .map_err(|e| remote(&url, e))?;
+                Ok(Some((bytes, stored)))
+            }
             404 => Ok(None),
             code => Err(remote(
                 &url,

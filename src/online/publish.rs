@@ -503,6 +503,101 @@ pub struct TargetsChoice {
     pub drop: Vec<String>,
 }
 
+/// The ceremony's decision on the current targets (`targets-decision.json` in the
+/// export), as the choice publish carries out: what it kept must still be on the
+/// server unchanged, and anything added since the review must be dropped here by
+/// name (keeping it takes a new review); publish cannot keep what the room did not.
+fn ceremony_decision(
+    export: &Export,
+    gun: &str,
+    current: Option<&TargetsDocument>,
+    given: &TargetsChoice,
+) -> Result<Option<TargetsChoice>> {
+    use crate::online::review::{TARGETS_DECISION, TargetsDecision};
+    let dir = export.bundle.dir();
+    if !export.bundle.contains(TARGETS_DECISION) {
+        return Ok(None);
+    }
+    let decision = TargetsDecision::from_slice(&export.bundle.read(TARGETS_DECISION)?)
+        .map_err(|e| refuse(dir, format!("{TARGETS_DECISION}: {e}")))?;
+    if decision.repository != gun {
+        return Err(refuse(
+            dir,
+            format!(
+                "{TARGETS_DECISION} is for {}, not {gun}",
+                decision.repository
+            ),
+        ));
+    }
+    if given.keep_all || !given.keep.is_empty() {
+        return Err(refuse(
+            dir,
+            "the ceremony decided which current targets are re-signed (targets-decision.json): \
+             --keep-target and --keep-all-targets cannot add to it (a target it dropped stays \
+             dropped; to keep it, review the targets again in a new ceremony)",
+        ));
+    }
+    let empty = std::collections::BTreeMap::new();
+    let on_server = current.map(|c| &c.targets().targets).unwrap_or(&empty);
+    let mut keep = Vec::new();
+    for t in &decision.kept {
+        match on_server.get(&t.name) {
+            Some(file) if t.matches(file) => keep.push(t.name.clone()),
+            Some(_) => {
+                return Err(refuse(
+                    dir,
+                    format!(
+                        "target {} changed on the server since the ceremony reviewed it \
+                         (targets.json version {}): it is not what the room decided to keep",
+                        t.name, decision.targets_version
+                    ),
+                ));
+            }
+            None => {}
+        }
+    }
+    let decided: Vec<&String> = decision
+        .kept
+        .iter()
+        .chain(&decision.dropped)
+        .map(|t| &t.name)
+        .collect();
+    let added: Vec<&String> = on_server
+        .keys()
+        .filter(|n| !decided.contains(n) && !given.drop.contains(n))
+        .collect();
+    if !added.is_empty() {
+        return Err(refuse(
+            dir,
+            format!(
+                "target(s) added on the server after the ceremony reviewed targets.json \
+                 version {}: {}. Drop each with --drop-target NAME (keeping one takes a new \
+                 review)",
+                decision.targets_version,
+                added
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let mut drop: Vec<String> = decision
+        .dropped
+        .iter()
+        .map(|t| t.name.clone())
+        .chain(given.drop.iter().cloned())
+        .filter(|n| on_server.contains_key(n))
+        .collect();
+    drop.sort();
+    drop.dedup();
+    Ok(Some(TargetsChoice {
+        keep_all: false,
+        keep,
+        drop,
+    }))
+}
+
 /// Publish to a Notary server: the new roots, then `targets.json` re-signed with
 /// the tagging key the newest root lists (from the key store), and `snapshot.json`
 /// where the publisher holds the snapshot key (otherwise the server signs it).
@@ -561,11 +656,12 @@ pub fn to_notary(export: &Export, to: NotaryTarget) -> Result<Published> {
     let mut delegations = json!({"keys": {}, "roles": []});
     let mut version = 1;
     let mut lines = Vec::new();
-    let choice = &to.targets_choice;
     let current_names: Vec<String> = current_targets
         .as_ref()
         .map(|c| c.targets().targets.keys().cloned().collect())
         .unwrap_or_default();
+    let decided = ceremony_decision(export, gun, current_targets.as_ref(), &to.targets_choice)?;
+    let choice = decided.as_ref().unwrap_or(&to.targets_choice);
     for name in choice.keep.iter().chain(&choice.drop) {
         if !current_names.contains(name) {
             return Err(refuse(

@@ -38,6 +38,10 @@ pub struct RepositoryRequest {
     /// found here.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub packed: BTreeMap<String, Part>,
+    /// Bundle path of the review of the repository's current targets (Notary, from
+    /// the server's targets history): see [`crate::online::review`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets_review: Option<String>,
 }
 
 /// Where a named file of a batch request is: `size` bytes at `offset` in the
@@ -62,6 +66,8 @@ pub struct RepositoryInput {
     pub current_dir: Option<std::path::PathBuf>,
     pub keys: BTreeMap<String, std::path::PathBuf>,
     pub revoke: Vec<String>,
+    /// The review of the current targets, read and checked.
+    pub targets_review: Option<crate::online::review::TargetsReview>,
 }
 
 /// The request [`Request::open_shared`] opened.
@@ -320,7 +326,25 @@ impl Request {
     pub fn single(&self) -> Result<RepositoryInput> {
         let dir = self.bundle.dir();
         match &self.only {
-            Some(repo) => Ok(self.input(repo)),
+            Some(repo) => {
+                let mut input = self.input(repo);
+                if let Some(path) = &repo.targets_review {
+                    let bytes = self.bundle.read(path)?;
+                    let review = crate::online::review::TargetsReview::from_slice(&bytes)
+                        .map_err(|e| bad(dir, format!("{path}: {e}")))?;
+                    if review.repository != repo.repository {
+                        return Err(bad(
+                            dir,
+                            format!(
+                                "{path} reviews {}, not {}",
+                                review.repository, repo.repository
+                            ),
+                        ));
+                    }
+                    input.targets_review = Some(review);
+                }
+                Ok(input)
+            }
             None => Err(bad(
                 dir,
                 format!(
@@ -348,6 +372,7 @@ impl Request {
                 .map(|(r, p)| (r.clone(), dir.join(p)))
                 .collect(),
             revoke: repo.revoke.clone(),
+            targets_review: None,
         }
     }
 }
@@ -463,6 +488,7 @@ pub struct NewRepository {
     pub current: Vec<(u64, Vec<u8>)>,
     pub keys: BTreeMap<String, Key>,
     pub revoke: Vec<String>,
+    pub targets_review: Option<crate::online::review::TargetsReview>,
 }
 
 /// Write a request bundle for `repos` to `out` (all or nothing). One repository's
@@ -510,12 +536,25 @@ pub fn write(out: &Path, flavour: Flavour, repos: &[NewRepository]) -> Result<Bu
                 put(format!("keys/{role}.json"), &bytes, KEYS_PACK)?,
             );
         }
+        let targets_review = match &repo.targets_review {
+            Some(review) => {
+                let mut bytes = serde_json::to_vec_pretty(review).expect("a review serialises");
+                bytes.push(b'\n');
+                Some(put(
+                    crate::online::review::TARGETS_REVIEW.to_owned(),
+                    &bytes,
+                    CURRENT_PACK,
+                )?)
+            }
+            None => None,
+        };
         entries.push(RepositoryRequest {
             repository: repo.repository.clone(),
             current,
             keys,
             revoke: repo.revoke.clone(),
             packed,
+            targets_review,
         });
     }
     for (name, bytes) in &packs {

@@ -67,9 +67,9 @@ impl std::fmt::Display for FieldError {
             FieldProblem::Unknown if self.field == "spec_version" && self.path == "$.signed" => {
                 write!(
                     f,
-                    "_type \"Root\" marks Notary metadata, but this root has TUF's \
-                     \"spec_version\": a TUF root has _type \"root\" (lower case), a Notary \
-                     root no spec_version"
+                    "unknown field \"spec_version\" at $.signed: _type \"Root\" marks Notary \
+                     metadata, which has no spec_version; a TUF root has _type \"root\" (lower \
+                     case)"
                 )
             }
             FieldProblem::Unknown => write!(

@@ -20,6 +20,11 @@ impl Engine<'_> {
         let bytes = verified.latest_json()?;
         files.push((format!("{}.root.json", doc.version()), bytes.clone()));
         files.push(("root.json".into(), bytes));
+        if let Some(decision) = &self.state.bindings.targets_decision {
+            let mut bytes = serde_json::to_vec_pretty(decision).expect("a decision serialises");
+            bytes.push(b'\n');
+            files.push((crate::online::review::TARGETS_DECISION.into(), bytes));
+        }
         for (name, bytes) in files {
             let path = bundle::stage(&out, &name, &bytes)?;
             self.transcript

@@ -112,6 +112,10 @@ pub struct Bindings {
     /// One ceremony over every repository of the request bundle.
     #[serde(default)]
     pub batch: bool,
+    /// Which of the repository's current targets the new tagging key re-signs, as
+    /// decided from the request's review (recorded, read aloud and exported).
+    #[serde(default)]
+    pub targets_decision: Option<crate::online::review::TargetsDecision>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -353,6 +357,15 @@ impl<'a> Engine<'a> {
                 &rec::RequestInput {
                     request_bundle: dir.display().to_string(),
                     bundle_hash: request.bundle.hash().to_owned(),
+                },
+            )?;
+        }
+        if let Some(decision) = &bindings.targets_decision {
+            transcript.record(
+                None,
+                None,
+                &rec::TargetsDecided {
+                    targets_decision: decision.clone(),
                 },
             )?;
         }

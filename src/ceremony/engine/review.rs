@@ -198,7 +198,10 @@ impl Engine<'_> {
                 backed_up.join(", ")
             )
         };
-        let text = summary(&doc, self.current.last(), &backups);
+        let mut text = summary(&doc, self.current.last(), &backups);
+        if let Some(decision) = &self.state.bindings.targets_decision {
+            text.push_str(&decision.summary());
+        }
         self.read_aloud_and_confirm(step, &text)
     }
 

@@ -30,6 +30,7 @@ payload! {
     RequestInput => Input,
     FileInput => Input,
     CurrentRoot => Input,
+    TargetsDecided => Input,
     AirGap => AirGap,
     NetworkOverride => NetworkOverride,
     StepStart => StepStart,
@@ -99,6 +100,13 @@ pub enum FileInput {
         current_targets: String,
         sha256: String,
     },
+}
+
+/// `input`: which of the repository's current targets the new tagging key
+/// re-signs, each with where it came from (from the request's review).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetsDecided {
+    pub targets_decision: crate::online::review::TargetsDecision,
 }
 
 /// `input`: one root of the current chain.
