@@ -236,3 +236,117 @@ fn a_person_selects_the_token_and_types_pins() {
     let (accepted, msg) = python_tuf(&[&out.join("1.root.json")]);
     assert!(accepted, "{msg}");
 }
+
+/// The responder's revocation at a terminal, as people type: the confirmations
+/// take a word, the passphrases are typed at hidden prompts, and what a custodian
+/// types ahead while a signature is made is never shown and answers nothing.
+#[test]
+fn a_responder_revokes_the_tagging_key_at_the_terminal_typing_ahead() {
+    let d = tempfile::tempdir().unwrap();
+    let current = d.path().join("current");
+    std::fs::create_dir(&current).unwrap();
+    let v1 = current.join("1.root.json");
+    create_root(&v1, &["root-a", "root-b"], 2, &next_year());
+    sign(&v1, "root-a", None);
+    sign(&v1, "root-b", None);
+    let old: serde_json::Value = serde_json::from_slice(&std::fs::read(&v1).unwrap()).unwrap();
+    let leaked = old["signed"]["roles"]["targets"]["keyids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let k = keys();
+    let replacement = d.path().join("targets-new.json");
+    let o = run(&["key", "show", "--token", &k.token("root-p1")]);
+    std::fs::write(&replacement, &o.stdout).unwrap();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts/revoke-tagging-key.toml");
+    let out = d.path().join("export");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"));
+    cmd.arg("run")
+        .arg(&script)
+        .arg("--workdir")
+        .arg(d.path().join("work"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--current")
+        .arg(&current)
+        .arg("--trusted")
+        .arg(&v1)
+        .arg("--revoke")
+        .arg(&leaked)
+        .arg("--key")
+        .arg(format!("targets-new=keyfile:{}", replacement.display()))
+        .arg("--allow-network")
+        .arg("--token")
+        .arg(format!("root-1={}", k.token("root-a")))
+        .arg("--token")
+        .arg(format!("root-2={}", k.token("root-b")));
+    let mut p = spawn(cmd);
+    let mut screen = String::new();
+    grab(&mut screen, p.expect("compromised key ID").unwrap());
+    grab(&mut screen, p.expect("(type yes or no)").unwrap());
+    // The key to be removed is on the screen before the room confirms it.
+    assert!(
+        screen.contains(&leaked) || screen.contains(&ceremony::tuf::verify::fingerprint(&leaked)),
+        "the compromised key is not shown before its confirmation:\n{screen}"
+    );
+    p.send("yes\r").unwrap();
+    grab(&mut screen, p.expect("READ ALOUD").unwrap());
+    grab(&mut screen, p.expect("everyone present agrees").unwrap());
+    p.send("yes\r").unwrap();
+    const TYPED_AHEAD: &str = "typed-ahead custodian 2 yes";
+    for (n, custodian) in [(1, "root-1"), (2, "root-2")] {
+        grab(
+            &mut screen,
+            p.expect(format!("sign with key {custodian}").as_str())
+                .unwrap(),
+        );
+        grab(&mut screen, p.expect("Passphrase for").unwrap());
+        type_secret(&mut p, PASSPHRASE);
+        if n == 1 {
+            // The next custodian starts typing while the first signature is made.
+            grab(&mut screen, p.expect("[hidden]").unwrap());
+            p.send(TYPED_AHEAD).unwrap();
+        }
+        grab(
+            &mut screen,
+            p.expect(format!("signed root version 2 with {custodian}").as_str())
+                .unwrap(),
+        );
+    }
+    grab(
+        &mut screen,
+        p.expect("trustworthy: tuf root version 2").unwrap(),
+    );
+    grab(&mut screen, p.expect("transcript hash: ").unwrap());
+    grab(&mut screen, p.expect(Eof).unwrap());
+    assert!(
+        !screen.contains("typed-ahead"),
+        "text typed ahead was shown:\n{screen}"
+    );
+    assert_eq!(
+        screen
+            .matches("keys typed while the tool was busy were thrown away unseen")
+            .count(),
+        1,
+        "{screen}"
+    );
+    // The key being removed was on the screen, in full or as its fingerprint.
+    assert!(
+        screen.contains(&leaked) || screen.contains(&ceremony::tuf::verify::fingerprint(&leaked)),
+        "{screen}"
+    );
+    let new: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("2.root.json")).unwrap()).unwrap();
+    let targets = new["signed"]["roles"]["targets"]["keyids"].to_string();
+    assert!(!targets.contains(&leaked), "{targets}");
+    let transcript = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
+    assert!(!transcript.contains(PASSPHRASE) && !transcript.contains("typed-ahead"));
+    let (accepted, msg) = python_tuf(&[&v1, &out.join("2.root.json")]);
+    assert!(accepted, "{msg}");
+}
+
+/// Keep what the screen showed before a match.
+fn grab(screen: &mut String, m: expectrl::Captures) {
+    screen.push_str(&String::from_utf8_lossy(m.before()));
+}
