@@ -659,6 +659,11 @@ pub struct TranscriptCheckArgs {
     /// The TUF key ID of the key that must have signed the seal.
     #[arg(long, value_name = "KEYID")]
     pub expect_keyid: Option<String>,
+    /// Accept a practice run (a rehearsal, answers from a file, the air-gap check
+    /// overridden, software keys or test tokens): without it such a transcript exits
+    /// 3, so it cannot pass for a production ceremony's.
+    #[arg(long)]
+    pub accept_practice: bool,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,9 @@ pub enum Error {
     Usage(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A transcript that verifies, of a practice run presented as evidence.
+    #[error("{0}")]
+    Practice(String),
 }
 
 impl Error {
@@ -50,6 +53,7 @@ impl Error {
             Error::File(FileError::Io { .. }) => 2,
             Error::Bundle(crate::transfer::bundle::BundleError::Io { .. }) => 2,
             Error::Internal(_) => 2,
+            Error::Practice(_) => 3,
             Error::Remote { .. } => 2,
             Error::Transcript(e) if e.is_internal() => 2,
             _ => 1,

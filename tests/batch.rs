@@ -240,7 +240,12 @@ fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
     ] {
         assert!(v.contains(f), "{v}");
     }
-    ok(&["transcript", "verify", p(&a.join("transcript.jsonl"))]);
+    ok(&[
+        "transcript",
+        "verify",
+        "--accept-practice",
+        p(&a.join("transcript.jsonl")),
+    ]);
 
     // One repository of the batch is published to its TUF repository, which
     // trusts that repository's current root.
@@ -325,7 +330,12 @@ fn a_batch_of_200_repositories_is_signed_verified_and_resumes_identically() {
         "the resumed verify step's roots differ"
     );
     ok(&["bundle-verify", p(&c)]);
-    ok(&["transcript", "verify", p(&c.join("transcript.jsonl"))]);
+    ok(&[
+        "transcript",
+        "verify",
+        "--accept-practice",
+        p(&c.join("transcript.jsonl")),
+    ]);
     let t = fs::read_to_string(c.join("transcript.jsonl")).unwrap();
     assert!(t.contains("\"kind\":\"interruption\""));
 

@@ -216,7 +216,12 @@ fn every_shipped_script_runs_end_to_end_and_python_tuf_follows_the_chain() {
     assert!(v.contains("trustworthy: tuf root version 4"), "{v}");
     // Every transcript verifies and is sealed.
     for e in [&e1, &e2, &e3, &e4] {
-        let t = ok(&["transcript", "verify", p(&e.join("transcript.jsonl"))]);
+        let t = ok(&[
+            "transcript",
+            "verify",
+            "--accept-practice",
+            p(&e.join("transcript.jsonl")),
+        ]);
         assert!(t.contains("final hash"), "{t}");
         assert!(e.join("transcript.md").exists());
     }
@@ -696,7 +701,12 @@ fn check_root_init_export(export: &Path, point: &str) {
     );
     let (accepted, msg) = python_tuf(&[&export.join("1.root.json")]);
     assert!(accepted, "{point}: {msg}");
-    let t = ok(&["transcript", "verify", p(&export.join("transcript.jsonl"))]);
+    let t = ok(&[
+        "transcript",
+        "verify",
+        "--accept-practice",
+        p(&export.join("transcript.jsonl")),
+    ]);
     assert!(t.contains("final hash"), "{point}: {t}");
     let text = fs::read_to_string(export.join("transcript.jsonl")).unwrap();
     assert_eq!(
@@ -757,7 +767,12 @@ fn root_init_and_revocation_on_softhsm_tokens() {
         "evidence for three keys"
     );
     assert!(t.contains("\"token_manufacturer\":\"SoftHSM project\""));
-    let v = ok(&["transcript", "verify", p(&e1.join("transcript.jsonl"))]);
+    let v = ok(&[
+        "transcript",
+        "verify",
+        "--accept-practice",
+        p(&e1.join("transcript.jsonl")),
+    ]);
     assert!(v.contains("signed"), "{v}");
     // Revoke the tagging key, signing on two of the tokens.
     let old_targets = targets_keyid(&e1);
@@ -1026,7 +1041,12 @@ fn resume_after_a_crash_at_every_step_of_revoke_tagging_key() {
         }
         let (accepted, msg) = python_tuf(&[&out.join("1.root.json"), &out.join("2.root.json")]);
         assert!(accepted, "{point}: {msg}");
-        let t = ok(&["transcript", "verify", p(&out.join("transcript.jsonl"))]);
+        let t = ok(&[
+            "transcript",
+            "verify",
+            "--accept-practice",
+            p(&out.join("transcript.jsonl")),
+        ]);
         assert!(t.contains("final hash"), "{point}: {t}");
         assert!(
             fs::read_to_string(out.join("transcript.jsonl"))
@@ -1149,7 +1169,12 @@ fn delegation_rotate_replaces_a_delegated_key() {
         new["signed"]["targets"], signed["targets"],
         "the targets listed are unchanged"
     );
-    ok(&["transcript", "verify", p(&out.join("transcript.jsonl"))]);
+    ok(&[
+        "transcript",
+        "verify",
+        "--accept-practice",
+        p(&out.join("transcript.jsonl")),
+    ]);
     // A forged current targets file is refused up front, nothing done.
     let mut forged: serde_json::Value =
         serde_json::from_slice(&fs::read(&targets_file).unwrap()).unwrap();

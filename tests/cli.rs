@@ -658,11 +658,30 @@ fn rehearsal_exports_a_chain_the_judges_accept() {
     assert!(accepted, "{msg}");
     ok(&["verify", p(&chain)]);
     for c in ["root-init", "root-rotate"] {
-        ok(&[
-            "transcript",
-            "verify",
-            p(&out_dir.join(c).join("transcript.jsonl")),
-        ]);
+        let transcript = out_dir.join(c).join("transcript.jsonl");
+        // A rehearsal cannot pass for a production ceremony: it verifies, and says
+        // why it is practice, with its own exit code unless accepted as practice.
+        let o = run(&["transcript", "verify", p(&transcript)]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        for why in [
+            "NOT A PRODUCTION CEREMONY",
+            "a rehearsal: its confirmations were given by --yes",
+            "software keys (soft:)",
+        ] {
+            assert!(
+                stdout(&o).contains(why) && stderr(&o).contains(why),
+                "{}",
+                stderr(&o)
+            );
+        }
+        ok(&["transcript", "verify", "--accept-practice", p(&transcript)]);
+        let o = run(&["transcript", "report", p(&transcript)]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with("**NOT A PRODUCTION CEREMONY**: a rehearsal"),
+            "the report's first line: {}",
+            stdout(&o)
+        );
     }
     // The transcript names the build that ran: the SHA-256 of this binary.
     use sha2::Digest;

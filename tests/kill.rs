@@ -555,6 +555,7 @@ fn kill_and_recover(
     let v = case.ceremony(&[
         "transcript".into(),
         "verify".into(),
+        "--accept-practice".into(),
         p(&export.join("transcript.jsonl")).into(),
     ]);
     if !v.status.success() {

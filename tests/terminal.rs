@@ -228,6 +228,23 @@ fn a_person_selects_the_token_and_types_pins() {
         "selections recorded"
     );
     assert!(!shows_secret(&transcript, pin) && !shows_secret(&transcript, "999999"));
+    // Typed by a person: the confirmations say so, and the transcript is practice
+    // only for its SoftHSM tokens (and the network this test machine has), not for
+    // its answers.
+    assert!(transcript.contains("\"answered_by\":\"terminal\""));
+    assert!(!transcript.contains("\"answered_by\":\"answers-file\""));
+    let o = run(&[
+        "transcript",
+        "verify",
+        out.join("transcript.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let why = stdout(&o);
+    assert!(why.contains("SoftHSM test tokens"), "{why}");
+    assert!(
+        !why.contains("answers file") && !why.contains("software keys"),
+        "{why}"
+    );
     assert!(transcript.contains("\"kind\":\"interruption\""));
     assert!(
         transcript.contains("wrong user PIN"),

@@ -1087,6 +1087,7 @@ fn every_recorded_field_is_documented() {
             statement: s(),
             answer: s(),
             summary_sha256: Some(s()),
+            answered_by: Some(s()),
         },
     )
     .unwrap();

@@ -43,6 +43,15 @@ pub struct SecretRequest {
 pub trait OperatorUi {
     /// Is a person answering (so a mistyped secret can be asked again)?
     fn interactive(&self) -> bool;
+    /// Who answers, as the transcript records each confirmation: `terminal` (a
+    /// person typed it), `answers-file` (`--answers`) or `rehearsal` (`--yes`).
+    fn answered_by(&self) -> &'static str {
+        if self.interactive() {
+            "terminal"
+        } else {
+            "answers-file"
+        }
+    }
     /// A header per step: number, title, who acts.
     fn header(&mut self, step: usize, total: usize, title: &str, actor: &str);
     /// Plain information.
@@ -287,13 +296,30 @@ impl OperatorUi for TerminalUi {
 /// [secrets]               # software tokens and hardware *test* tokens only
 /// "soft:keys/root-1.age" = "passphrase"
 /// ```
-#[derive(Default, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Answers {
     #[serde(default)]
     pub confirm: BTreeMap<String, bool>,
     #[serde(default)]
     secrets: BTreeMap<String, String>,
+    /// Where the answers come from, as the transcript records it.
+    #[serde(skip, default = "answers_file")]
+    source: &'static str,
+}
+
+fn answers_file() -> &'static str {
+    "answers-file"
+}
+
+impl Default for Answers {
+    fn default() -> Self {
+        Answers {
+            confirm: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            source: answers_file(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Answers {
@@ -325,7 +351,11 @@ impl Answers {
     pub fn rehearsal(secrets: BTreeMap<String, String>) -> Self {
         let mut confirm = BTreeMap::new();
         confirm.insert("default".into(), true);
-        Answers { confirm, secrets }
+        Answers {
+            confirm,
+            secrets,
+            source: "rehearsal",
+        }
     }
 }
 
@@ -353,6 +383,10 @@ impl<W: Write> ScriptedUi<W> {
 impl<W: Write> OperatorUi for ScriptedUi<W> {
     fn interactive(&self) -> bool {
         false
+    }
+
+    fn answered_by(&self) -> &'static str {
+        self.answers.source
     }
 
     fn header(&mut self, step: usize, total: usize, title: &str, actor: &str) {

@@ -23,23 +23,34 @@ fn options(args: &TranscriptCheckArgs) -> Result<VerifyOptions> {
     })
 }
 
-/// Exit 0 only when sealed and intact; intact but unsealed is exit 1.
-fn require_sealed(report: &VerifyReport) -> Result<()> {
-    if report.sealed {
-        Ok(())
-    } else {
-        Err(TranscriptError::NotSealed {
+/// Exit 0 only when sealed and intact; intact but unsealed is exit 1; sealed and
+/// intact but a practice run is exit 3 unless accepted as one.
+fn require_sealed(report: &VerifyReport, accept_practice: bool) -> Result<()> {
+    if !report.sealed {
+        return Err(TranscriptError::NotSealed {
             path: report.path.display().to_string(),
             last_seq: report.last_seq(),
         }
-        .into())
+        .into());
     }
+    if !report.practice.is_empty() && !accept_practice {
+        return Err(Error::Practice(format!(
+            "{}: NOT A PRODUCTION CEREMONY: {}. It verifies, but it is not evidence of a \
+             production ceremony; to check it as the practice run it is, add --accept-practice",
+            report.path.display(),
+            report.practice.join("; ")
+        )));
+    }
+    Ok(())
 }
 
 pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
     let options = options(&args.check)?;
     let report = transcript::verify_file_with(&args.file, &options)?;
     println!("transcript: {}", args.file.display());
+    if !report.practice.is_empty() {
+        println!("NOT A PRODUCTION CEREMONY: {}", report.practice.join("; "));
+    }
     println!("ceremony: {}", report.ceremony());
     println!(
         "chain: intact: {} entries (0..={}), each line canonical JSON, in sequence, \
@@ -77,7 +88,7 @@ pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
         },
         witness_words(&report.final_hash)
     );
-    require_sealed(&report)
+    require_sealed(&report, args.check.accept_practice)
 }
 
 pub fn report(args: TranscriptReportArgs) -> Result<()> {
@@ -91,7 +102,7 @@ pub fn report(args: TranscriptReportArgs) -> Result<()> {
         None => print!("{markdown}"),
     }
     // The report is written either way; the exit code says whether to rely on it.
-    require_sealed(&verdict?)
+    require_sealed(&verdict?, args.check.accept_practice)
 }
 
 pub fn airgap_check(args: AirgapCheckArgs) -> Result<()> {

@@ -236,6 +236,7 @@ impl Engine<'_> {
                 statement: crate::ceremony::transcript::one_line(statement),
                 answer: "yes".into(),
                 summary_sha256,
+                answered_by: Some(self.ui.answered_by().into()),
             },
         )?;
         Ok(())

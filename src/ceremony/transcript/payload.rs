@@ -155,6 +155,9 @@ pub struct Confirmation {
     /// For a read-aloud review: SHA-256 of the summary text that was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary_sha256: Option<String>,
+    /// Who answered: `terminal` (a person typed it), `answers-file` or `rehearsal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
 }
 
 /// `token`: which token or key file each script key is bound to.

@@ -102,6 +102,14 @@ pub fn render_markdown_to(
         .and_then(Value::as_str)
         .unwrap_or("(unknown)");
     let mut head = String::new();
+    if let Ok(report) = &verdict
+        && !report.practice.is_empty()
+    {
+        head.push_str(&format!(
+            "**NOT A PRODUCTION CEREMONY**: {}.\n\n",
+            md_cell(&report.practice.join("; "))
+        ));
+    }
     head.push_str(&format!("# Ceremony transcript: {}\n\n", md_cell(ceremony)));
     head.push_str(&format!("- File: `{}`\n", path.display()));
     if let Some(begin) = first.filter(|e| e.kind == Event::Begin.name()) {

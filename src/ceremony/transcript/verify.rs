@@ -25,6 +25,9 @@ pub struct VerifyReport {
     /// Whether the final hash matched the one the witnesses wrote down (None when
     /// none was given).
     pub expected_hash_matched: Option<bool>,
+    /// Why this is not a production ceremony, where it is not: answers from a file
+    /// or a rehearsal, the air-gap check overridden, software keys, test tokens.
+    pub practice: Vec<String>,
 }
 
 impl VerifyReport {
@@ -219,6 +222,7 @@ pub(super) struct Chain {
     begin: Option<Entry>,
     last: Option<Entry>,
     signature: Option<SealSignature>,
+    practice: std::collections::BTreeSet<String>,
 }
 
 impl Chain {
@@ -231,6 +235,7 @@ impl Chain {
             begin: None,
             last: None,
             signature: None,
+            practice: Default::default(),
         }
     }
 
@@ -334,7 +339,39 @@ impl Chain {
             self.begin = Some(entry.clone());
         }
         self.last = Some(entry.clone());
+        self.note_practice(&entry);
         Ok(entry)
+    }
+
+    /// Note what makes the run a practice one, from the entry's recorded facts.
+    fn note_practice(&mut self, entry: &Entry) {
+        let data = &entry.data;
+        let mut note = |why: &str| {
+            self.practice.insert(why.to_owned());
+        };
+        if entry.kind == Event::NetworkOverride.name() {
+            note("the air-gap check was overridden (--allow-network)");
+        }
+        if entry.kind == Event::Confirmation.name() {
+            match data.get("answered_by").and_then(Value::as_str) {
+                Some("answers-file") => {
+                    note("confirmations came from an answers file, not from people at the terminal")
+                }
+                Some("rehearsal") => note("a rehearsal: its confirmations were given by --yes"),
+                _ => {}
+            }
+        }
+        let token = data.get("token").and_then(Value::as_str).unwrap_or("");
+        if token.starts_with("soft:") {
+            note("software keys (soft:), which live in files, not on tokens");
+        }
+        let manufacturer = data
+            .pointer("/evidence/token_manufacturer")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if token.contains(" key on SoftHSM") || manufacturer.starts_with("SoftHSM") {
+            note("SoftHSM test tokens, which keep keys in files");
+        }
     }
 
     /// The error for a last line without a line ending.
@@ -369,6 +406,7 @@ impl Chain {
             final_hash: self.head,
             signature: self.signature,
             expected_hash_matched: None,
+            practice: self.practice.into_iter().collect(),
         })
     }
 }
