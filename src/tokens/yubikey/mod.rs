@@ -341,26 +341,66 @@ fn open_device(r: &YubiKeyRef) -> Result<YubiKey, TokenError> {
         token: token.clone(),
         reason,
     })?;
-    match YubiKey::open_by_serial(Serial(r.serial)) {
-        Ok(yk) => Ok(yk),
-        Err(yubikey::Error::NotFound)
-        | Err(yubikey::Error::PcscError {
-            inner: Some(pcsc::Error::NoReadersAvailable),
-        }) => Err(TokenError::TokenNotFound {
-            wanted: format!("YubiKey with serial {}", r.serial),
-            detail: match list() {
-                Ok((l, _)) if l.is_empty() => "no YubiKey is connected".into(),
-                Ok((l, _)) => format!(
-                    "connected: {}",
-                    l.iter()
-                        .map(|s| format!("serial {}", s.serial))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                Err(e) => e,
-            },
-        }),
-        Err(e) => Err(yk_err(&token, "opening the YubiKey", e)),
+    let not_found = |e: &yubikey::Error| {
+        matches!(
+            e,
+            yubikey::Error::NotFound
+                | yubikey::Error::PcscError {
+                    inner: Some(pcsc::Error::NoReadersAvailable),
+                }
+        )
+    };
+    let mut tries = 0;
+    loop {
+        match YubiKey::open_by_serial(Serial(r.serial)) {
+            Ok(yk) => return Ok(yk),
+            Err(e) if not_found(&e) => {
+                let listed = list();
+                let here = matches!(&listed, Ok((l, _)) if l.iter().any(|s| s.serial == r.serial));
+                // Listed a moment after it could not be opened: another program
+                // had it for that moment (gpg's scdaemon polls cards). Try again
+                // briefly before saying anything.
+                if here && tries < 5 {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    continue;
+                }
+                return Err(match listed {
+                    Ok(_) if here => TokenError::Device {
+                        token,
+                        reason: format!("it is connected but could not be opened: {HELD}"),
+                    },
+                    Ok((_, held)) if !held.is_empty() => TokenError::Device {
+                        token,
+                        reason: format!(
+                            "no YubiKey with serial {} can be seen, and the card in {} is held: \
+                             {HELD}",
+                            r.serial,
+                            held.join(", ")
+                        ),
+                    },
+                    Ok((l, _)) => TokenError::TokenNotFound {
+                        wanted: format!("YubiKey with serial {}", r.serial),
+                        detail: if l.is_empty() {
+                            "no YubiKey is connected".into()
+                        } else {
+                            format!(
+                                "connected: {}",
+                                l.iter()
+                                    .map(|s| format!("serial {}", s.serial))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        },
+                    },
+                    Err(e) => TokenError::TokenNotFound {
+                        wanted: format!("YubiKey with serial {}", r.serial),
+                        detail: e,
+                    },
+                });
+            }
+            Err(e) => return Err(yk_err(&token, "opening the YubiKey", e)),
+        }
     }
 }
 
