@@ -675,7 +675,11 @@ fn resume_after_a_crash_at_every_step_of_root_init() {
         check_root_init_export(&export, &point);
         assert!(!room.path(".export.partial").exists(), "{point}");
         let v = ok(&["bundle-verify", p(&export)]);
-        assert!(v.contains("4 file(s) match the manifest"), "{point}: {v}");
+        assert!(v.contains("5 file(s) match the manifest"), "{point}: {v}");
+        assert!(
+            v.contains("script: script.toml, the approved script"),
+            "{point}: {v}"
+        );
     }
 }
 

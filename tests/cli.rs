@@ -698,6 +698,51 @@ fn rehearsal_exports_a_chain_the_judges_accept() {
         begin["data"]["tool"]["binary_sha256"],
         hex::encode(sha2::Sha256::digest(&binary))
     );
+    // The approved script travels in the export byte for byte, its hash and the
+    // parameters set over it in the transcript; bundle-verify holds them together.
+    let shipped =
+        fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts/root-init.toml"))
+            .unwrap();
+    assert_eq!(
+        fs::read(out_dir.join("root-init/script.toml")).unwrap(),
+        shipped
+    );
+    assert_eq!(
+        begin["data"]["approved_script_sha256"],
+        hex::encode(sha2::Sha256::digest(&shipped))
+    );
+    assert_eq!(
+        begin["data"]["overrides"]["repository"],
+        "example.com/rehearsal/app"
+    );
+    let listed = ok(&["bundle-verify", p(&out_dir.join("root-init"))]);
+    assert!(
+        listed.contains("script: script.toml, the approved script the transcript records"),
+        "{listed}"
+    );
+    // Another script put in its place, the manifest made to match: refused.
+    let swapped = d.path().join("swapped");
+    copy_dir(&out_dir.join("root-init"), &swapped);
+    let other = b"# not the approved script\n".to_vec();
+    fs::write(swapped.join("script.toml"), &other).unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&fs::read(swapped.join("manifest.json")).unwrap()).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        if f["path"] == "script.toml" {
+            f["sha256"] = Value::from(hex::encode(sha2::Sha256::digest(&other)));
+            f["size"] = Value::from(other.len());
+        }
+    }
+    fs::write(
+        swapped.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let err = refused(&["bundle-verify", p(&swapped)]);
+    assert!(
+        err.contains("script.toml is not the script its transcript records as approved"),
+        "{err}"
+    );
     assert!(
         out.contains("light passphrase key derivation"),
         "the rehearsal says its keys are light: {out}"
@@ -1449,4 +1494,17 @@ fn keystore_export_writes_a_key_python_opens_and_refuses_every_wrong_thing() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("online roles"), "{}", stderr(&o));
     assert!(!other.exists());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

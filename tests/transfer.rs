@@ -92,6 +92,7 @@ fn an_export_bundle_lists_every_file_and_publishes_to_a_tuf_repository() {
         [
             "1.root.json",
             "root.json",
+            "script.toml",
             "transcript.jsonl",
             "transcript.md"
         ]
@@ -100,7 +101,7 @@ fn an_export_bundle_lists_every_file_and_publishes_to_a_tuf_repository() {
     assert_eq!(manifest["ceremony"]["kind"], "root-init");
     let out = ok(&["bundle-verify", p(&init)]);
     assert!(
-        out.contains("export bundle") && out.contains("4 file(s) match the manifest"),
+        out.contains("export bundle") && out.contains("5 file(s) match the manifest"),
         "{out}"
     );
     // No partial directory is left beside a finished bundle.

@@ -120,6 +120,11 @@ fn prepare(args: &RunArgs) -> Result<(String, String, Bindings)> {
         }
         None => None,
     };
+    let approved = crate::ceremony::engine::ApprovedScript {
+        text: text.to_string(),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+        overrides: set.clone(),
+    };
     let text = apply_overrides(&text, &set, &script.display().to_string())?;
     let mut keyfiles = BTreeMap::new();
     for (k, v) in pairs(&args.keys, "--key")? {
@@ -189,6 +194,7 @@ fn prepare(args: &RunArgs) -> Result<(String, String, Bindings)> {
         },
         backup_dir: args.backup_dir.clone(),
         targets_decision: None,
+        approved_script: Some(approved),
     };
     bindings.targets_decision = match input.as_ref().and_then(|i| i.targets_review.as_ref()) {
         Some(review) => Some(

@@ -20,6 +20,9 @@ impl Engine<'_> {
         let bytes = verified.latest_json()?;
         files.push((format!("{}.root.json", doc.version()), bytes.clone()));
         files.push(("root.json".into(), bytes));
+        if let Some(approved) = &self.state.bindings.approved_script {
+            files.push((APPROVED_SCRIPT.into(), approved.text.as_bytes().to_vec()));
+        }
         if let Some(decision) = &self.state.bindings.targets_decision {
             let mut bytes = serde_json::to_vec_pretty(decision).expect("a decision serialises");
             bytes.push(b'\n');

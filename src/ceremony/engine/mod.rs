@@ -116,7 +116,23 @@ pub struct Bindings {
     /// decided from the request's review (recorded, read aloud and exported).
     #[serde(default)]
     pub targets_decision: Option<crate::online::review::TargetsDecision>,
+    /// The script file as approved (byte for byte) and the parameters the run set
+    /// over it (`--set`, or the request bundle): exported as `script.toml`.
+    #[serde(default)]
+    pub approved_script: Option<ApprovedScript>,
 }
+
+/// The script file as approved, before any parameter was set over it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovedScript {
+    pub text: String,
+    pub sha256: String,
+    /// Parameters set over it: `--set KEY=VALUE`, and those a request bundle gives.
+    pub overrides: BTreeMap<String, String>,
+}
+
+/// The approved script's file in an export.
+pub const APPROVED_SCRIPT: &str = "script.toml";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct KeyRecord {
@@ -333,6 +349,14 @@ impl<'a> Engine<'a> {
         }
         std::fs::create_dir_all(workdir).map_err(|e| io_err(workdir, e))?;
         let mut meta = CeremonyMeta::new(script.name.clone(), script_sha256.clone());
+        if let Some(approved) = &bindings.approved_script {
+            meta.extra.insert(
+                "approved_script_sha256".into(),
+                json!(approved.sha256.clone()),
+            );
+            meta.extra
+                .insert("overrides".into(), json!(approved.overrides.clone()));
+        }
         meta.extra.insert("kind".into(), json!(script.kind.name()));
         meta.extra.insert("flavour".into(), json!(flavour.name()));
         meta.extra
