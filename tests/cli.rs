@@ -1495,16 +1495,3 @@ fn keystore_export_writes_a_key_python_opens_and_refuses_every_wrong_thing() {
     assert!(stderr(&o).contains("online roles"), "{}", stderr(&o));
     assert!(!other.exists());
 }
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}

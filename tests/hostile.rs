@@ -106,13 +106,13 @@ fn run_case(dir: &Path) -> Result<(), Failed> {
         let from = data().join(pair[0].as_str().unwrap());
         let to = w.join(pair[1].as_str().unwrap());
         if from.is_dir() {
-            copy_tree(&from, &to);
+            common::copy_dir(&from, &to);
         } else {
             fs::create_dir_all(to.parent().unwrap()).unwrap();
             fs::copy(&from, &to).unwrap();
         }
     }
-    copy_tree(dir, w);
+    common::copy_dir(dir, w);
     fs::remove_file(w.join("case.json")).unwrap();
     for dir in [".home", ".tmp"] {
         fs::create_dir(w.join(dir)).unwrap();
@@ -250,19 +250,6 @@ fn run_bounded(mut cmd: Command) -> Result<Outcome, Failed> {
     Ok((status.code(), out, err))
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// What the workspace holds: for each path its kind and content (hashed; a file too
 /// large to hash quickly, i.e. a sparse giant, by size and modification time).
 fn snapshot(w: &Path) -> BTreeMap<String, String> {
@@ -373,7 +360,7 @@ fn setup(w: &Path, op: &Value) -> Result<(), Failed> {
             fs::copy(&path, w.join(s(op, "to"))).unwrap();
         }
         "rename" => fs::rename(&path, w.join(s(op, "to"))).unwrap(),
-        "rehearsal" => copy_tree(rehearsal(), &path),
+        "rehearsal" => common::copy_dir(rehearsal(), &path),
         "qr_encode" => {
             let o = Command::new(env!("CARGO_BIN_EXE_ceremony"))
                 .args(["qr", "encode"])

@@ -394,3 +394,17 @@ pub fn shows_secret(text: &str, secret: &str) -> bool {
         !before.is_some_and(part_of_token) && !after.is_some_and(part_of_token)
     })
 }
+
+/// Copy a directory tree (regular files and directories).
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
