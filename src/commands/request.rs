@@ -328,6 +328,14 @@ fn targets_review(
             break;
         };
         let doc = TargetsDocument::from_slice(&bytes, &format!("{repo} {name}"))?;
+        // The server serves each version under its number: another version there
+        // would give a target a provenance it does not have.
+        if doc.version() != v {
+            return Err(Error::Remote {
+                what: format!("{repo} {name}"),
+                reason: format!("it holds targets version {}", doc.version()),
+            });
+        }
         open.retain(|t| doc.targets().targets.get(*t) == current.doc.targets().targets.get(*t));
         history.push(Version { doc, stored });
     }

@@ -164,13 +164,22 @@ pub fn review(
     }
 }
 
+/// Parse one of this module's files, checking the format it names.
+fn parse<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    expected: &str,
+    format: impl Fn(&T) -> &str,
+) -> Result<T, String> {
+    let doc: T = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if format(&doc) != expected {
+        return Err(format!("format {:?} is not {expected:?}", format(&doc)));
+    }
+    Ok(doc)
+}
+
 impl TargetsReview {
     pub fn from_slice(bytes: &[u8]) -> Result<TargetsReview, String> {
-        let r: TargetsReview = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if r.format != REVIEW_FORMAT {
-            return Err(format!("format {:?} is not {REVIEW_FORMAT:?}", r.format));
-        }
-        Ok(r)
+        parse(bytes, REVIEW_FORMAT, |r: &TargetsReview| &r.format)
     }
 
     /// The responder's decision: every target kept or dropped, by name, or by the
@@ -223,7 +232,6 @@ impl TargetsReview {
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
-        dropped.dedup();
         Ok(TargetsDecision {
             format: DECISION_FORMAT.into(),
             repository: self.repository.clone(),
@@ -236,11 +244,7 @@ impl TargetsReview {
 
 impl TargetsDecision {
     pub fn from_slice(bytes: &[u8]) -> Result<TargetsDecision, String> {
-        let d: TargetsDecision = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if d.format != DECISION_FORMAT {
-            return Err(format!("format {:?} is not {DECISION_FORMAT:?}", d.format));
-        }
-        Ok(d)
+        parse(bytes, DECISION_FORMAT, |d: &TargetsDecision| &d.format)
     }
 
     /// What the room hears before agreeing.
