@@ -988,6 +988,31 @@ impl Loop<'_> {
         text(&o)
     }
 
+    /// `keystore export --format notary` of the key `keyid` to `out`, under the
+    /// passphrase the stock client is given (written to the file `pass_name`).
+    fn export_key(&self, keyid: &str, out: &Path, pass_name: &str) -> String {
+        let pass = self.path(pass_name);
+        fs::write(&pass, "targets-fixture-passphrase\n").unwrap();
+        ok(&[
+            "keystore",
+            "export",
+            "--keystore",
+            p(&self.keystore),
+            "--repository",
+            &self.gun,
+            "--key",
+            &keyid[..12],
+            "--format",
+            "notary",
+            "--out",
+            p(out),
+            "--passphrase-file",
+            p(&self.pass_file),
+            "--new-passphrase-file",
+            p(&pass),
+        ])
+    }
+
     fn publish(&self, bundle: &str, extra: &[&str]) -> std::process::Output {
         let url = self.server.url("");
         let ca = self.server.ca();
@@ -1104,26 +1129,7 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
     //    indistinguishable on the server from the publisher's own.
     let old_targets = root_keyids(&e1, "targets")[0].clone();
     let leaked = l.path("leaked-tagging-key.pem");
-    let attacker_pass = l.path("attacker-passphrase");
-    fs::write(&attacker_pass, "targets-fixture-passphrase\n").unwrap();
-    ok(&[
-        "keystore",
-        "export",
-        "--keystore",
-        p(&l.keystore),
-        "--repository",
-        &l.gun,
-        "--key",
-        &old_targets[..12],
-        "--format",
-        "notary",
-        "--out",
-        p(&leaked),
-        "--passphrase-file",
-        p(&l.pass_file),
-        "--new-passphrase-file",
-        p(&attacker_pass),
-    ]);
+    l.export_key(&old_targets, &leaked, "attacker-passphrase");
     let attacker = server.client("attacker");
     let o = attacker.run(&["key", "import", p(&leaked)]);
     assert!(o.status.success(), "notary key import: {}", text(&o));
@@ -1309,26 +1315,7 @@ fn request_ceremony_publish_with_the_real_notary_server_and_client() {
     // passphrase and signs targets.json with it); a fresh client lists the target.
     let new_targets = root_keyids(&e2, "targets")[0].clone();
     let handed = l.path("tagging-key.pem");
-    let new_pass = l.path("export-passphrase");
-    fs::write(&new_pass, "targets-fixture-passphrase\n").unwrap();
-    let out = ok(&[
-        "keystore",
-        "export",
-        "--keystore",
-        p(&l.keystore),
-        "--repository",
-        &l.gun,
-        "--key",
-        &new_targets[..12],
-        "--format",
-        "notary",
-        "--out",
-        p(&handed),
-        "--passphrase-file",
-        p(&l.pass_file),
-        "--new-passphrase-file",
-        p(&new_pass),
-    ]);
+    let out = l.export_key(&new_targets, &handed, "export-passphrase");
     assert!(out.contains(&new_targets), "{out}");
     let pem = fs::read_to_string(&handed).unwrap();
     assert!(
