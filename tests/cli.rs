@@ -665,7 +665,7 @@ fn rehearsal_exports_a_chain_the_judges_accept() {
         assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
         for why in [
             "NOT A PRODUCTION CEREMONY",
-            "a rehearsal: its confirmations were given by --yes",
+            "a rehearsal: its answers were given by --yes",
             "software keys (soft:)",
         ] {
             assert!(

@@ -37,6 +37,30 @@ fn type_secret(p: &mut expectrl::session::OsSession, secret: &str) {
     p.send_line(secret).unwrap();
 }
 
+/// Type a visible answer once its question is on the screen.
+fn answer(p: &mut expectrl::session::OsSession, question: &str, value: &str) {
+    p.expect(question).unwrap();
+    p.send_line(value).unwrap();
+}
+
+/// Every participant types their name at the sign-in step.
+fn sign_in(p: &mut expectrl::session::OsSession, people: &[(&str, &str)]) {
+    for (id, name) in people {
+        answer(p, &format!("Full name of {id}"), name);
+    }
+}
+
+/// Every participant who signed in signs out (in the order of their IDs).
+fn sign_out(p: &mut expectrl::session::OsSession, people: &[(&str, &str)]) {
+    let mut ids: Vec<&str> = people.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    for id in ids {
+        answer(p, &format!("({id}) signs out and leaves the room"), "yes");
+    }
+}
+
+const OS_IMAGE: &str = "4b1e0c2a7d9f3e5b6a8c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a";
+
 #[test]
 fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
     let d = tempfile::tempdir().unwrap();
@@ -60,14 +84,24 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
         .arg(&current)
         .arg("--trusted")
         .arg(&v1)
-        .arg("--allow-network")
         .arg("--token")
         .arg(format!("root-1={}", k.token("root-a")))
         .arg("--token")
         .arg(format!("root-2={}", k.token("root-b")));
-    let mut p = spawn(cmd);
-    p.expect("step 1 of 8").unwrap();
-    p.expect("--allow-network: continuing").unwrap();
+    // On a machine with no network, as a real ceremony runs.
+    let mut p = spawn(in_netns(&cmd, false));
+    p.expect("step 1 of 11").unwrap();
+    p.expect("air-gapped: no network interface but lo").unwrap();
+    sign_in(&mut p, &PEOPLE[..3]);
+    sign_in(&mut p, &PEOPLE[4..]);
+    // A value not of the form asked for is refused and asked again.
+    answer(
+        &mut p,
+        "SHA-256 of the operating system image",
+        "not a hash",
+    );
+    p.expect("does not have the form asked for").unwrap();
+    answer(&mut p, "SHA-256 of the operating system image", OS_IMAGE);
     p.expect("READ ALOUD").unwrap();
     p.expect("changes from version 1:").unwrap();
     p.expect("everyone present agrees").unwrap();
@@ -102,6 +136,7 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
     type_secret(&mut p, PASSPHRASE);
     seen(p.expect("signed root version 2 with root-2").unwrap());
     seen(p.expect("trustworthy: tuf root version 2").unwrap());
+    sign_out(&mut p, &[PEOPLE[0], PEOPLE[1], PEOPLE[2], PEOPLE[4]]);
     seen(
         p.expect("Witnesses: write down the transcript hash")
             .unwrap(),
@@ -131,6 +166,12 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
     );
     assert!(!transcript.contains("this is not the passphrase"));
     assert!(!transcript.contains(PASSPHRASE));
+    // The facts typed are on record, as typed by a person, and so are the times
+    // each person signed in and out.
+    assert!(transcript.contains(OS_IMAGE) && transcript.contains("Dana Kowalski"));
+    assert_eq!(transcript.matches("\"kind\":\"sign-in\"").count(), 4);
+    assert_eq!(transcript.matches("\"kind\":\"sign-out\"").count(), 4);
+    assert!(!transcript.contains("\"example\":true"));
     ok(&[
         "verify",
         "--trusted",
@@ -140,6 +181,14 @@ fn a_person_runs_refresh_expiry_at_the_terminal_and_mistypes_once() {
     let (accepted, msg) = python_tuf(&[&v1, &out.join("2.root.json")]);
     assert!(accepted, "{msg}");
 }
+
+const PEOPLE: [(&str, &str); 5] = [
+    ("administrator", "Ada Okafor"),
+    ("custodian-1", "Bo Lindqvist"),
+    ("custodian-2", "Chen Wei"),
+    ("custodian-3", "Émile Durand"),
+    ("witness", "Dana Kowalski"),
+];
 
 /// At a terminal, a key with no `--token` is bound to a connected token the
 /// operator selects (here a SoftHSM token), and PINs are typed at the prompt.
@@ -166,14 +215,30 @@ fn a_person_selects_the_token_and_types_pins() {
         .arg(d.path().join("work"))
         .arg("--out")
         .arg(&out)
-        .arg("--allow-network")
         .env("SOFTHSM2_CONF", &hsm.conf)
         .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE);
     for f in &key_files {
         cmd.arg("--key").arg(f);
     }
-    let mut p = spawn(cmd);
-    p.expect("tamper-evident bag").unwrap();
+    // On a machine with no network, as a real ceremony runs: then the only
+    // practice mark is the SoftHSM tokens.
+    let mut p = spawn(in_netns(&cmd, false));
+    sign_in(&mut p, &PEOPLE);
+    answer(&mut p, "SHA-256 of the operating system image", OS_IMAGE);
+    answer(&mut p, "(typed again by witness)", OS_IMAGE);
+    answer(&mut p, "Time source the clock", "GPS receiver, 15:02 UTC");
+    // Bag numbers are read aloud, typed by the custodian and again by the
+    // witness; the first bag's two typings differ and both are asked again.
+    answer(&mut p, "bag root token 1 came in", "TEB-4411");
+    answer(&mut p, "(typed again by witness)", "TEB-4417");
+    p.expect("the two entries differ").unwrap();
+    answer(&mut p, "bag root token 1 came in", "TEB-4411");
+    answer(&mut p, "(typed again by witness)", "TEB-4411");
+    for (n, bag) in [(2, "TEB-4412"), (3, "TEB-4413")] {
+        answer(&mut p, &format!("bag root token {n} came in"), bag);
+        answer(&mut p, "(typed again by witness)", bag);
+    }
+    p.expect("tamper-evident bag was intact").unwrap();
     p.send("yes\r").unwrap();
     p.expect("root-1 (root): token to be selected when it is needed")
         .unwrap();
@@ -188,11 +253,18 @@ fn a_person_selects_the_token_and_types_pins() {
     p.expect(Eof).unwrap();
     let mut resume = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"));
     resume
-        .args(["run", "--resume", "--allow-network", "--workdir"])
+        .args(["run", "--resume", "--workdir"])
         .arg(d.path().join("work"))
         .env("SOFTHSM2_CONF", &hsm.conf)
         .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE);
-    let mut p = spawn(resume);
+    let mut p = spawn(in_netns(&resume, false));
+    // Going on after the interruption is a deviation: why, and who approves.
+    answer(
+        &mut p,
+        "Why the ceremony stopped",
+        "custodian-1 mistyped the PIN of vault-a",
+    );
+    answer(&mut p, "Name of who approves going on", "Ada Okafor");
     for n in 1..=3 {
         if n > 1 {
             p.expect(format!("Which token holds key root-{n}?").as_str())
@@ -217,6 +289,12 @@ fn a_person_selects_the_token_and_types_pins() {
     p.expect("trustworthy: tuf root version 1").unwrap();
     p.expect("new tamper-evident bag").unwrap();
     p.send("yes\r").unwrap();
+    for n in 1..=3 {
+        let bag = format!("TEB-5{n}{n}{n}");
+        answer(&mut p, &format!("sealing root token {n}"), &bag);
+        answer(&mut p, "(typed again by witness)", &bag);
+    }
+    sign_out(&mut p, &PEOPLE);
     p.expect("Witnesses: write down the transcript hash")
         .unwrap();
     p.expect("transcript hash: ").unwrap();
@@ -229,8 +307,7 @@ fn a_person_selects_the_token_and_types_pins() {
     );
     assert!(!shows_secret(&transcript, pin) && !shows_secret(&transcript, "999999"));
     // Typed by a person: the confirmations say so, and the transcript is practice
-    // only for its SoftHSM tokens (and the network this test machine has), not for
-    // its answers.
+    // only for its SoftHSM tokens, not for its answers or a network.
     assert!(transcript.contains("\"answered_by\":\"terminal\""));
     assert!(!transcript.contains("\"answered_by\":\"answers-file\""));
     let o = run(&[
@@ -242,9 +319,20 @@ fn a_person_selects_the_token_and_types_pins() {
     let why = stdout(&o);
     assert!(why.contains("SoftHSM test tokens"), "{why}");
     assert!(
-        !why.contains("answers file") && !why.contains("software keys"),
+        !why.contains("answers file")
+            && !why.contains("software keys")
+            && !why.contains("air-gap check was overridden"),
         "{why}"
     );
+    // Each bag number once, as both typed it; the mismatched typing is not kept.
+    for bag in [
+        "TEB-4411", "TEB-4412", "TEB-4413", "TEB-5111", "TEB-5222", "TEB-5333",
+    ] {
+        assert_eq!(transcript.matches(bag).count(), 1, "{bag}");
+    }
+    assert!(!transcript.contains("TEB-4417"));
+    assert!(transcript.contains("\"kind\":\"deviation\""));
+    assert!(transcript.contains("custodian-1 mistyped the PIN of vault-a"));
     assert!(transcript.contains("\"kind\":\"interruption\""));
     assert!(
         transcript.contains("wrong user PIN"),
@@ -293,12 +381,14 @@ fn a_responder_revokes_the_tagging_key_at_the_terminal_typing_ahead() {
         .arg(&leaked)
         .arg("--key")
         .arg(format!("targets-new=keyfile:{}", replacement.display()))
-        .arg("--allow-network")
         .arg("--token")
         .arg(format!("root-1={}", k.token("root-a")))
         .arg("--token")
         .arg(format!("root-2={}", k.token("root-b")));
-    let mut p = spawn(cmd);
+    let mut p = spawn(in_netns(&cmd, false));
+    let people = [("responder", "Rui Costa"), PEOPLE[1], PEOPLE[2], PEOPLE[4]];
+    sign_in(&mut p, &people);
+    answer(&mut p, "SHA-256 of the operating system image", OS_IMAGE);
     let mut screen = String::new();
     grab(&mut screen, p.expect("compromised key ID").unwrap());
     grab(&mut screen, p.expect("(type yes or no)").unwrap());
@@ -335,6 +425,7 @@ fn a_responder_revokes_the_tagging_key_at_the_terminal_typing_ahead() {
         &mut screen,
         p.expect("trustworthy: tuf root version 2").unwrap(),
     );
+    sign_out(&mut p, &people);
     grab(&mut screen, p.expect("transcript hash: ").unwrap());
     grab(&mut screen, p.expect(Eof).unwrap());
     assert!(

@@ -180,6 +180,14 @@ pub enum Action {
     Verify,
     /// Write the export.
     Export,
+    /// A typed fact recorded in the transcript (a tamper-evident bag's number,
+    /// the operating system image's hash, the clock source), checked against the
+    /// step's pattern and, with `retyped_by`, typed again by a second person.
+    Record,
+    /// Each participant types their name; the time is recorded.
+    SignIn,
+    /// Each participant who signed in confirms leaving; the time is recorded.
+    SignOut,
 }
 
 /// A step as the script file writes it.
@@ -193,6 +201,16 @@ struct RawStep {
     text: Option<String>,
     #[serde(default)]
     key: Option<String>,
+    /// `record`: the pattern the value must match in full (a regular expression).
+    #[serde(default)]
+    pattern: Option<String>,
+    /// `record`: a value that matches the pattern, shown with the question (and
+    /// taken by a rehearsal).
+    #[serde(default)]
+    example: Option<String>,
+    /// `record`: the participant who types the value again, as read aloud.
+    #[serde(default)]
+    retyped_by: Option<String>,
 }
 
 /// What a step does, with what it needs: fixed when the script is parsed, so
@@ -218,6 +236,67 @@ pub enum Plan {
     },
     Verify,
     Export,
+    /// A typed fact, checked and recorded.
+    Record(Fact),
+    SignIn,
+    SignOut,
+}
+
+/// What a `record` step asks for.
+#[derive(Debug, Clone)]
+pub struct Fact {
+    /// What is asked, as shown and recorded.
+    pub label: String,
+    /// The pattern as the script gives it, and compiled to match a whole value.
+    pub pattern: String,
+    pub matcher: regex::Regex,
+    pub example: String,
+    pub retyped_by: Option<String>,
+}
+
+impl PartialEq for Fact {
+    fn eq(&self, other: &Fact) -> bool {
+        (&self.label, &self.pattern, &self.example, &self.retyped_by)
+            == (
+                &other.label,
+                &other.pattern,
+                &other.example,
+                &other.retyped_by,
+            )
+    }
+}
+
+impl Eq for Fact {}
+
+/// The longest value a `record` step or a sign-in takes.
+pub const MAX_FACT: usize = 200;
+
+impl Fact {
+    /// Why `value` is not an answer to this step, if it is not.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        check_typed(value)?;
+        if !self.matcher.is_match(value) {
+            return Err(format!(
+                "{value:?} does not have the form asked for ({}; for example {})",
+                self.pattern, self.example
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Typed text the transcript records: printable, on one line, not too long.
+pub fn check_typed(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("nothing was typed".into());
+    }
+    if value.chars().any(char::is_control) {
+        return Err("the value holds a control character".into());
+    }
+    if value.chars().count() > MAX_FACT {
+        return Err(format!("the value is longer than {MAX_FACT} characters"));
+    }
+    Ok(())
 }
 
 /// A step of the script.
@@ -260,7 +339,18 @@ impl TryFrom<RawStep> for Step {
             Action::Sign => Plan::Sign { key: key("sign")? },
             Action::Verify => Plan::Verify,
             Action::Export => Plan::Export,
+            Action::Record => Plan::Record(fact(&s)?),
+            Action::SignIn => Plan::SignIn,
+            Action::SignOut => Plan::SignOut,
         };
+        if !matches!(plan, Plan::Record(_))
+            && (s.pattern.is_some() || s.example.is_some() || s.retyped_by.is_some())
+        {
+            return Err(format!(
+                "step {:?}: pattern, example and retyped_by belong to record steps",
+                s.id
+            ));
+        }
         Ok(Step {
             id: s.id,
             actor: s.actor,
@@ -268,6 +358,45 @@ impl TryFrom<RawStep> for Step {
             plan,
         })
     }
+}
+
+/// A `record` step's question, checked when the script is parsed.
+fn fact(s: &RawStep) -> Result<Fact, String> {
+    let id = &s.id;
+    let label = s
+        .text
+        .clone()
+        .ok_or_else(|| format!("step {id:?}: record needs text = \"what is recorded\""))?;
+    let pattern = s.pattern.clone().ok_or_else(|| {
+        format!("step {id:?}: record needs pattern = \"…\" (the form of the value, a regular expression)")
+    })?;
+    let example = s.example.clone().ok_or_else(|| {
+        format!("step {id:?}: record needs example = \"…\" (a value of that form)")
+    })?;
+    let matcher = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| {
+            format!(
+                "step {id:?}: pattern {pattern:?} is not a regular expression: {}",
+                crate::ceremony::transcript::one_line(&e.to_string())
+            )
+        })?;
+    let fact = Fact {
+        label,
+        pattern,
+        matcher,
+        example,
+        retyped_by: s.retyped_by.clone(),
+    };
+    fact.check(&fact.example)
+        .map_err(|e| format!("step {id:?}: the example does not fit: {e}"))?;
+    if fact.retyped_by.as_deref() == Some(s.actor.as_str()) {
+        return Err(format!(
+            "step {id:?}: retyped_by names the actor; the value is typed again by someone else"
+        ));
+    }
+    Ok(fact)
 }
 
 impl Step {
@@ -284,6 +413,9 @@ impl Step {
             Plan::Sign { .. } => Action::Sign,
             Plan::Verify => Action::Verify,
             Plan::Export => Action::Export,
+            Plan::Record(_) => Action::Record,
+            Plan::SignIn => Action::SignIn,
+            Plan::SignOut => Action::SignOut,
         }
     }
 
@@ -433,6 +565,18 @@ impl Script {
         }
         let mut people = BTreeSet::new();
         for p in &self.participants {
+            if p.id.is_empty()
+                || p.id.len() > 64
+                || !p
+                    .id
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Err(format!(
+                    "participant id {:?}: use 1 to 64 letters, digits, '-', '_' or '.'",
+                    p.id
+                ));
+            }
             if !people.insert(p.id.as_str()) {
                 return Err(format!("participant {:?} is listed twice", p.id));
             }
@@ -552,6 +696,7 @@ impl Script {
         let mut ids = BTreeSet::new();
         let mut generated = BTreeSet::new();
         let mut built = false;
+        let mut signed_in = false;
         for s in &self.steps {
             if !ids.insert(s.id.as_str()) {
                 return Err(format!("step id {:?} is used twice", s.id));
@@ -561,6 +706,27 @@ impl Script {
                     "step {:?}: actor {:?} is not a participant",
                     s.id, s.actor
                 ));
+            }
+            if let Plan::Record(Fact {
+                retyped_by: Some(who),
+                ..
+            }) = &s.plan
+                && !people.contains(who.as_str())
+            {
+                return Err(format!(
+                    "step {:?}: retyped_by {who:?} is not a participant",
+                    s.id
+                ));
+            }
+            match s.action() {
+                Action::SignIn => signed_in = true,
+                Action::SignOut if !signed_in => {
+                    return Err(format!(
+                        "step {:?}: sign-out comes after a sign-in step",
+                        s.id
+                    ));
+                }
+                _ => {}
             }
             let key = |_what: &str| -> Result<&KeySpec, String> {
                 let name = s.key().unwrap_or_default();

@@ -60,6 +60,10 @@ pub trait OperatorUi {
     fn confirm(&mut self, step: &str, prompt: &str) -> Result<bool, UiError>;
     /// Choose one of `items` (e.g. a connected token); returns its index.
     fn select(&mut self, step: &str, prompt: &str, items: &[String]) -> Result<usize, UiError>;
+    /// A typed value that is not secret (a bag number, a name). `key` names the
+    /// question in an answers file (`[entries]`); `example` is a value of the form
+    /// asked for.
+    fn entry(&mut self, key: &str, prompt: &str, example: &str) -> Result<Typed, UiError>;
     /// A hidden passphrase or PIN.
     fn secret(&mut self, step: &str, request: &SecretRequest) -> Result<Secret, UiError>;
     /// The text the administrator reads aloud before anyone signs.
@@ -68,6 +72,14 @@ pub trait OperatorUi {
     fn progress(&mut self, done: usize, total: usize, label: &str);
     /// The final screen: the transcript hash for witnesses to write down.
     fn finish(&mut self, hash: &str, groups: &str);
+}
+
+/// A typed value, and whether it is the script's example (taken by an
+/// unattended run that answers yes to everything).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Typed {
+    pub value: String,
+    pub example: bool,
 }
 
 /// The terminal: dialoguer prompts, hidden input, colours where supported.
@@ -226,6 +238,18 @@ impl OperatorUi for TerminalUi {
             .map_err(|e| UiError::Terminal(format!("step {step}: {e}")))
     }
 
+    fn entry(&mut self, key: &str, prompt: &str, example: &str) -> Result<Typed, UiError> {
+        self.before_question();
+        dialoguer::Input::<String>::new()
+            .with_prompt(format!("{prompt} (for example {example})"))
+            .interact_text_on(&self.term)
+            .map(|value| Typed {
+                value: value.trim().to_owned(),
+                example: false,
+            })
+            .map_err(|e| UiError::Terminal(format!("{key}: {e}")))
+    }
+
     fn secret(&mut self, step: &str, request: &SecretRequest) -> Result<Secret, UiError> {
         let what = match request.kind {
             SecretKind::Passphrase => "Passphrase",
@@ -293,19 +317,36 @@ impl OperatorUi for TerminalUi {
 /// default = true          # the answer to every confirmation not named below
 /// review = true           # by step id
 ///
+/// [entries]               # typed values, by step id (`STEP.retyped` for the
+/// "bag-root-1" = "TEB-0001"  # second typing, `STEP.PARTICIPANT` for a sign-in);
+/// "bag-root-2" = ["x", "TEB-0002"]  # a list answers the same question again
+///
 /// [secrets]               # software tokens and hardware *test* tokens only
 /// "soft:keys/root-1.age" = "passphrase"
 /// ```
+///
+/// With `default = true`, a typed value the file does not give is the script's
+/// example (recorded as such).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Answers {
     #[serde(default)]
     pub confirm: BTreeMap<String, bool>,
     #[serde(default)]
+    entries: BTreeMap<String, EntryAnswers>,
+    #[serde(default)]
     secrets: BTreeMap<String, String>,
     /// Where the answers come from, as the transcript records it.
     #[serde(skip, default = "answers_file")]
     source: &'static str,
+}
+
+/// One typed value, or the values given in turn when the question is asked again.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum EntryAnswers {
+    One(String),
+    InTurn(std::collections::VecDeque<String>),
 }
 
 fn answers_file() -> &'static str {
@@ -316,6 +357,7 @@ impl Default for Answers {
     fn default() -> Self {
         Answers {
             confirm: BTreeMap::new(),
+            entries: BTreeMap::new(),
             secrets: BTreeMap::new(),
             source: answers_file(),
         }
@@ -326,6 +368,7 @@ impl std::fmt::Debug for Answers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Answers")
             .field("confirm", &self.confirm)
+            .field("entries", &self.entries)
             .field("secrets", &format!("<{} redacted>", self.secrets.len()))
             .finish()
     }
@@ -339,7 +382,8 @@ impl Answers {
             reason: match e.span() {
                 Some(r) => format!(
                     "not a valid answers file (near line {}); expected [confirm] with true/false \
-                     answers and [secrets] with quoted strings",
+                     answers, [entries] with quoted strings (or lists of them) and [secrets] with \
+                     quoted strings",
                     text[..r.start.min(text.len())].matches('\n').count() + 1
                 ),
                 None => "not a valid answers file".into(),
@@ -353,6 +397,7 @@ impl Answers {
         confirm.insert("default".into(), true);
         Answers {
             confirm,
+            entries: BTreeMap::new(),
             secrets,
             source: "rehearsal",
         }
@@ -422,6 +467,47 @@ impl<W: Write> OperatorUi for ScriptedUi<W> {
             if answer { "yes" } else { "no" }
         );
         Ok(answer)
+    }
+
+    fn entry(&mut self, key: &str, prompt: &str, example: &str) -> Result<Typed, UiError> {
+        let given = match self.answers.entries.get_mut(key) {
+            // Given once: asked again, the file has nothing more to say.
+            Some(answer @ EntryAnswers::One(_)) => {
+                match std::mem::replace(answer, EntryAnswers::InTurn(Default::default())) {
+                    EntryAnswers::One(v) => Some(v),
+                    EntryAnswers::InTurn(_) => None,
+                }
+            }
+            Some(EntryAnswers::InTurn(values)) => Some(values.pop_front().ok_or_else(|| {
+                UiError::Refused(format!(
+                    "{key} asks {prompt:?} again and the answers file's list for it is used up"
+                ))
+            })?),
+            None => None,
+        };
+        let typed = match given {
+            Some(value) => Typed {
+                value,
+                example: false,
+            },
+            None if self.answers.confirm.get("default") == Some(&true) => Typed {
+                value: example.to_owned(),
+                example: true,
+            },
+            None => {
+                return Err(UiError::Refused(format!(
+                    "{key} asks {prompt:?} and the answers file has no answer \
+                     (add `\"{key}\" = \"…\"` under [entries])"
+                )));
+            }
+        };
+        let _ = writeln!(
+            self.out,
+            "   {prompt}: {} [scripted{}]",
+            typed.value,
+            if typed.example { ", the example" } else { "" }
+        );
+        Ok(typed)
     }
 
     fn select(&mut self, step: &str, prompt: &str, _items: &[String]) -> Result<usize, UiError> {

@@ -408,3 +408,35 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `cmd` run in a network namespace of its own, with a sysfs of that namespace
+/// mounted for it (the air-gap check reads both): with `networked` false, a
+/// machine with no network at all (only `lo`); with it true, a machine with an
+/// interface up and a default route. Needs root, util-linux `unshare` and
+/// iproute2 `ip` (scripts/test-all installs them; CI runs as root).
+pub fn in_netns(cmd: &std::process::Command, networked: bool) -> std::process::Command {
+    let mut setup = String::from("set -e; mount -t sysfs sysfs /sys; ");
+    if networked {
+        setup.push_str(
+            "ip link add wan0 type dummy; ip link set wan0 up; \
+             ip addr add 10.77.0.2/24 dev wan0; ip route add default via 10.77.0.1; ",
+        );
+    }
+    setup.push_str("exec \"$0\" \"$@\"");
+    let mut wrapped = std::process::Command::new("unshare");
+    wrapped
+        .args(["--net", "--mount", "--propagation", "private", "sh", "-c"])
+        .arg(setup)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}

@@ -22,7 +22,7 @@
 //! `summary`.
 
 use super::airgap;
-use super::script::{Action, FlavourParam, KeyRole, Kind, Plan, Script, Step};
+use super::script::{Action, Fact, FlavourParam, KeyRole, Kind, Plan, Script, Step};
 use super::transcript::{CeremonyMeta, Transcript, witness_words};
 use super::ui::{OperatorUi, SecretKind, SecretRequest, UiError};
 use crate::error::{Error, Result};
@@ -191,6 +191,9 @@ struct State {
     /// Batch runs: how many repositories, the expiry they share.
     #[serde(default)]
     batch: Option<batch::BatchState>,
+    /// Participant → the name they typed at sign-in (asked again at sign-out).
+    #[serde(default)]
+    signed_in: BTreeMap<String, String>,
 }
 
 /// Where a run keeps its files.
@@ -444,6 +447,7 @@ impl<'a> Engine<'a> {
             current_sha256: Vec::new(),
             draft_sha256: None,
             batch: None,
+            signed_in: BTreeMap::new(),
         };
         let mut state = state;
         state.current_sha256 = current_hashes(&current)?;
@@ -552,6 +556,12 @@ impl<'a> Engine<'a> {
             registry,
         };
         engine.save_state()?;
+        let mut engine = engine;
+        engine.deviation(
+            "interruption",
+            "Why the ceremony stopped, and why it may go on",
+            "power cut; every token stayed in view",
+        )?;
         engine.check_air_gap_on_resume()
     }
 
@@ -701,6 +711,9 @@ impl<'a> Engine<'a> {
             Plan::Sign { key } => self.sign(step, key)?,
             Plan::Verify => self.verify(step)?,
             Plan::Export => self.export(step)?,
+            Plan::Record(fact) => self.record_fact(step, fact)?,
+            Plan::SignIn => self.sign_in(step)?,
+            Plan::SignOut => self.sign_out(step)?,
         }
         Ok(())
     }
@@ -745,5 +758,8 @@ fn title(step: &Step) -> String {
         Action::Sign => format!("sign with key {}", step.key().unwrap_or("")),
         Action::Verify => "verify".into(),
         Action::Export => "export".into(),
+        Action::Record => "record".into(),
+        Action::SignIn => "sign in".into(),
+        Action::SignOut => "sign out".into(),
     }
 }

@@ -65,6 +65,11 @@ impl Engine<'_> {
                     findings: text.lines().map(str::to_owned).collect(),
                 },
             )?;
+            self.deviation(
+                "network-override",
+                "Why the ceremony goes on on a networked machine",
+                "a rehearsal on a workstation",
+            )?;
             return Ok(());
         }
         Err(usage(format!(
@@ -237,6 +242,159 @@ impl Engine<'_> {
                 answer: "yes".into(),
                 summary_sha256,
                 answered_by: Some(self.ui.answered_by().into()),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// A typed fact: asked until it has the script's form (and, with
+    /// `retyped_by`, until a second person types the same), then recorded.
+    pub(super) fn record_fact(&mut self, step: &Step, fact: &Fact) -> Result<()> {
+        let (value, example) = loop {
+            let first = self.typed(&step.id, &fact.label, &fact.example, |v| fact.check(v))?;
+            let Some(who) = &fact.retyped_by else {
+                break (first.value, first.example);
+            };
+            self.ui.say(&format!(
+                "{who}: type the value again as you read it yourself (not from the screen)"
+            ));
+            let again = self.typed(
+                &format!("{}.retyped", step.id),
+                &format!("{} (typed again by {who})", fact.label),
+                &fact.example,
+                |v| fact.check(v),
+            )?;
+            if again.value == first.value {
+                break (first.value, first.example && again.example);
+            }
+            self.ui.say(&format!(
+                "the two entries differ ({:?} and {:?}): read it again, and both type it again",
+                first.value, again.value
+            ));
+        };
+        self.ui.say(&format!("recorded: {}: {value}", fact.label));
+        self.transcript.record(
+            Some(&step.id),
+            Some(&step.actor),
+            &rec::Recorded {
+                label: crate::ceremony::transcript::one_line(&fact.label),
+                value,
+                pattern: fact.pattern.clone(),
+                retyped_by: fact.retyped_by.clone(),
+                answered_by: self.ui.answered_by().into(),
+                example,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Each participant types their name; each sign-in is recorded (its time is
+    /// the entry's).
+    pub(super) fn sign_in(&mut self, step: &Step) -> Result<()> {
+        let people = self.script.participants.clone();
+        let mut names = BTreeMap::new();
+        for p in &people {
+            let who = match &p.title {
+                Some(t) => format!("{} ({t})", p.id),
+                None => p.id.clone(),
+            };
+            let typed = self.typed(
+                &format!("{}.{}", step.id, p.id),
+                &format!("Full name of {who}"),
+                &p.id,
+                super::super::script::check_typed,
+            )?;
+            self.transcript.record(
+                Some(&step.id),
+                Some(&p.id),
+                &rec::SignedIn {
+                    participant: p.id.clone(),
+                    role: format!("{:?}", p.role).to_lowercase(),
+                    name: typed.value.clone(),
+                    answered_by: self.ui.answered_by().into(),
+                    example: typed.example,
+                },
+            )?;
+            names.insert(p.id.clone(), typed.value);
+        }
+        self.state.signed_in = names;
+        Ok(())
+    }
+
+    /// Each participant who signed in confirms leaving; each is recorded.
+    pub(super) fn sign_out(&mut self, step: &Step) -> Result<()> {
+        let names = self.state.signed_in.clone();
+        for (id, name) in &names {
+            let statement = format!("{name} ({id}) signs out and leaves the room");
+            if !self
+                .ui
+                .confirm(&format!("{}.{id}", step.id), &statement)
+                .map_err(ui_err)?
+            {
+                return Err(usage(format!(
+                    "step {}: {name} ({id}) did not sign out; resume with --resume when they do",
+                    step.id
+                )));
+            }
+            self.transcript.record(
+                Some(&step.id),
+                Some(id),
+                &rec::SignedOut {
+                    participant: id.clone(),
+                    name: name.clone(),
+                    answered_by: self.ui.answered_by().into(),
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A typed value, asked again (saying why) until `check` accepts it.
+    fn typed(
+        &mut self,
+        key: &str,
+        prompt: &str,
+        example: &str,
+        check: impl Fn(&str) -> std::result::Result<(), String>,
+    ) -> Result<crate::ceremony::ui::Typed> {
+        loop {
+            let typed = self.ui.entry(key, prompt, example).map_err(ui_err)?;
+            match check(&typed.value) {
+                Ok(()) => return Ok(typed),
+                // (Never asked again with the same answer.)
+                Err(why) if typed.example => {
+                    return Err(usage(format!(
+                        "{key}: the script's example does not fit: {why}"
+                    )));
+                }
+                Err(why) => self.ui.say(&format!("{why}: type it again")),
+            }
+        }
+    }
+
+    /// A departure from the script: the reason and who approves going on, typed
+    /// at the time, recorded before anything else is done.
+    pub(super) fn deviation(&mut self, what: &str, question: &str, example: &str) -> Result<()> {
+        self.ui.say(&format!(
+            "a deviation from the script ({what}): it is recorded with a reason and who approves going on"
+        ));
+        let check = super::super::script::check_typed;
+        let reason = self.typed(&format!("{what}.reason"), question, example, check)?;
+        let approver = self.typed(
+            &format!("{what}.approved_by"),
+            "Name of who approves going on",
+            "the administrator",
+            check,
+        )?;
+        self.transcript.record(
+            None,
+            None,
+            &rec::Deviation {
+                what: what.into(),
+                reason: reason.value,
+                approved_by: approver.value,
+                answered_by: self.ui.answered_by().into(),
+                example: reason.example || approver.example,
             },
         )?;
         Ok(())

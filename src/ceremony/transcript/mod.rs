@@ -99,13 +99,22 @@ pub enum Event {
     Interruption,
     /// An interrupted ceremony was resumed.
     Resume,
+    /// A typed fact (a bag number, the OS image hash, the clock source).
+    Recorded,
+    /// A participant signed in (name, role, the time of the entry).
+    SignIn,
+    /// A participant signed out.
+    SignOut,
+    /// A departure from the script (an interruption, a network override), with
+    /// the reason and who approved going on.
+    Deviation,
     /// The last entry: the count and the chain head, optionally signed.
     Seal,
 }
 
 impl Event {
     /// Every event, in the order `docs/transcript.md` lists them.
-    pub const ALL: [Event; 23] = [
+    pub const ALL: [Event; 27] = [
         Event::Begin,
         Event::Input,
         Event::AirGap,
@@ -128,6 +137,10 @@ impl Event {
         Event::Retry,
         Event::Interruption,
         Event::Resume,
+        Event::Recorded,
+        Event::SignIn,
+        Event::SignOut,
+        Event::Deviation,
         Event::Seal,
     ];
 
@@ -156,6 +169,10 @@ impl Event {
             Event::Retry => "retry",
             Event::Interruption => "interruption",
             Event::Resume => "resume",
+            Event::Recorded => "recorded",
+            Event::SignIn => "sign-in",
+            Event::SignOut => "sign-out",
+            Event::Deviation => "deviation",
             Event::Seal => "seal",
         }
     }

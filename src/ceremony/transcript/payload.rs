@@ -57,6 +57,10 @@ payload! {
     Retry => Retry,
     Interruption => Interruption,
     Resume => Resume,
+    Recorded => Recorded,
+    SignedIn => SignIn,
+    SignedOut => SignOut,
+    Deviation => Deviation,
 }
 
 /// The program that wrote the transcript.
@@ -379,4 +383,53 @@ pub struct Retry {
 pub struct Interruption {
     pub completed_steps: Vec<String>,
     pub next_step: Option<String>,
+}
+
+/// `recorded`: a typed fact, as checked against the script's pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// What was asked (the step's text).
+    pub label: String,
+    pub value: String,
+    /// The form the value had to have (the script's pattern).
+    pub pattern: String,
+    /// The participant who typed it again, the same, as read aloud.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retyped_by: Option<String>,
+    /// `terminal`, `answers-file` or `rehearsal`.
+    pub answered_by: String,
+    /// The script's example was taken (an unattended run).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub example: bool,
+}
+
+/// `sign-in`: a participant typed their name (the entry's time is the time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub participant: String,
+    pub role: String,
+    pub name: String,
+    pub answered_by: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub example: bool,
+}
+
+/// `sign-out`: a participant who signed in confirmed leaving.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedOut {
+    pub participant: String,
+    pub name: String,
+    pub answered_by: String,
+}
+
+/// `deviation`: the run departed from the script; why, and who approved going on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deviation {
+    /// `interruption` (a resume) or `network-override`.
+    pub what: String,
+    pub reason: String,
+    pub approved_by: String,
+    pub answered_by: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub example: bool,
 }

@@ -352,14 +352,13 @@ impl Chain {
         if entry.kind == Event::NetworkOverride.name() {
             note("the air-gap check was overridden (--allow-network)");
         }
-        if entry.kind == Event::Confirmation.name() {
-            match data.get("answered_by").and_then(Value::as_str) {
-                Some("answers-file") => {
-                    note("confirmations came from an answers file, not from people at the terminal")
-                }
-                Some("rehearsal") => note("a rehearsal: its confirmations were given by --yes"),
-                _ => {}
+        // Any answer (a confirmation, a typed fact, a sign-in, a deviation's reason).
+        match data.get("answered_by").and_then(Value::as_str) {
+            Some("answers-file") => {
+                note("answers came from an answers file, not from people at the terminal")
             }
+            Some("rehearsal") => note("a rehearsal: its answers were given by --yes"),
+            _ => {}
         }
         let token = data.get("token").and_then(Value::as_str).unwrap_or("");
         if token.starts_with("soft:") {
