@@ -484,8 +484,12 @@ fn a_refused_confirmation_stops_before_signing_and_resume_continues() {
     let no = room.answers("no.toml", "review = false");
     let pos = args.iter().position(|a| a == "--answers").unwrap();
     args[pos + 1] = p(&no).to_owned();
-    let o = ceremony_run(&args, None);
-    assert_eq!(o.status.code(), Some(1));
+    // Started on an air-gapped machine (a network namespace with no network).
+    args.retain(|a| a != "--allow-network");
+    let mut start = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"));
+    start.arg("run").args(&args);
+    let o = in_netns(&start, false).output().expect("unshare runs");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("the summary was not agreed; nothing was signed"),
         "{}",
@@ -523,12 +527,16 @@ fn a_refused_confirmation_stops_before_signing_and_resume_continues() {
         stderr(&o)
     );
     assert_eq!(fs::read(&transcript).unwrap(), before);
-    // The air gap is checked again on resume: on a networked machine (as this
-    // test machine is, when `airgap-check` says so) the resume needs
+    // The air gap is checked again on resume: on a networked machine (a network
+    // namespace with an interface up and a default route) the resume needs
     // --allow-network again, and says exactly what to run.
-    let networked = !run(&["airgap-check"]).status.success();
-    if networked {
-        let o = run(&[
+    let networked = |args: &[&str]| {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"));
+        c.args(args);
+        in_netns(&c, true).output().expect("unshare runs")
+    };
+    {
+        let o = networked(&[
             "run",
             "--resume",
             "--workdir",
@@ -550,7 +558,7 @@ fn a_refused_confirmation_stops_before_signing_and_resume_continues() {
             serde_json::from_slice(&fs::read(room.path("init/new.root.json")).unwrap()).unwrap();
         assert_eq!(draft["signatures"].as_array().unwrap().len(), 0);
     }
-    let o = run(&[
+    let o = networked(&[
         "run",
         "--resume",
         "--allow-network",
@@ -561,7 +569,7 @@ fn a_refused_confirmation_stops_before_signing_and_resume_continues() {
     ]);
     succeed(&o);
     ok(&["verify", p(&room.path("export"))]);
-    if networked {
+    {
         // Each resume's finding is recorded: the refused one as an error, the
         // override as a network-override entry after the resume entry.
         let t = fs::read_to_string(room.path("export/transcript.jsonl")).unwrap();
@@ -583,6 +591,18 @@ fn a_refused_confirmation_stops_before_signing_and_resume_continues() {
             "{kinds:?}"
         );
         assert!(t.contains("this machine is not air-gapped"), "{t}");
+        // And the override marks the record as no production ceremony.
+        let o = run(&[
+            "transcript",
+            "verify",
+            p(&room.path("export/transcript.jsonl")),
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(
+            stdout(&o).contains("the air-gap check was overridden"),
+            "{}",
+            stdout(&o)
+        );
     }
     let t = fs::read_to_string(room.path("export/transcript.jsonl")).unwrap();
     assert!(

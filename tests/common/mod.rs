@@ -418,8 +418,9 @@ pub fn in_netns(cmd: &std::process::Command, networked: bool) -> std::process::C
     let mut setup = String::from("set -e; mount -t sysfs sysfs /sys; ");
     if networked {
         setup.push_str(
-            "ip link add wan0 type dummy; ip link set wan0 up; \
-             ip addr add 10.77.0.2/24 dev wan0; ip route add default via 10.77.0.1; ",
+            "ip link add wan0 type veth peer name wan1; ip link set wan1 up; \
+             ip link set wan0 up; ip addr add 10.77.0.2/24 dev wan0; \
+             ip route add default via 10.77.0.1; ",
         );
     }
     setup.push_str("exec \"$0\" \"$@\"");
