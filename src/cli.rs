@@ -644,10 +644,14 @@ pub enum TranscriptCommand {
         Exit codes: 0 sealed and intact; 1 tampered, not sealed, or not the witnessed \
         transcript; 2 unreadable.")]
     Verify(TranscriptVerifyArgs),
-    /// Write a readable Markdown report of a transcript (verified first).
-    #[command(
-        after_help = "Example:\n  ceremony transcript report transcript.jsonl --out report.md"
-    )]
+    /// Write the auditor's report of a transcript (verified first): Markdown, and
+    /// with --pdf an A4 PDF for archiving (page numbers, a signature block).
+    #[command(after_help = "Examples:\n  \
+        ceremony transcript report transcript.jsonl --out report.md\n  \
+        ceremony transcript report transcript.jsonl --expect-hash '3fa2 91bc ... 07d1' \
+        --pdf report.pdf\n\n\
+        Exit codes: as transcript verify (the report is written either way; its first line \
+        says whether to rely on it).")]
     Report(TranscriptReportArgs),
 }
 
@@ -681,6 +685,10 @@ pub struct TranscriptReportArgs {
     /// Write the report here (must not exist) instead of to standard output.
     #[arg(long, value_name = "FILE.md")]
     pub out: Option<PathBuf>,
+    /// Write the report as an A4 PDF here (must not exist); the Markdown is then
+    /// written only with --out.
+    #[arg(long, value_name = "FILE.pdf")]
+    pub pdf: Option<PathBuf>,
     #[command(flatten)]
     pub check: TranscriptCheckArgs,
 }

@@ -1602,3 +1602,122 @@ fn a_draft_changed_between_a_kill_and_the_resume_is_refused_and_nothing_is_signe
     let text = fs::read_to_string(work.join("transcript.jsonl")).unwrap();
     assert_eq!(text.matches("\"kind\":\"signature\"").count(), 1);
 }
+
+/// The auditor's PDF of a root-init on SoftHSM2 tokens, read back with poppler
+/// as its reader sees it: every token serial, key ID and file hash and the
+/// repository are in its text; no word leaves the page; each page says which of
+/// how many it is; every page renders.
+#[test]
+fn the_printed_report_holds_every_fact_and_fits_the_page() {
+    let room = Room::new();
+    let work = room.path("init");
+    let export = room.path("export");
+    let (hsm, _, args) = root_init_on_softhsm(&room, 4_410_017, &work, &export, "answers.toml");
+    let o = ceremony()
+        .arg("run")
+        .args(&args)
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env("CEREMONY_PKCS11_MODULE", SOFTHSM_MODULE)
+        .output()
+        .unwrap();
+    succeed(&o);
+    let transcript = export.join("transcript.jsonl");
+    let pdf = room.path("report.pdf");
+    let o = run(&[
+        "transcript",
+        "report",
+        p(&transcript),
+        "--accept-practice",
+        "--pdf",
+        p(&pdf),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let poppler = |tool: &str, args: &[&str]| {
+        let o = std::process::Command::new(tool)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("{tool} (poppler-utils; scripts/test-all installs it): {e}")
+            });
+        assert!(o.status.success(), "{tool}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let text = poppler("pdftotext", &["-raw", p(&pdf), "-"]);
+    // The facts, from the transcript and the export themselves.
+    let mut facts = Vec::new();
+    for line in fs::read_to_string(&transcript).unwrap().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        match e["kind"].as_str().unwrap() {
+            "begin" => facts.push(e["data"]["repository"].as_str().unwrap().into()),
+            "key-generated" => {
+                facts.push(
+                    e["data"]["evidence"]["token_serial"]
+                        .as_str()
+                        .unwrap()
+                        .into(),
+                );
+                facts.push(e["data"]["tuf_keyid"].as_str().unwrap().into());
+            }
+            "file-written" => facts.push(e["data"]["sha256"].as_str().unwrap().into()),
+            _ => {}
+        }
+    }
+    let root: serde_json::Value =
+        serde_json::from_slice(&fs::read(export.join("1.root.json")).unwrap()).unwrap();
+    for keyid in root["signed"]["keys"].as_object().unwrap().keys() {
+        facts.push(keyid.clone());
+    }
+    assert!(facts.len() > 10, "{facts:?}");
+    for f in &facts {
+        assert!(
+            text.contains(f.as_str()),
+            "{f} is not in the PDF's text:\n{text}"
+        );
+    }
+    // Every page says which of how many it is, and renders.
+    let info = poppler("pdfinfo", &[p(&pdf)]);
+    let pages: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(info.contains("595.28 x 841.89 pts (A4)"), "{info}");
+    for n in 1..=pages {
+        let page = poppler(
+            "pdftotext",
+            &["-f", &n.to_string(), "-l", &n.to_string(), p(&pdf), "-"],
+        );
+        assert!(
+            page.contains(&format!("Page {n} of {pages}")),
+            "page {n}:\n{page}"
+        );
+    }
+    let images = room.path("pages");
+    fs::create_dir(&images).unwrap();
+    poppler(
+        "pdftoppm",
+        &["-r", "30", "-png", p(&pdf), p(&images.join("page"))],
+    );
+    assert_eq!(fs::read_dir(&images).unwrap().count(), pages);
+    // No word leaves the page (nor the margins, but for a hair).
+    let boxes = poppler("pdftotext", &["-bbox", p(&pdf), "-"]);
+    let mut words = 0;
+    for line in boxes.lines().filter(|l| l.contains("<word ")) {
+        let attr = |name: &str| -> f64 {
+            let at = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            line[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        assert!(
+            attr("xMin") >= 45.0 && attr("xMax") <= 595.28 - 45.0,
+            "a word leaves the page's width: {line}"
+        );
+        assert!(
+            attr("yMin") >= 20.0 && attr("yMax") <= 841.89 - 20.0,
+            "a word leaves the page's height: {line}"
+        );
+        words += 1;
+    }
+    assert!(words > 500, "{words} words");
+}

@@ -331,6 +331,22 @@ fn a_person_selects_the_token_and_types_pins() {
         assert_eq!(transcript.matches(bag).count(), 1, "{bag}");
     }
     assert!(!transcript.contains("TEB-4417"));
+    // The export's report lists them, who typed them, and the deviation under
+    // Exceptions, with its reason and who approved going on.
+    let report = std::fs::read_to_string(out.join("transcript.md")).unwrap();
+    let facts = &report[report.find("## Facts recorded in the room").unwrap()..];
+    for bag in ["TEB-4411", "TEB-5333"] {
+        assert!(facts.contains(bag), "{report}");
+    }
+    assert!(report.contains("typed again, the same, by: `witness`"));
+    let exceptions = &report[report.find("## Exceptions").unwrap()..];
+    assert!(
+        exceptions.contains("deviation: interruption")
+            && exceptions.contains("custodian-1 mistyped the PIN of vault-a")
+            && exceptions.contains("approved by: Ada Okafor"),
+        "{report}"
+    );
+    assert!(report.contains("Émile Durand"));
     assert!(transcript.contains("\"kind\":\"deviation\""));
     assert!(transcript.contains("custodian-1 mistyped the PIN of vault-a"));
     assert!(transcript.contains("\"kind\":\"interruption\""));

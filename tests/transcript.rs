@@ -797,27 +797,63 @@ fn markdown_report_shows_the_ceremony_entries_files_and_final_hash() {
     let (path, s) = sealed(dir.path());
     let md = render_markdown(&path).unwrap();
     assert!(
-        md.starts_with("# Ceremony transcript: new-root example.com\n"),
+        md.starts_with("# Key ceremony record: new-root example.com\n"),
         "{md}"
     );
-    assert!(md.contains(&format!("- Script SHA-256: `{}`", "ab".repeat(32))));
-    assert!(md.contains("**Chain intact**: 7 entries"), "{md}");
-    assert!(md.contains("- Sealed: yes"));
-    assert!(md.contains("- Seal signature: none (unsigned seal)"));
-    assert!(md.contains("| seq | time | kind | step | actor | data |"));
-    assert!(md.contains(
-        "| confirmation | generate-root-a | alice | answer=yes, question=Is the token labelled root-a inserted? |"
-    ), "{md}");
+    // Grouped as an auditor reads it, in this order.
+    let mut at = 0;
+    for heading in [
+        "## At a glance",
+        "## What was built and signed",
+        "## What was written",
+        "## Exceptions",
+        "## Verification",
+        "## What this record cannot prove",
+        "## Glossary",
+        "## Signatures",
+        "## Appendix: every entry",
+    ] {
+        let found = md[at..]
+            .find(heading)
+            .unwrap_or_else(|| panic!("{heading} missing or out of order:\n{md}"));
+        at += found;
+    }
+    assert!(md.contains(&format!("- Script SHA-256 (as run): `{}`", "ab".repeat(32))));
+    assert!(md.contains("- Chain: intact: 7 entries"), "{md}");
+    assert!(md.contains("- Sealed: `yes`"), "{md}");
+    assert!(
+        md.contains("- Seal signature: none (unsigned seal)"),
+        "{md}"
+    );
+    // The confirmation, in full, with who gave it.
+    assert!(
+        md.contains(
+            "- **Is the token labelled root-a inserted?**\n  - answer: `yes`\n  - by: `alice`"
+        ),
+        "{md}"
+    );
+    // Each file written, its size and its hash in full; the appendix has every
+    // entry but step bookkeeping, each on its own item.
     use sha2::Digest;
     let sha = hex::encode(sha2::Sha256::digest(b"{\"signed\":{}}\n"));
     assert!(
-        md.contains(&format!("| 4 | `export/1.root.json` | 14 | `{sha}` |")),
+        md.contains(&format!(
+            "- **export/1.root.json**\n  - size: 14 bytes\n  - SHA-256: `{sha}`"
+        )),
         "{md}"
     );
+    assert!(md.contains("- 4 · "), "{md}");
     assert!(md.contains(&format!(
-        "The hash of the seal of entry 6:\n\n```\n{}\n```\n",
+        "(the hash of the seal of entry 6), to compare with the one the witnesses wrote down:\n\n```\n{}\n```\n",
         witness_words(&s.final_hash)
-    )));
+    )), "{md}");
+    // No line runs on past 100 characters but for one unbreakable value.
+    for line in md.lines() {
+        assert!(
+            line.chars().count() <= 100 || !line.trim().contains(' '),
+            "{line}"
+        );
+    }
 }
 
 #[test]
@@ -828,12 +864,15 @@ fn markdown_report_of_a_tampered_transcript_says_so_first() {
     l.remove(2);
     write_lines(&path, &l);
     let md = render_markdown(&path).unwrap();
-    let failed = md
-        .find("**VERIFICATION FAILED — do not rely on this transcript.**")
-        .unwrap();
-    assert!(failed < md.find("## Entries").unwrap());
+    assert!(
+        md.starts_with("**VERIFICATION FAILED — do not rely on this transcript."),
+        "{md}"
+    );
     assert!(md.contains("line 3 holds entry 3, but entry 2 was expected there"));
-    assert!(md.contains("None: the chain does not verify."));
+    assert!(
+        md.contains("- Result: the transcript does not verify"),
+        "{md}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -969,7 +1008,10 @@ fn cli_report_of_an_unsealed_transcript_is_written_and_exits_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not sealed: the ceremony did not finish"));
     let md = fs::read_to_string(&out).unwrap();
-    assert!(md.contains("- Sealed: **no**"), "{md}");
+    assert!(
+        md.contains("- Sealed: NO: the ceremony did not finish"),
+        "{md}"
+    );
 }
 
 fn fake_root(up: bool) -> tempfile::TempDir {
@@ -1057,6 +1099,13 @@ fn every_recorded_field_is_documented() {
             file: s(),
             version: 1,
             sha256: s(),
+            roles: Some(BTreeMap::from([(
+                s(),
+                RoleKeys {
+                    keyids: vec![s()],
+                    threshold: 1,
+                },
+            )])),
         },
     )
     .unwrap();
@@ -1312,6 +1361,53 @@ fn every_recorded_field_is_documented() {
     )
     .unwrap();
     t.record(None, None, &Resume {}).unwrap();
+    t.record(
+        None,
+        None,
+        &Recorded {
+            label: s(),
+            value: s(),
+            pattern: s(),
+            retyped_by: Some(s()),
+            answered_by: s(),
+            example: true,
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &SignedIn {
+            participant: s(),
+            role: s(),
+            name: s(),
+            answered_by: s(),
+            example: true,
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &SignedOut {
+            participant: s(),
+            name: s(),
+            answered_by: s(),
+        },
+    )
+    .unwrap();
+    t.record(
+        None,
+        None,
+        &Deviation {
+            what: s(),
+            reason: s(),
+            approved_by: s(),
+            answered_by: s(),
+            example: true,
+        },
+    )
+    .unwrap();
     t.seal(None).unwrap();
     verify_file(&path).unwrap();
 

@@ -93,15 +93,29 @@ pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
 
 pub fn report(args: TranscriptReportArgs) -> Result<()> {
     let options = options(&args.check)?;
-    let (markdown, verdict) = transcript::render_markdown_with(&args.file, &options)?;
-    match &args.out {
-        Some(out) => {
-            fsio::write_new(out, markdown.as_bytes(), 0o644)?;
-            println!("wrote {}", out.display());
+    for out in [&args.out, &args.pdf].into_iter().flatten() {
+        fsio::new_output(out)?;
+    }
+    let mut verdict = None;
+    if let Some(pdf) = &args.pdf {
+        let (bytes, v) = transcript::render_pdf_with(&args.file, &options)?;
+        fsio::write_new(pdf, &bytes, 0o644)?;
+        println!("wrote {}", pdf.display());
+        verdict = Some(v);
+    }
+    if args.out.is_some() || args.pdf.is_none() {
+        let (markdown, v) = transcript::render_markdown_with(&args.file, &options)?;
+        match &args.out {
+            Some(out) => {
+                fsio::write_new(out, markdown.as_bytes(), 0o644)?;
+                println!("wrote {}", out.display());
+            }
+            None => print!("{markdown}"),
         }
-        None => print!("{markdown}"),
+        verdict = Some(v);
     }
     // The report is written either way; the exit code says whether to rely on it.
+    let verdict = verdict.expect("a report is always written in one form");
     require_sealed(&verdict?, args.check.accept_practice)
 }
 

@@ -173,20 +173,7 @@ impl Engine<'_> {
                 version: doc.version(),
                 expires: doc.root().expires.clone(),
                 sha256_of_signed: hex::encode(Sha256::digest(doc.canonical_signed()?)),
-                roles: doc
-                    .root()
-                    .roles
-                    .iter()
-                    .map(|(r, k)| {
-                        (
-                            r.clone(),
-                            rec::RoleKeys {
-                                keyids: k.keyids.clone(),
-                                threshold: k.threshold,
-                            },
-                        )
-                    })
-                    .collect(),
+                roles: role_keys(doc.root()),
             },
         )?;
         self.ui.say(&format!(

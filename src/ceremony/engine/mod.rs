@@ -425,7 +425,7 @@ impl<'a> Engine<'a> {
                 },
             )?;
         }
-        for doc in &current {
+        for (i, doc) in current.iter().enumerate() {
             let bytes = doc.to_json()?;
             transcript.record(
                 None,
@@ -434,6 +434,7 @@ impl<'a> Engine<'a> {
                     file: doc.name.clone(),
                     version: doc.version(),
                     sha256: hex::encode(Sha256::digest(&bytes)),
+                    roles: (i + 1 == current.len()).then(|| role_keys(doc.root())),
                 },
             )?;
         }
@@ -738,6 +739,22 @@ impl<'a> Engine<'a> {
             )
             .map_err(ui_err)
     }
+}
+
+/// Each role of a root: its key IDs and threshold, as the transcript records them.
+fn role_keys(root: &Root) -> BTreeMap<String, rec::RoleKeys> {
+    root.roles
+        .iter()
+        .map(|(r, k)| {
+            (
+                r.clone(),
+                rec::RoleKeys {
+                    keyids: k.keyids.clone(),
+                    threshold: k.threshold,
+                },
+            )
+        })
+        .collect()
 }
 
 fn save_state(work: &Workdir, state: &State) -> Result<()> {

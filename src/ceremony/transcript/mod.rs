@@ -32,8 +32,10 @@ use std::io::{BufRead, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+mod audit;
 mod entry;
 pub mod payload;
+mod pdf;
 mod report;
 mod verify;
 mod writer;
@@ -449,11 +451,22 @@ mod tests {
     }
 
     #[test]
-    fn summaries_are_one_line_and_short() {
-        let s = summarise(&json!({"a": "x\ny", "b": 1}), 100);
-        assert_eq!(s, "a=x\ny, b=1");
-        assert_eq!(md_cell(&s), "a=x y, b=1");
-        assert!(summarise(&json!({"a": "z".repeat(300)}), 10).ends_with('…'));
+    fn summaries_are_whole_and_markdown_text_is_one_line() {
+        let s = summarise(&json!({"a": "x\ny", "b": 1, "c": "z".repeat(300)}));
+        assert!(s.starts_with("a=x\ny, b=1, c=zzz") && s.ends_with(&"z".repeat(300)));
+        assert_eq!(audit::md_text("a|b\nc*d"), "a\\|b c\\*d");
+    }
+
+    #[test]
+    fn wrapping_keeps_words_whole_and_cuts_only_longer_ones() {
+        let lines = audit::wrap(&format!("- key ID: {} end", "a".repeat(64)), 40, "  ");
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
+        assert_eq!(
+            lines.concat().replace(' ', ""),
+            format!("-keyID:{}end", "a".repeat(64))
+        );
+        let lines = audit::wrap(&format!("x {}", "b".repeat(30)), 40, "  ");
+        assert_eq!(lines, vec![format!("x {}", "b".repeat(30))]);
     }
 
     #[test]

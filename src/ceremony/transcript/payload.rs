@@ -119,6 +119,9 @@ pub struct CurrentRoot {
     pub file: String,
     pub version: u64,
     pub sha256: String,
+    /// The latest current root's roles (the key hierarchy before the ceremony).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<BTreeMap<String, RoleKeys>>,
 }
 
 /// `air-gap`: the check found no network.
