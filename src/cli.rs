@@ -286,13 +286,17 @@ pub struct QrShowArgs {
 
 #[derive(Debug, Args)]
 pub struct QrDecodeArgs {
-    /// Images of the frames (PNG), in any order.
-    #[arg(required = true)]
+    /// Images of the frames (PNG or JPEG: screenshots or photographs), in any order.
     pub images: Vec<PathBuf>,
+    /// A file of frame texts as a scanner app exports them, one a line (- reads
+    /// standard input); repeatable, and may be given with images.
+    #[arg(long, value_name = "FILE")]
+    pub texts: Vec<PathBuf>,
     /// Where the rebuilt bundle goes; must not exist yet.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// The bundle hash read out at the ceremony: frames of any other bundle are refused.
+    /// The bundle hash read out at the ceremony: frames of any other bundle are set
+    /// aside (and said).
     #[arg(long, value_name = "HEX")]
     pub expect_bundle: Option<String>,
 }

@@ -280,3 +280,340 @@ fn svg_and_terminal_renderings_are_well_formed() {
         assert!(lines[0].chars().all(|c| c == '\u{2588}'));
     }
 }
+
+/// What a camera makes of a frame, deterministically (ImageMagick with fixed
+/// seeds): the clean PNG resampled (no camera needed to fail), and captures at
+/// the mild and moderate levels (resampling, rotation, skew, blur, noise,
+/// JPEG).
+const CAPTURES: &[(&str, &str, &[&str])] = &[
+    ("resized-90", "png", &["-resize", "90%"]),
+    ("resized-112", "png", &["-resize", "112.5%"]),
+    (
+        "doubled-rotated",
+        "png",
+        &[
+            "-resize",
+            "200%",
+            "-background",
+            "white",
+            "-rotate",
+            "{rot2}",
+        ],
+    ),
+    (
+        "mild",
+        "jpg",
+        &[
+            "-resize",
+            "150%",
+            "-background",
+            "white",
+            "-rotate",
+            "{rot3}",
+            "-blur",
+            "0x0.5",
+            "-quality",
+            "80",
+        ],
+    ),
+    (
+        "moderate",
+        "jpg",
+        &[
+            "-resize",
+            "112%",
+            "-background",
+            "white",
+            "-rotate",
+            "{rot5}",
+            "-shear",
+            "2x1",
+            "-blur",
+            "0x0.9",
+            "-seed",
+            "{seed}",
+            "-attenuate",
+            "0.3",
+            "+noise",
+            "Gaussian",
+            "-quality",
+            "70",
+        ],
+    ),
+];
+
+/// The reference decoder, zbarimg (Debian zbar-tools): the texts it reads.
+fn zbar(path: &Path) -> Vec<String> {
+    let o = std::process::Command::new("zbarimg")
+        .args(["-q", "--raw", "-Sbinary"])
+        .arg(path)
+        .output()
+        .expect("zbarimg runs (zbar-tools; scripts/test-all installs it)");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A capture corpus of a real export's frames: every image zbarimg reads, ours
+/// reads too, and the bundle is rebuilt from the moderate captures alone.
+#[test]
+fn photographed_frames_decode_at_least_as_well_as_zbarimg() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("ceremony");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = std::process::Command::new(&bin)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let rehearsal = d.path().join("rehearsal");
+    run(&[
+        "rehearse".as_ref(),
+        "--yes".as_ref(),
+        "--out".as_ref(),
+        rehearsal.as_os_str(),
+    ]);
+    let export = rehearsal.join("root-init");
+    let clean = d.path().join("clean");
+    run(&[
+        "qr".as_ref(),
+        "encode".as_ref(),
+        export.as_os_str(),
+        "--out".as_ref(),
+        clean.as_os_str(),
+    ]);
+    let mut frames: Vec<PathBuf> = fs::read_dir(&clean)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    frames.sort();
+    frames.truncate(8);
+    let shots = d.path().join("shots");
+    fs::create_dir(&shots).unwrap();
+    let mut table: std::collections::BTreeMap<&str, (usize, usize, usize)> = Default::default();
+    let mut moderate = Vec::new();
+    for (n, frame) in frames.iter().enumerate() {
+        for (level, ext, ops) in CAPTURES {
+            let out = shots.join(format!("{level}-{n:02}.{ext}"));
+            let args: Vec<String> = ops
+                .iter()
+                .map(|a| {
+                    a.replace("{rot2}", &format!("{}", 1 + n % 2))
+                        .replace("{rot3}", &format!("{}", 2 + n % 2))
+                        .replace("{rot5}", &format!("{}", 2 + n % 4))
+                        .replace("{seed}", &format!("{}", 17 + n))
+                })
+                .collect();
+            let o = std::process::Command::new("convert")
+                .arg(frame)
+                .args(&args)
+                .arg(&out)
+                .output()
+                .expect("convert runs (imagemagick; scripts/test-all installs it)");
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let reference = zbar(&out);
+            let ours = decode_image(level, &fs::read(&out).unwrap()).unwrap_or_default();
+            let row = table.entry(level).or_default();
+            row.0 += 1;
+            row.1 += usize::from(!reference.is_empty());
+            row.2 += usize::from(!ours.is_empty());
+            for text in &reference {
+                assert!(
+                    ours.contains(text),
+                    "zbarimg reads {} and we do not",
+                    out.display()
+                );
+            }
+            if *level == "moderate" {
+                moderate.push(out);
+            }
+        }
+    }
+    for (level, (n, reference, ours)) in &table {
+        eprintln!("{level}: zbarimg {reference}/{n}, ceremony {ours}/{n}");
+    }
+    // The moderate captures of every frame rebuild the export, byte for byte.
+    let all = fs::read_dir(&clean).unwrap().count() / 2;
+    for n in 8..all {
+        let out = shots.join(format!("moderate-{n:02}.jpg"));
+        let frame = clean.join(format!("frame-{:03}.png", n + 1));
+        let o = std::process::Command::new("convert")
+            .arg(&frame)
+            .args([
+                "-resize",
+                "112%",
+                "-background",
+                "white",
+                "-rotate",
+                "3",
+                "-quality",
+                "70",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        moderate.push(out);
+    }
+    let received = d.path().join("received");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "qr".as_ref(),
+        "decode".as_ref(),
+        "--out".as_ref(),
+        received.as_os_str(),
+    ];
+    args.extend(moderate.iter().map(|p| p.as_os_str()));
+    let said = run(&args);
+    assert!(said.contains("rebuilt from"), "{said}");
+    for name in ["1.root.json", "transcript.jsonl", "manifest.json"] {
+        assert_eq!(
+            fs::read(received.join(name)).unwrap(),
+            fs::read(export.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// Missing, unreadable, duplicate and foreign frames, all at once: every image is
+/// tried and the one message says all of it, with the next step; nothing is
+/// written. The texts a scanner app exported (a file, or standard input) rebuild
+/// the bundle.
+#[test]
+fn every_problem_is_said_once_and_scanned_texts_rebuild_the_bundle() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("ceremony");
+    let ceremony = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let rehearsal = d.path().join("rehearsal");
+    assert!(
+        ceremony(&[
+            "rehearse".as_ref(),
+            "--yes".as_ref(),
+            "--out".as_ref(),
+            rehearsal.as_os_str()
+        ])
+        .status
+        .success()
+    );
+    let encode = |bundle: &str| {
+        let out = d.path().join(format!("{bundle}-codes"));
+        let o = ceremony(&[
+            "qr".as_ref(),
+            "encode".as_ref(),
+            rehearsal.join(bundle).as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(o.status.success());
+        let said = String::from_utf8_lossy(&o.stdout).into_owned();
+        let hash = said.split("of bundle ").nth(1).unwrap()[..64].to_owned();
+        let mut pngs: Vec<PathBuf> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "png"))
+            .collect();
+        pngs.sort();
+        (hash, pngs)
+    };
+    let (a, a_frames) = encode("root-init");
+    let (b, b_frames) = encode("root-rotate");
+    let total = a_frames.len();
+    let notes = d.path().join("notes.txt");
+    fs::write(&notes, "not an image").unwrap();
+    let blank = d.path().join("blank.png");
+    image::GrayImage::from_pixel(200, 200, image::Luma([255u8]))
+        .save(&blank)
+        .unwrap();
+    let mut images: Vec<&Path> = a_frames
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 1 && *i != 4)
+        .map(|(_, p)| p.as_path())
+        .collect();
+    images.push(&a_frames[0]);
+    images.push(&b_frames[0]);
+    images.push(&notes);
+    images.push(&blank);
+    let out = d.path().join("never-written");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "qr".as_ref(),
+        "decode".as_ref(),
+        "--expect-bundle".as_ref(),
+        a.as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(images.iter().map(|p| p.as_os_str()));
+    let o = ceremony(&args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for said in [
+        format!("missing frames 2 and 5 of {total} of bundle"),
+        format!(
+            "2 image(s) could not be read: cannot read the image {}",
+            notes.display()
+        ),
+        format!("no QR code found in the image {}", blank.display()),
+        format!(
+            "1 frame(s) of another bundle than the expected one set aside: {} (frame 1 of",
+            b_frames[0].display()
+        ),
+        "next: scan frames 2 and 5 again".to_owned(),
+    ] {
+        assert!(err.contains(&said), "{said:?} not in:\n{err}");
+    }
+    assert!(
+        !err.contains(&b[..16]),
+        "the other bundle's hash is shown:\n{err}"
+    );
+    assert!(err.lines().count() <= 6, "{err}");
+    assert!(!out.exists());
+    // The texts a phone's scanner app shows, one frame a line, in any order.
+    let mut texts = String::new();
+    for frame in a_frames.iter().rev() {
+        for t in zbar(frame) {
+            texts.push_str(&t);
+            texts.push_str("\r\n\n");
+        }
+    }
+    let file = d.path().join("scanned.txt");
+    fs::write(&file, &texts).unwrap();
+    let received = d.path().join("received");
+    let o = ceremony(&[
+        "qr".as_ref(),
+        "decode".as_ref(),
+        "--texts".as_ref(),
+        file.as_os_str(),
+        "--expect-bundle".as_ref(),
+        a.as_ref(),
+        "--out".as_ref(),
+        received.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        fs::read(received.join("1.root.json")).unwrap(),
+        fs::read(rehearsal.join("root-init/1.root.json")).unwrap()
+    );
+    let from_stdin = d.path().join("from-stdin");
+    let mut child = std::process::Command::new(&bin)
+        .args(["qr", "decode", "--texts", "-", "--out"])
+        .arg(&from_stdin)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), texts.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(from_stdin.join("manifest.json").is_file());
+}

@@ -327,23 +327,33 @@ fn a_bundle_crosses_as_qr_images_and_comes_back_byte_identical() {
     let out = ok(&args);
     assert!(out.contains(&format!("bundle {hash} rebuilt")), "{out}");
     assert_eq!(snapshot_rel(&received), snapshot_rel(&bundle));
-    // A frame of another bundle among them is named.
+    // A frame of another bundle among them is set aside by name, and said.
     let other = copy_bundle("root-init", d.path());
     let other_images = d.path().join("qr-other");
     ok(&["qr", "encode", p(&other), "--out", p(&other_images)]);
     let foreign = other_images.join("frame-001.png");
-    let mut args = vec![
-        "qr",
-        "decode",
-        "--expect-bundle",
-        &hash,
-        "--out",
-        "never-written",
-    ];
+    let again = d.path().join("received-again");
+    let mut args = vec!["qr", "decode", "--expect-bundle", &hash, "--out", p(&again)];
+    args.extend(pngs.iter().map(|p| p.to_str().unwrap()));
+    args.push(p(&foreign));
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 frame(s) of another bundle than the expected one set aside")
+            && stderr(&o).contains(&format!("{} (frame 1 of", foreign.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(snapshot_rel(&again), snapshot_rel(&bundle));
+    // Without the expected hash, the frame of another bundle is refused by name.
+    let mut args = vec!["qr", "decode", "--out", "never-written"];
     args.extend(pngs.iter().map(|p| p.to_str().unwrap()));
     args.push(p(&foreign));
     let err = refused(&args);
-    assert!(err.contains("belongs to bundle"), "{err}");
+    assert!(
+        err.contains("belongs to bundle") && err.contains(&format!("is {}", foreign.display())),
+        "{err}"
+    );
 }
 
 fn snapshot_rel(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {

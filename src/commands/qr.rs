@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::fsio;
 use crate::transfer::bundle::{Bundle, MANIFEST, write_received};
 use crate::transfer::qr::{self, PackedFile};
+use std::io::Read;
 
 /// Every file of the bundle, its manifest included, packed; and the frame texts.
 fn bundle_frames(bundle: &Bundle, chunk: usize) -> Result<Vec<String>> {
@@ -111,15 +112,107 @@ pub fn show(args: QrShowArgs) -> Result<()> {
 }
 
 pub fn decode(args: QrDecodeArgs) -> Result<()> {
-    let mut texts = Vec::new();
+    if args.images.is_empty() && args.texts.is_empty() {
+        return Err(Error::Usage(
+            "no codes given: name the images of the frames, or --texts FILE with the texts a \
+             scanner app exported (one frame a line; - reads standard input)"
+                .into(),
+        ));
+    }
+    // Every image is tried; what cannot be read is reported once, with the rest.
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let mut unreadable: Vec<String> = Vec::new();
+    let bar = indicatif::ProgressBar::new(args.images.len() as u64);
     for path in &args.images {
-        let bytes = crate::commands::read_file(path)?;
-        texts.extend(qr::decode_image(&path.display().to_string(), &bytes)?);
+        let name = path.display().to_string();
+        let found =
+            crate::commands::read_file(path).and_then(|bytes| Ok(qr::decode_image(&name, &bytes)?));
+        match found {
+            Ok(found) => texts.extend(found.into_iter().map(|t| (name.clone(), t))),
+            Err(e) => unreadable.push(crate::ceremony::transcript::one_line(&e.to_string())),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    for path in &args.texts {
+        let (name, text) = if path.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().take(qr::MAX_TEXTS), &mut text)
+                .map_err(|e| Error::Read {
+                    path: "standard input".into(),
+                    reason: e.to_string(),
+                })?;
+            ("standard input".to_owned(), text)
+        } else {
+            let text = crate::inputs::read_text(path)?;
+            (path.display().to_string(), text.to_string())
+        };
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if !line.is_empty() {
+                texts.push((format!("{name} line {}", n + 1), line.to_owned()));
+            }
+        }
     }
     // Single codes (bundle or transcript hash) may be among the scans: they are
     // not frames.
-    texts.retain(|t| !t.starts_with("ceremony-hash:"));
-    let (hash, payload) = qr::join(&texts, args.expect_bundle.as_deref())?;
+    texts.retain(|(_, t)| !t.starts_with("ceremony-hash:"));
+    let mut set_aside = Vec::new();
+    if let Some(expected) = &args.expect_bundle {
+        (texts, set_aside) = qr::set_aside_foreign(texts, expected)?;
+    }
+    let frames: Vec<String> = texts.iter().map(|(_, t)| t.clone()).collect();
+    let joined = if frames.is_empty() {
+        Err(qr::QrError::NoFrames)
+    } else {
+        qr::join(&frames, args.expect_bundle.as_deref())
+    };
+    let report = |problem: Option<String>, hint: Option<String>| -> Vec<String> {
+        let mut lines = Vec::new();
+        lines.extend(problem);
+        if !unreadable.is_empty() {
+            lines.push(format!(
+                "{} image(s) could not be read: {}",
+                unreadable.len(),
+                listed(&unreadable)
+            ));
+        }
+        if !set_aside.is_empty() {
+            lines.push(format!(
+                "{} frame(s) of another bundle than the expected one set aside: {}",
+                set_aside.len(),
+                listed(&set_aside)
+            ));
+        }
+        lines.extend(hint.map(|h| format!("next: {h}")));
+        lines
+    };
+    let (hash, payload) = match joined {
+        Ok(joined) => joined,
+        Err(e) => {
+            let mut problem = e.to_string();
+            for p in e.positions() {
+                if let Some((source, _)) = texts.get(p - 1) {
+                    problem.push_str(&format!("; text {p} is {source}"));
+                }
+            }
+            let hint = match (&e, unreadable.is_empty()) {
+                (qr::QrError::NoFrames, _) if !set_aside.is_empty() => Some(
+                    "no frame of the expected bundle was read: check the bundle hash read out \
+                     at the ceremony, then scan that bundle's codes"
+                        .to_owned(),
+                ),
+                (_, false) => Some(format!(
+                    "{}; photograph each code flat, sharp and whole, with its white border, \
+                     and run qr decode again with all the images",
+                    e.hint()
+                        .unwrap_or_else(|| "scan the unreadable codes again".into())
+                )),
+                _ => e.hint(),
+            };
+            return Err(Error::Usage(report(Some(problem), hint).join("\n")));
+        }
+    };
     let files: Vec<(String, Vec<u8>)> = qr::unpack(&payload)?
         .into_iter()
         .map(|f| (f.path, f.bytes))
@@ -142,5 +235,24 @@ pub fn decode(args: QrDecodeArgs) -> Result<()> {
         args.out.display(),
         bundle.len()
     );
+    // Rebuilt all the same: what was left out is said.
+    for line in report(None, None) {
+        eprintln!("note: {line}");
+    }
     Ok(())
+}
+
+/// The first few of a list, and how many more.
+fn listed(items: &[String]) -> String {
+    const SHOWN: usize = 4;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > SHOWN {
+        text.push_str(&format!("; and {} more", items.len() - SHOWN));
+    }
+    text
 }

@@ -31,6 +31,8 @@ pub const FRAME_PREFIX: &str = "ceremony-frame:1:";
 pub const DEFAULT_MAX_CHUNK: usize = 768;
 /// The most files' bytes (with their names) that one payload may carry.
 pub const MAX_UNPACKED: usize = 64 * 1024 * 1024;
+/// The most bytes of frame texts read from standard input.
+pub const MAX_TEXTS: u64 = 256 * 1024 * 1024;
 /// The most frames one bundle may be cut into (index and total have at most five digits).
 pub const MAX_FRAMES: usize = 99_999;
 /// The longest path a packed file may have, in bytes.
@@ -135,6 +137,27 @@ pub enum QrError {
 }
 
 impl QrError {
+    /// The texts the error names, by their position among those given to [`join`]
+    /// (from 1).
+    pub fn positions(&self) -> Vec<usize> {
+        match self {
+            QrError::Malformed { position, .. }
+            | QrError::Foreign { position, .. }
+            | QrError::IndexOutOfRange { position, .. } => vec![*position],
+            QrError::TotalMismatch {
+                position,
+                first_position,
+                ..
+            }
+            | QrError::ConflictingDuplicate {
+                position,
+                first_position,
+                ..
+            } => vec![*first_position, *position],
+            _ => Vec::new(),
+        }
+    }
+
     /// One line saying what to do next, where we know.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -521,18 +544,40 @@ pub fn render_terminal(text: &str) -> Result<String, QrError> {
         .build())
 }
 
-/// The texts of every QR code in an image file's bytes (PNG), in the order found.
+/// The texts of every QR code in an image file's bytes (PNG or JPEG), each once.
 /// An image without a code, or whose codes cannot be read, is refused by name.
 pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Vec<String>, QrError> {
-    let picture = image::load_from_memory(bytes)
-        .map_err(|e| QrError::Image {
-            name: name.to_owned(),
-            reason: e.to_string(),
-        })?
-        .to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare(picture);
+    let picture = image::load_from_memory(bytes).map_err(|e| QrError::Image {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })?;
+    // ZXing's detector (rxing) reads photographs: resampled, rotated, skewed,
+    // blurred, noisy, JPEG. What it finds is kept; rqrr reads the rest (a second
+    // detector costs little and finds codes the first may miss).
+    let mut texts: Vec<String> = Vec::new();
+    let mut hints = rxing::DecodeHints {
+        PossibleFormats: Some(std::collections::HashSet::from([
+            rxing::BarcodeFormat::QR_CODE,
+        ])),
+        TryHarder: Some(true),
+        ..Default::default()
+    };
+    if let Ok(found) =
+        rxing::helpers::detect_multiple_in_image_with_hints(picture.clone(), &mut hints)
+    {
+        for r in found {
+            let text = r.getText().to_owned();
+            if !texts.contains(&text) {
+                texts.push(text);
+            }
+        }
+    }
+    let mut prepared = rqrr::PreparedImage::prepare(picture.to_luma8());
     let grids = prepared.detect_grids();
     if grids.is_empty() {
+        if !texts.is_empty() {
+            return Ok(texts);
+        }
         return Err(QrError::NoCode {
             name: name.to_owned(),
         });
@@ -541,11 +586,14 @@ pub fn decode_image(name: &str, bytes: &[u8]) -> Result<Vec<String>, QrError> {
     // code in 300 of the size we print): a grid that does not decode is set aside
     // when another in the same image does. A real frame lost that way is reported
     // as missing, by number, when the frames are joined.
-    let mut texts = Vec::new();
     let mut first_error = None;
     for (n, grid) in grids.iter().enumerate() {
         match grid.decode() {
-            Ok((_, text)) => texts.push(text),
+            Ok((_, text)) => {
+                if !texts.contains(&text) {
+                    texts.push(text);
+                }
+            }
             Err(e) => {
                 first_error.get_or_insert(QrError::Unreadable {
                     name: name.to_owned(),
@@ -648,6 +696,35 @@ fn majority<'a>(frames: &[Frame<'a>]) -> &'a str {
         })
         .map(|(hash, _)| hash)
         .unwrap_or_default()
+}
+
+/// A text read, and where it came from (an image's name, a file's line).
+pub type Sourced = (String, String);
+
+/// The frames among `texts` (each with where it came from) that belong to another
+/// bundle than `expected`, set aside: the texts kept, and a line for each set
+/// aside naming where it came from and which frame it is (never its bundle's hash:
+/// an expected hash mistyped must not be corrected by copying the one shown).
+pub fn set_aside_foreign(
+    texts: Vec<Sourced>,
+    expected: &str,
+) -> Result<(Vec<Sourced>, Vec<String>), QrError> {
+    if !is_hash(expected) {
+        return Err(QrError::BadExpectedHash(
+            expected.chars().take(80).collect(),
+        ));
+    }
+    let mut kept = Vec::new();
+    let mut aside = Vec::new();
+    for (n, (source, text)) in texts.into_iter().enumerate() {
+        match parse_frame(n + 1, &text) {
+            Ok(f) if f.hash != expected => {
+                aside.push(format!("{source} (frame {} of {})", f.index, f.total));
+            }
+            _ => kept.push((source, text)),
+        }
+    }
+    Ok((kept, aside))
 }
 
 /// Put frame texts back together into the bundle hash and the payload. The frames may
