@@ -254,7 +254,7 @@ pub struct QrEncodeArgs {
     pub out: PathBuf,
     /// Payload bytes per frame, 64 to 1600 (smaller codes are easier to scan; 1600
     /// fills the largest QR code).
-    #[arg(long, default_value_t = 768, value_name = "BYTES", value_parser = chunk_size)]
+    #[arg(long, default_value_t = crate::transfer::qr::DEFAULT_MAX_CHUNK, value_name = "BYTES", value_parser = chunk_size)]
     pub chunk: usize,
 }
 
@@ -279,8 +279,9 @@ pub struct QrShowArgs {
     /// Print every frame without waiting (for a terminal recorder).
     #[arg(long)]
     pub all: bool,
-    /// Payload bytes per frame, 64 to 1600.
-    #[arg(long, default_value_t = 768, value_name = "BYTES", value_parser = chunk_size)]
+    /// Payload bytes per frame, 64 to 1600: at most this many; on a terminal, as many
+    /// as let a code fit the window.
+    #[arg(long, default_value_t = crate::transfer::qr::DEFAULT_MAX_CHUNK, value_name = "BYTES", value_parser = chunk_size)]
     pub chunk: usize,
 }
 

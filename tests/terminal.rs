@@ -474,3 +474,145 @@ fn a_responder_revokes_the_tagging_key_at_the_terminal_typing_ahead() {
 fn grab(screen: &mut String, m: expectrl::Captures) {
     screen.push_str(&String::from_utf8_lossy(m.before()));
 }
+
+/// What `qr show` printed, as the codes a camera sees: each block of half-block
+/// lines (a glyph lights its half of the cell, a blank stays dark) drawn light on
+/// dark, 4 pixels a module, and read by zbarimg (the reference decoder).
+fn codes_on_screen(screen: &str, dir: &Path) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut block: Vec<&str> = Vec::new();
+    for line in screen.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.chars().any(|c| matches!(c, '█' | '▀' | '▄')) {
+            block.push(line);
+            continue;
+        }
+        if block.is_empty() {
+            continue;
+        }
+        let width = block.iter().map(|l| l.chars().count()).max().unwrap();
+        let scale = 4u32;
+        let mut img = image::GrayImage::from_pixel(
+            (width as u32 + 8) * scale,
+            (block.len() as u32 * 2 + 8) * scale,
+            image::Luma([0u8]),
+        );
+        for (y, l) in block.iter().enumerate() {
+            for (x, c) in l.chars().enumerate() {
+                let (top, bottom) = match c {
+                    '█' => (true, true),
+                    '▀' => (true, false),
+                    '▄' => (false, true),
+                    _ => (false, false),
+                };
+                for (half, lit) in [(0, top), (1, bottom)] {
+                    if !lit {
+                        continue;
+                    }
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            img.put_pixel(
+                                (x as u32 + 4) * scale + dx,
+                                ((y * 2 + half) as u32 + 4) * scale + dy,
+                                image::Luma([255u8]),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let path = dir.join(format!("screen-{}.png", texts.len()));
+        img.save(&path).unwrap();
+        let o = std::process::Command::new("zbarimg")
+            .args(["-q", "--raw", "-Sbinary"])
+            .arg(&path)
+            .output()
+            .expect("zbarimg runs (zbar-tools; scripts/test-all installs it)");
+        let read = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+        assert!(
+            !read.is_empty(),
+            "zbarimg cannot read the code on screen:\n{}",
+            block.join("\n")
+        );
+        texts.push(read);
+        block.clear();
+    }
+    texts
+}
+
+/// `qr show` in the terminals people have: at 80 by 24 the hash code fits and is
+/// read from the screen, a frame cannot fit and the size it needs is said; at 200
+/// by 60 the frames are cut to fit and every one read from the screen rebuilds the
+/// bundle.
+#[test]
+fn qr_show_fits_the_terminal_and_its_codes_are_read_from_the_screen() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("ceremony");
+    let rehearsal = d.path().join("rehearsal");
+    let o = std::process::Command::new(&bin)
+        .args(["rehearse", "--yes", "--out"])
+        .arg(&rehearsal)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let export = rehearsal.join("root-init");
+    let show = |cols: u16, rows: u16, extra: &[&str]| -> String {
+        // The window's size is set before the program starts (it reads it once).
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("stty cols {cols} rows {rows}; exec \"$0\" \"$@\""))
+            .arg(&bin)
+            .args(["qr", "show", "--all"])
+            .args(extra)
+            .arg(&export);
+        let mut p = Session::spawn(cmd).unwrap();
+        p.set_expect_timeout(Some(Duration::from_secs(60)));
+        let m = p.expect(Eof).unwrap();
+        let mut seen = m.before().to_vec();
+        seen.extend_from_slice(m.get(0).unwrap_or_default());
+        String::from_utf8_lossy(&seen).into_owned()
+    };
+    // 80 by 24: the hash codes; and a frame's need, said.
+    let screen = show(80, 24, &["--hash-only"]);
+    let texts = codes_on_screen(&screen, d.path());
+    assert_eq!(texts.len(), 2, "screen:\n{screen}");
+    assert!(texts[0].starts_with("ceremony-hash:bundle:"), "{texts:?}");
+    for line in screen.lines() {
+        assert!(line.trim_end_matches('\r').chars().count() <= 80, "{line}");
+    }
+    let screen = show(80, 24, &[]);
+    assert!(
+        screen.contains("this terminal is 80 columns by 24 rows")
+            && screen.contains("needs at least"),
+        "{screen}"
+    );
+    // 200 by 60: frames of 768 bytes (133 by 68) are cut to fit, and the screen's
+    // codes rebuild the bundle.
+    let screen = show(200, 60, &["--chunk", "768"]);
+    assert!(screen.contains("fit this terminal"), "{screen}");
+    let texts = codes_on_screen(&screen, d.path());
+    let frames: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.starts_with("ceremony-frame:"))
+        .collect();
+    assert!(frames.len() > 10, "{}", frames.len());
+    let scanned = d.path().join("scanned.txt");
+    std::fs::write(
+        &scanned,
+        frames.iter().map(|t| format!("{t}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let received = d.path().join("received");
+    let o = std::process::Command::new(&bin)
+        .args(["qr", "decode", "--texts"])
+        .arg(&scanned)
+        .arg("--out")
+        .arg(&received)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(received.join("1.root.json")).unwrap(),
+        std::fs::read(export.join("1.root.json")).unwrap()
+    );
+}

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::fsio;
 use crate::transfer::bundle::{Bundle, MANIFEST, write_received};
 use crate::transfer::qr::{self, PackedFile};
-use std::io::Read;
+use std::io::{Read, Write};
 
 /// Every file of the bundle, its manifest included, packed; and the frame texts.
 fn bundle_frames(bundle: &Bundle, chunk: usize) -> Result<Vec<String>> {
@@ -66,20 +66,70 @@ pub fn encode(args: QrEncodeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Does a code of `text` fit a terminal of `size` (columns, rows), with the line
+/// of its caption and prompt? The columns and rows it needs.
+fn fits(text: &str, small: bool, size: Option<(usize, usize)>) -> Result<(bool, (usize, usize))> {
+    let (cols, rows) = qr::terminal_size(text, small)?;
+    Ok((
+        size.is_none_or(|(c, r)| cols <= c && rows < r),
+        (cols, rows + 1),
+    ))
+}
+
 pub fn show(args: QrShowArgs) -> Result<()> {
     let bundle = Bundle::open_any(&args.bundle)?;
+    let term = console::Term::stdout();
+    // On a terminal, every code must fit the window: a code whose top scrolled
+    // away cannot be scanned.
+    let size = term.is_term().then(|| {
+        let (rows, cols) = term.size();
+        (usize::from(cols), usize::from(rows))
+    });
+    let too_small = |what: &str, (cols, rows): (usize, usize)| {
+        let (c, r) = size.unwrap_or_default();
+        Error::Usage(format!(
+            "this terminal is {c} columns by {r} rows; {what} needs at least {cols} by {rows}: \
+             enlarge the window or make its font smaller, then run qr show again (or carry the \
+             bundle as images: qr encode)"
+        ))
+    };
+    // Captions fit an 80-column line: hashes as their fingerprints (the codes
+    // carry them whole).
+    let fp = crate::tuf::verify::fingerprint;
     let mut codes = vec![(
-        format!("bundle hash {}", bundle.hash()),
+        format!("bundle hash {} …", fp(bundle.hash())),
         qr::single("bundle", bundle.hash()),
     )];
     if let Some(c) = &bundle.manifest().ceremony {
         codes.push((
-            format!("transcript hash {}", c.transcript_hash),
+            format!("transcript hash {} …", fp(&c.transcript_hash)),
             qr::single("transcript", &c.transcript_hash),
         ));
     }
+    for (caption, text) in &codes {
+        if let (false, needed) = fits(text, true, size)? {
+            return Err(too_small(&format!("the code of the {caption}"), needed));
+        }
+    }
     if !args.hash_only {
-        let frames = bundle_frames(&bundle, args.chunk)?;
+        // The largest frames, up to --chunk, whose codes fit.
+        let mut chunk = args.chunk;
+        let frames = loop {
+            let frames = bundle_frames(&bundle, chunk)?;
+            match fits(&frames[0], false, size)? {
+                (true, _) => break frames,
+                (false, _) if chunk > 64 => chunk = (chunk * 4 / 5).max(64),
+                (false, needed) => {
+                    return Err(too_small("a frame of 64 bytes, the smallest,", needed));
+                }
+            }
+        };
+        if chunk < args.chunk {
+            println!(
+                "frames of {chunk} payload bytes fit this terminal ({} frames)",
+                frames.len()
+            );
+        }
         let n = frames.len();
         for (i, f) in frames.into_iter().enumerate() {
             codes.push((
@@ -92,16 +142,33 @@ pub fn show(args: QrShowArgs) -> Result<()> {
             ));
         }
     }
-    let interactive = !args.all && console::Term::stdout().is_term();
+    let interactive = !args.all && term.is_term();
     let total = codes.len();
+    let mut out = std::io::stdout().lock();
     for (i, (caption, text)) in codes.iter().enumerate() {
         if interactive {
-            let _ = console::Term::stdout().clear_screen();
+            let _ = term.clear_screen();
         }
-        println!("{}", qr::render_terminal(text)?);
-        println!("{caption}   [{}/{total}]", i + 1);
+        let hash_code = text.starts_with("ceremony-hash:");
+        let prompt = if interactive && i + 1 < total {
+            " · Enter: next code"
+        } else {
+            "\n"
+        };
+        let shown = write!(
+            out,
+            "{}\n{caption}   [{}/{total}]{prompt}",
+            qr::render_terminal_at(text, hash_code)?,
+            i + 1
+        )
+        .and_then(|()| out.flush());
+        match shown {
+            Ok(()) => {}
+            // The reader went away (a pager closed): nothing more to show.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(Error::Internal(format!("standard output: {e}"))),
+        }
         if interactive && i + 1 < total {
-            println!("press Enter for the next code");
             let mut line = String::new();
             std::io::stdin()
                 .read_line(&mut line)

@@ -25,10 +25,11 @@ use sha2::{Digest, Sha256};
 pub const PAYLOAD_MAGIC: &[u8; 4] = b"CQP1";
 /// The start of every frame text: the format name and its version.
 pub const FRAME_PREFIX: &str = "ceremony-frame:1:";
-/// Payload bytes per frame when the caller has no reason to choose: 768 bytes are
-/// 1024 characters of base64, and a whole frame text is at most 1118 bytes, a
-/// version 27 code (125 modules a side) at error correction level M.
-pub const DEFAULT_MAX_CHUNK: usize = 768;
+/// Payload bytes per frame when the caller has no reason to choose: 384 bytes are
+/// 512 characters of base64, a frame text of at most 606 bytes, a version 19 code
+/// (93 modules a side) at error correction level M: the size phone and webcam
+/// captures read best (measured: about 256 to 384 bytes a frame).
+pub const DEFAULT_MAX_CHUNK: usize = 384;
 /// The most files' bytes (with their names) that one payload may carry.
 pub const MAX_UNPACKED: usize = 64 * 1024 * 1024;
 /// The most bytes of frame texts read from standard input.
@@ -496,7 +497,12 @@ pub fn single(label: &str, hex: &str) -> String {
 }
 
 fn encode(text: &str) -> Result<QrCode, QrError> {
-    QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(|e| QrError::Encode {
+    encode_at(text, false)
+}
+
+fn encode_at(text: &str, small: bool) -> Result<QrCode, QrError> {
+    let level = if small { EcLevel::L } else { EcLevel::M };
+    QrCode::with_error_correction_level(text.as_bytes(), level).map_err(|e| QrError::Encode {
         len: text.len(),
         reason: e.to_string(),
     })
@@ -534,9 +540,22 @@ pub fn render_svg(text: &str) -> Result<String, QrError> {
 /// The text's QR code in Unicode half blocks, two module rows per line, with its quiet
 /// zone, for a terminal that prints light text on a dark background: light modules are
 /// drawn, dark modules are left blank.
+/// The columns and rows [`render_terminal`] takes for the text's code (`small`:
+/// at error correction level L, for a short code shown on a screen).
+pub fn terminal_size(text: &str, small: bool) -> Result<(usize, usize), QrError> {
+    let side = encode_at(text, small)?.width() + 8;
+    Ok((side, side.div_ceil(2)))
+}
+
 pub fn render_terminal(text: &str) -> Result<String, QrError> {
+    render_terminal_at(text, false)
+}
+
+/// [`render_terminal`], at error correction level L with `small` (a hash code: a
+/// screen does not smudge, and level L makes it fit 80 by 24).
+pub fn render_terminal_at(text: &str, small: bool) -> Result<String, QrError> {
     use qrcode::render::unicode::Dense1x2;
-    Ok(encode(text)?
+    Ok(encode_at(text, small)?
         .render::<Dense1x2>()
         .dark_color(Dense1x2::Light)
         .light_color(Dense1x2::Dark)
@@ -1079,15 +1098,15 @@ mod tests {
         let payload = vec![0xa5; DEFAULT_MAX_CHUNK * 3 + 1];
         let texts = frames(&payload, A, DEFAULT_MAX_CHUNK);
         assert_eq!(texts.len(), 4);
-        assert!(texts.iter().all(|t| t.len() <= 1200), "{}", texts[0].len());
+        assert!(texts.iter().all(|t| t.len() <= 606), "{}", texts[0].len());
         let widest = format!(
             "ceremony-frame:1:99999/99999:{A}:{}",
             B64.encode([0xa5; DEFAULT_MAX_CHUNK])
         );
-        assert_eq!(widest.len(), 1118);
+        assert_eq!(widest.len(), 606);
         assert_eq!(
             encode(&widest).unwrap().version(),
-            qrcode::Version::Normal(27)
+            qrcode::Version::Normal(19)
         );
     }
 
