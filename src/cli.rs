@@ -279,6 +279,17 @@ pub struct QrShowArgs {
     /// Print every frame without waiting (for a terminal recorder).
     #[arg(long)]
     pub all: bool,
+    /// Show the bundle as an animation of fountain-coded codes (BC-UR), one after
+    /// another until Ctrl-C: a camera that catches enough of them, in any order,
+    /// rebuilds the bundle (qr decode).
+    #[arg(long, conflicts_with_all = ["hash_only", "all"])]
+    pub animate: bool,
+    /// With --animate: stop after this many codes (for a recording).
+    #[arg(long, requires = "animate", value_name = "N")]
+    pub parts: Option<usize>,
+    /// With --animate: how long each code stays on the screen.
+    #[arg(long, default_value_t = 400, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=10_000))]
+    pub interval_ms: u64,
     /// Payload bytes per frame, 64 to 1600: at most this many; on a terminal, as many
     /// as let a code fit the window.
     #[arg(long, default_value_t = crate::transfer::qr::DEFAULT_MAX_CHUNK, value_name = "BYTES", value_parser = chunk_size)]

@@ -616,3 +616,108 @@ fn qr_show_fits_the_terminal_and_its_codes_are_read_from_the_screen() {
         std::fs::read(export.join("1.root.json")).unwrap()
     );
 }
+
+/// The animated, fountain-coded stream (`qr show --animate`): with a third of its
+/// codes dropped at random, what the screen showed still rebuilds the bundle; a
+/// stream of another bundle is refused by its hash.
+#[test]
+fn a_fountain_coded_stream_survives_a_third_of_its_codes_lost() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("ceremony");
+    let rehearsal = d.path().join("rehearsal");
+    let o = std::process::Command::new(&bin)
+        .args(["rehearse", "--yes", "--out"])
+        .arg(&rehearsal)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let stream = |bundle: &str, parts: usize| -> Vec<String> {
+        let o = std::process::Command::new(&bin)
+            .args([
+                "qr",
+                "show",
+                "--animate",
+                "--interval-ms",
+                "50",
+                "--chunk",
+                "768",
+            ])
+            .args(["--parts", &parts.to_string()])
+            .arg(rehearsal.join(bundle))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let screen = String::from_utf8_lossy(&o.stdout).into_owned();
+        let dir = d.path().join(format!("screens-{bundle}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        codes_on_screen(&screen, &dir)
+    };
+    // 19 fragments of 768 bytes, shown as 75 codes.
+    let a = stream("root-init", 75);
+    assert_eq!(a.len(), 75);
+    assert!(
+        a.iter().all(|t| t.starts_with("ur:ceremony-bundle/")),
+        "{a:?}"
+    );
+    // A third lost, at random (seeded), the rest in another order.
+    let mut kept: Vec<(u64, &String)> = a
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7, t))
+        .collect();
+    kept.sort();
+    kept.truncate(50);
+    let texts: String = kept.iter().map(|(_, t)| format!("{t}\n")).collect();
+    let file = d.path().join("caught.txt");
+    std::fs::write(&file, &texts).unwrap();
+    let manifest = std::fs::read(rehearsal.join("root-init/manifest.json")).unwrap();
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(&manifest));
+    let received = d.path().join("received");
+    let o = std::process::Command::new(&bin)
+        .args(["qr", "decode", "--expect-bundle", &hash, "--texts"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&received)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(received.join("1.root.json")).unwrap(),
+        std::fs::read(rehearsal.join("root-init/1.root.json")).unwrap()
+    );
+    // Too few codes: how far it got, and the next step.
+    let few = d.path().join("few.txt");
+    std::fs::write(&few, a[..5].join("\n")).unwrap();
+    let o = std::process::Command::new(&bin)
+        .args(["qr", "decode", "--texts"])
+        .arg(&few)
+        .arg("--out")
+        .arg(d.path().join("never-written"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not enough yet") && err.contains("let the camera read more"),
+        "{err}"
+    );
+    // Another bundle's stream, expecting this one: refused by its hash.
+    let b = stream("root-rotate", 45);
+    let other = d.path().join("other.txt");
+    std::fs::write(&other, b.join("\n")).unwrap();
+    let o = std::process::Command::new(&bin)
+        .args(["qr", "decode", "--expect-bundle", &hash, "--texts"])
+        .arg(&other)
+        .arg("--out")
+        .arg(d.path().join("never-written"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the codes carry another bundle than the expected"),
+        "{err}"
+    );
+    assert!(!d.path().join("never-written").exists());
+}

@@ -9,6 +9,15 @@ use std::io::{Read, Write};
 
 /// Every file of the bundle, its manifest included, packed; and the frame texts.
 fn bundle_frames(bundle: &Bundle, chunk: usize) -> Result<Vec<String>> {
+    Ok(qr::frames(
+        &bundle_payload(bundle)?,
+        bundle.hash(),
+        chunk.max(64),
+    ))
+}
+
+/// Every file of the bundle, its manifest included, packed.
+fn bundle_payload(bundle: &Bundle) -> Result<Vec<u8>> {
     let manifest = crate::commands::read_file(&bundle.dir().join(MANIFEST))?;
     let mut files = vec![PackedFile {
         path: MANIFEST.into(),
@@ -20,7 +29,7 @@ fn bundle_frames(bundle: &Bundle, chunk: usize) -> Result<Vec<String>> {
             bytes: bundle.read(path)?,
         });
     }
-    Ok(qr::frames(&qr::pack(&files), bundle.hash(), chunk.max(64)))
+    Ok(qr::pack(&files))
 }
 
 pub fn encode(args: QrEncodeArgs) -> Result<()> {
@@ -111,6 +120,9 @@ pub fn show(args: QrShowArgs) -> Result<()> {
             return Err(too_small(&format!("the code of the {caption}"), needed));
         }
     }
+    if args.animate {
+        return animate(&args, &bundle, size, &too_small);
+    }
     if !args.hash_only {
         // The largest frames, up to --chunk, whose codes fit.
         let mut chunk = args.chunk;
@@ -178,6 +190,57 @@ pub fn show(args: QrShowArgs) -> Result<()> {
     Ok(())
 }
 
+/// The bundle as an endless fountain-coded stream (BC-UR): one code after another
+/// until Ctrl-C (or `--parts`); a camera that catches any sufficient subset, in any
+/// order, rebuilds it.
+fn animate(
+    args: &QrShowArgs,
+    bundle: &Bundle,
+    size: Option<(usize, usize)>,
+    too_small: &dyn Fn(&str, (usize, usize)) -> Error,
+) -> Result<()> {
+    let payload = bundle_payload(bundle)?;
+    let mut chunk = args.chunk;
+    let mut stream = loop {
+        let mut stream = qr::fountain(&payload, chunk)?;
+        let first = stream
+            .next_part()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        match fits(&first, false, size)? {
+            (true, _) => break qr::fountain(&payload, chunk)?,
+            (false, _) if chunk > 64 => chunk = (chunk * 4 / 5).max(64),
+            (false, needed) => return Err(too_small("an animated code of 64 bytes", needed)),
+        }
+    };
+    let fragments = payload.len().div_ceil(chunk);
+    let term = console::Term::stdout();
+    let mut out = std::io::stdout().lock();
+    let mut shown = 0usize;
+    while args.parts.is_none_or(|n| shown < n) {
+        let part = stream
+            .next_part()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        shown += 1;
+        if term.is_term() {
+            let _ = term.clear_screen();
+        }
+        let written = write!(
+            out,
+            "{}\ncode {shown} · bundle {} … · {fragments} fragments · Ctrl-C stops\n",
+            qr::render_terminal(&part)?,
+            crate::tuf::verify::fingerprint(bundle.hash())
+        )
+        .and_then(|()| out.flush());
+        match written {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(Error::Internal(format!("standard output: {e}"))),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(args.interval_ms));
+    }
+    Ok(())
+}
+
 pub fn decode(args: QrDecodeArgs) -> Result<()> {
     if args.images.is_empty() && args.texts.is_empty() {
         return Err(Error::Usage(
@@ -224,6 +287,51 @@ pub fn decode(args: QrDecodeArgs) -> Result<()> {
     // Single codes (bundle or transcript hash) may be among the scans: they are
     // not frames.
     texts.retain(|(_, t)| !t.starts_with("ceremony-hash:"));
+    // Fountain-coded parts (qr show --animate): any sufficient subset rebuilds it.
+    let (parts, mut texts): (Vec<_>, Vec<_>) = texts
+        .into_iter()
+        .partition(|(_, t)| qr::is_fountain_part(t));
+    if !parts.is_empty() && texts.is_empty() {
+        let fountain = qr::join_fountain(&parts);
+        let Some(payload) = fountain.payload else {
+            let mut lines = vec![format!(
+                "the animated codes read are not enough yet: {} of {} fragments of the bundle \
+                 resolved from {} code(s)",
+                fountain.resolved,
+                fountain.needed,
+                parts.len()
+            )];
+            if !fountain.refused.is_empty() {
+                lines.push(format!(
+                    "{} code(s) set aside: {}",
+                    fountain.refused.len(),
+                    listed(&fountain.refused)
+                ));
+            }
+            if !unreadable.is_empty() {
+                lines.push(format!(
+                    "{} image(s) could not be read: {}",
+                    unreadable.len(),
+                    listed(&unreadable)
+                ));
+            }
+            lines.push(
+                "next: let the camera read more of the animation (any further codes help, in \
+                 any order), then run qr decode again with all of them"
+                    .into(),
+            );
+            return Err(Error::Usage(lines.join("\n")));
+        };
+        for line in fountain
+            .refused
+            .iter()
+            .map(|r| format!("code set aside: {r}"))
+            .chain(unreadable.iter().map(|u| format!("image not read: {u}")))
+        {
+            eprintln!("note: {line}");
+        }
+        return write_payload(&args, None, &payload, parts.len());
+    }
     let mut set_aside = Vec::new();
     if let Some(expected) = &args.expect_bundle {
         (texts, set_aside) = qr::set_aside_foreign(texts, expected)?;
@@ -280,7 +388,23 @@ pub fn decode(args: QrDecodeArgs) -> Result<()> {
             return Err(Error::Usage(report(Some(problem), hint).join("\n")));
         }
     };
-    let files: Vec<(String, Vec<u8>)> = qr::unpack(&payload)?
+    write_payload(&args, Some(&hash), &payload, texts.len())?;
+    // Rebuilt all the same: what was left out is said.
+    for line in report(None, None) {
+        eprintln!("note: {line}");
+    }
+    Ok(())
+}
+
+/// Unpack a rebuilt payload and write the bundle, once its manifest is the one the
+/// frames name (`claimed`) and the one expected (`--expect-bundle`).
+fn write_payload(
+    args: &QrDecodeArgs,
+    claimed: Option<&str>,
+    payload: &[u8],
+    codes: usize,
+) -> Result<()> {
+    let files: Vec<(String, Vec<u8>)> = qr::unpack(payload)?
         .into_iter()
         .map(|f| (f.path, f.bytes))
         .collect();
@@ -289,23 +413,31 @@ pub fn decode(args: QrDecodeArgs) -> Result<()> {
         .find(|(p, _)| p == MANIFEST)
         .ok_or_else(|| Error::Usage("the decoded codes hold no manifest.json".into()))?;
     let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&manifest.1));
-    if actual != hash {
+    if let Some(hash) = claimed
+        && actual != hash
+    {
         return Err(Error::Usage(format!(
             "the decoded manifest hashes to {actual}, but the frames say bundle {hash}: nothing was written"
         )));
     }
+    if let Some(expected) = &args.expect_bundle
+        && &actual != expected
+    {
+        // (Its hash is not shown: a mistyped expected hash is never "corrected"
+        // by copying the one on screen.)
+        return Err(Error::Usage(format!(
+            "the codes carry another bundle than the expected {}: nothing was written\n\
+             next: check the bundle hash read out at the ceremony, then scan that bundle's codes",
+            crate::tuf::verify::fingerprint(expected)
+        )));
+    }
     let bundle = write_received(&args.out, &files)?;
     println!(
-        "bundle {} rebuilt from {} code(s) in {}: {} file(s) match its manifest",
+        "bundle {} rebuilt from {codes} code(s) in {}: {} file(s) match its manifest",
         bundle.hash(),
-        texts.len(),
         args.out.display(),
         bundle.len()
     );
-    // Rebuilt all the same: what was left out is said.
-    for line in report(None, None) {
-        eprintln!("note: {line}");
-    }
     Ok(())
 }
 

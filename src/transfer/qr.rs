@@ -717,6 +717,64 @@ fn majority<'a>(frames: &[Frame<'a>]) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The type of the fountain-coded (BC-UR) parts of a bundle's payload.
+pub const UR_TYPE: &str = "ceremony-bundle";
+
+/// Is the text a part of a fountain-coded stream (`ur:…`, in any case)?
+pub fn is_fountain_part(text: &str) -> bool {
+    text.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("ur:"))
+}
+
+/// The endless stream of fountain-coded (BC-UR) parts of a payload, each with at
+/// most `max_fragment` payload bytes: any sufficient subset, in any order, rebuilds
+/// it (the first parts are the fragments themselves, the rest mix them).
+pub fn fountain(payload: &[u8], max_fragment: usize) -> Result<ur::Encoder<'static>, QrError> {
+    ur::Encoder::new(payload, max_fragment.max(1), UR_TYPE)
+        .map_err(|e| QrError::Payload(format!("cannot fountain-code the payload: {e}")))
+}
+
+/// What the fountain-coded parts among the texts give.
+#[derive(Debug, Default)]
+pub struct Fountain {
+    /// The payload, once enough parts were read.
+    pub payload: Option<Vec<u8>>,
+    /// Fragments resolved, of how many.
+    pub resolved: usize,
+    pub needed: usize,
+    /// Parts refused (of another stream or type, or malformed), by where they came from.
+    pub refused: Vec<String>,
+}
+
+/// Rebuild a payload from fountain-coded parts, in any order, duplicates allowed.
+pub fn join_fountain(parts: &[Sourced]) -> Fountain {
+    let mut decoder = ur::Decoder::default();
+    let mut out = Fountain::default();
+    for (source, text) in parts {
+        let text = text.to_ascii_lowercase();
+        let kind_ok = text
+            .strip_prefix("ur:")
+            .and_then(|r| r.split('/').next())
+            .is_some_and(|t| t == UR_TYPE);
+        if !kind_ok {
+            out.refused
+                .push(format!("{source} (not a part of a ceremony bundle)"));
+            continue;
+        }
+        if let Err(e) = decoder.receive(&text) {
+            out.refused.push(format!("{source} ({e})"));
+        }
+        if decoder.complete() {
+            break;
+        }
+    }
+    out.needed = decoder.fragment_count();
+    out.resolved = decoder.resolved_fragment_count().unwrap_or(0);
+    if decoder.complete() {
+        out.payload = decoder.message().ok().flatten();
+    }
+    out
+}
+
 /// A text read, and where it came from (an image's name, a file's line).
 pub type Sourced = (String, String);
 
