@@ -2,6 +2,8 @@
 //! to a PNG file, the files read back in a shuffled order, some missing or from
 //! another bundle, and the files unpacked byte for byte.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -370,13 +372,7 @@ fn photographed_frames_decode_at_least_as_well_as_zbarimg() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    let rehearsal = d.path().join("rehearsal");
-    run(&[
-        "rehearse".as_ref(),
-        "--yes".as_ref(),
-        "--out".as_ref(),
-        rehearsal.as_os_str(),
-    ]);
+    let rehearsal = common::rehearsal(d.path());
     let export = rehearsal.join("root-init");
     let clean = d.path().join("clean");
     run(&[
@@ -493,17 +489,7 @@ fn every_problem_is_said_once_and_scanned_texts_rebuild_the_bundle() {
             .output()
             .unwrap()
     };
-    let rehearsal = d.path().join("rehearsal");
-    assert!(
-        ceremony(&[
-            "rehearse".as_ref(),
-            "--yes".as_ref(),
-            "--out".as_ref(),
-            rehearsal.as_os_str()
-        ])
-        .status
-        .success()
-    );
+    let rehearsal = common::rehearsal(d.path());
     let encode = |bundle: &str| {
         let out = d.path().join(format!("{bundle}-codes"));
         let o = ceremony(&[

@@ -548,13 +548,7 @@ fn codes_on_screen(screen: &str, dir: &Path) -> Vec<String> {
 fn qr_show_fits_the_terminal_and_its_codes_are_read_from_the_screen() {
     let d = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("ceremony");
-    let rehearsal = d.path().join("rehearsal");
-    let o = std::process::Command::new(&bin)
-        .args(["rehearse", "--yes", "--out"])
-        .arg(&rehearsal)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let rehearsal = rehearsal(d.path());
     let export = rehearsal.join("root-init");
     let show = |cols: u16, rows: u16, extra: &[&str]| -> String {
         // The window's size is set before the program starts (it reads it once).
@@ -624,13 +618,7 @@ fn qr_show_fits_the_terminal_and_its_codes_are_read_from_the_screen() {
 fn a_fountain_coded_stream_survives_a_third_of_its_codes_lost() {
     let d = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("ceremony");
-    let rehearsal = d.path().join("rehearsal");
-    let o = std::process::Command::new(&bin)
-        .args(["rehearse", "--yes", "--out"])
-        .arg(&rehearsal)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let rehearsal = rehearsal(d.path());
     let stream = |bundle: &str, parts: usize| -> Vec<String> {
         let o = std::process::Command::new(&bin)
             .args([

@@ -441,3 +441,16 @@ pub fn in_netns(cmd: &std::process::Command, networked: bool) -> std::process::C
     }
     wrapped
 }
+
+/// A rehearsal's exports (`root-init` and `root-rotate`) made under `dir`: real
+/// bundles to carry as QR codes. Returns the rehearsal's directory.
+pub fn rehearsal(dir: &Path) -> PathBuf {
+    let out = dir.join("rehearsal");
+    let o = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"))
+        .args(["rehearse", "--yes", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}

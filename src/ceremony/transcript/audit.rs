@@ -1061,17 +1061,13 @@ pub fn markdown(
     appendix: &mut dyn std::io::Read,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    const W: usize = 100;
     let mut o = String::new();
     if let Some(b) = &doc.banner {
         let b = match b.split_once(": ") {
             Some((head, rest)) => format!("**{head}**: {}", md_text(rest)),
             None => format!("**{}**", md_text(b)),
         };
-        for l in wrap_with(&b, W, "", false) {
-            o.push_str(&l);
-            o.push('\n');
-        }
+        push_wrapped(&mut o, &b, "");
         o.push('\n');
     }
     o.push_str(&format!("# {}\n", md_text(&doc.title)));
@@ -1083,43 +1079,24 @@ pub fn markdown(
         for block in &sec.blocks {
             match block {
                 Block::Para(t) => {
-                    for l in wrap_with(&md_text(t), W, "", false) {
-                        o.push_str(&l);
-                        o.push('\n');
-                    }
+                    push_wrapped(&mut o, &md_text(t), "");
                     o.push('\n');
                 }
                 Block::Facts(f) => {
                     for (k, v) in f {
-                        for l in wrap_with(
-                            &format!("- {}: {}", md_text(k), md_value(v)),
-                            W,
-                            "  ",
-                            false,
-                        ) {
-                            o.push_str(&l);
-                            o.push('\n');
-                        }
+                        push_wrapped(&mut o, &format!("- {}: {}", md_text(k), md_value(v)), "  ");
                     }
                     o.push('\n');
                 }
                 Block::Items(items) => {
                     for it in items {
-                        for l in wrap_with(&format!("- **{}**", md_text(&it.title)), W, "  ", false)
-                        {
-                            o.push_str(&l);
-                            o.push('\n');
-                        }
+                        push_wrapped(&mut o, &format!("- **{}**", md_text(&it.title)), "  ");
                         for (k, v) in &it.facts {
-                            for l in wrap_with(
+                            push_wrapped(
+                                &mut o,
                                 &format!("  - {}: {}", md_text(k), md_value(v)),
-                                W,
                                 "    ",
-                                false,
-                            ) {
-                                o.push_str(&l);
-                                o.push('\n');
-                            }
+                            );
                         }
                     }
                     o.push('\n');
@@ -1142,10 +1119,7 @@ pub fn markdown(
                 }
                 Block::Bullets(points) => {
                     for t in points {
-                        for l in wrap_with(&format!("- {}", md_text(t)), W, "  ", false) {
-                            o.push_str(&l);
-                            o.push('\n');
-                        }
+                        push_wrapped(&mut o, &format!("- {}", md_text(t)), "  ");
                     }
                     o.push('\n');
                 }
@@ -1173,6 +1147,15 @@ pub fn markdown(
     std::io::copy(appendix, out)?;
     out.write_all(b"\n</details>\n")?;
     Ok(())
+}
+
+/// `text` wrapped to the Markdown report's width, a line at a time (a word longer
+/// than a line kept whole: a hash a reader searches for).
+fn push_wrapped(o: &mut String, text: &str, indent: &str) {
+    for line in wrap_with(text, 100, indent, false) {
+        o.push_str(&line);
+        o.push('\n');
+    }
 }
 
 /// Text safe in Markdown prose: one line, no table or emphasis markup from data.
