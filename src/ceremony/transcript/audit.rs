@@ -98,9 +98,11 @@ impl Hierarchy {
     }
 }
 
-/// At most this many entries are grouped into the report's sections (a batch
-/// over many repositories lists its repositories in the appendix).
+/// At most this many entries, and this many bytes of their data, are grouped into
+/// the report's sections (a batch over many repositories lists its repositories in
+/// the appendix).
 const MAX_FACTS: usize = 5_000;
+const MAX_FACT_BYTES: usize = 64 << 20;
 /// Repositories of a batch named in the sections (all are in the appendix).
 const MAX_REPOSITORIES: usize = 50;
 
@@ -112,6 +114,7 @@ pub struct Gathered {
     pub bookkeeping: u64,
     pub repositories: Vec<Entry>,
     pub repository_count: u64,
+    bytes: usize,
 }
 
 impl Gathered {
@@ -125,8 +128,15 @@ impl Gathered {
                     self.repositories.push(e.clone());
                 }
             }
-            _ if self.entries.len() < MAX_FACTS => self.entries.push(e.clone()),
-            _ => self.omitted += 1,
+            _ => {
+                let size = e.data.to_string().len();
+                if self.entries.len() < MAX_FACTS && self.bytes + size <= MAX_FACT_BYTES {
+                    self.bytes += size;
+                    self.entries.push(e.clone());
+                } else {
+                    self.omitted += 1;
+                }
+            }
         }
     }
 
@@ -814,9 +824,10 @@ fn exceptions(g: &Gathered, verdict: &Result<VerifyReport>) -> Section {
     if g.omitted > 0 {
         items.push(Item {
             title: format!(
-                "{} entries are not grouped in this report (it groups at most {MAX_FACTS}); \
-                 they are in the transcript",
-                g.omitted
+                "{} entries are not grouped in this report (it groups at most {MAX_FACTS}, \
+                 of at most {} MiB); they are in the transcript",
+                g.omitted,
+                MAX_FACT_BYTES >> 20
             ),
             facts: Vec::new(),
         });

@@ -20,6 +20,8 @@ const SIZE: f32 = 9.0;
 const LEAD: f32 = 11.5;
 /// The appendix lists at most this many entries (the Markdown lists them all).
 pub const MAX_APPENDIX: usize = 3_000;
+/// Characters of one appendix entry the PDF shows (about a page).
+pub const MAX_APPENDIX_LINE: usize = 8_000;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Font {

@@ -143,8 +143,13 @@ pub fn render_pdf_with(
     let mut appendix = Vec::new();
     let mut more = 0u64;
     let (gathered, verdict) = gather(path, options, &mut |e| {
-        if let Some(line) = appendix_line(e) {
+        if let Some(mut line) = appendix_line(e) {
             if appendix.len() < super::pdf::MAX_APPENDIX {
+                // (A page holds no more; the Markdown keeps every character.)
+                if let Some((at, _)) = line.char_indices().nth(super::pdf::MAX_APPENDIX_LINE) {
+                    line.truncate(at);
+                    line.push_str(" … (cut here: in full in the transcript)");
+                }
                 appendix.push(line);
             } else {
                 more += 1;

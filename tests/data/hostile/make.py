@@ -547,6 +547,9 @@ for failure, setup, code in TRANSCRIPT_MUTATIONS:
     case("transcripts", failure, "report", ["transcript", "report", T, "--out", "report.md"],
          exit=code, names=["transcript.jsonl"], setup=[REHEARSAL] + setup,
          writes=[] if failure in UNREADABLE else ["report.md"])
+    case("transcripts", failure, "report-pdf", ["transcript", "report", T, "--pdf", "report.pdf"],
+         exit=code, names=["transcript.jsonl"], setup=[REHEARSAL] + setup,
+         writes=[] if failure in UNREADABLE else ["report.pdf"])
 for failure, extra, names in [
     ("expect-hash-mismatch", ["--expect-hash", "ab" * 32], ["hash"]),
     ("expect-hash-malformed", ["--expect-hash", "xyz"], ["xyz"]),
@@ -564,6 +567,9 @@ for failure, setup in [
 ]:
     case("transcripts", failure, "report", ["transcript", "report", T, "--out", "report.md"],
          names=["report.md"], setup=[REHEARSAL] + setup)
+    case("transcripts", failure, "report-pdf",
+         ["transcript", "report", T, "--pdf", "report.md"], names=["report.md"],
+         setup=[REHEARSAL] + setup)
 
 # ------------------------------------------------------------ scripts
 SCRIPTS = os.path.join(DATA, "scripts")
@@ -791,6 +797,22 @@ for failure, op in [
     ("image-sparse-3-gib", {"sparse": "frame.png", "size": HUGE}),
 ]:
     case("qr", failure, "decode", DECODE + ["frame.png"], names=["frame.png"], setup=[op])
+TEXTS = ["qr", "decode", "--out", "received", "--texts", "texts.txt"]
+for failure, content, names in [
+    ("texts-empty", b"", ["frame"]),
+    ("texts-not-utf8", b"\xff\xfe ceremony-frame:1:1/1:\n", ["texts.txt"]),
+    ("texts-not-frames", b"hello\nworld\n", ["frame text 1"]),
+    ("texts-fountain-parts-garbled",
+     b"ur:ceremony-bundle/1-4294967295/lpadaxaxaxaxaxax\nur:bytes/1-2/abc\n"
+     b"UR:CEREMONY-BUNDLE/2-3/LPAD\n", ["texts.txt line 1", "not enough"]),
+]:
+    case("qr", failure, "decode", TEXTS, names=names, files={"texts.txt": content})
+for failure, op in [
+    ("texts-is-a-fifo", {"fifo": "texts.txt"}),
+    ("texts-is-a-device", {"symlink": "texts.txt", "to": "/dev/zero"}),
+    ("texts-is-a-directory", {"mkdir": "texts.txt"}),
+]:
+    case("qr", failure, "decode", TEXTS, names=["texts.txt"], setup=[op])
 FRAMES = [REHEARSAL, {"qr_encode": B, "to_dir": "frames"}]
 for failure, args, setup, names in [
     ("out-is-a-dangling-symlink", DECODE + ["glob:frames/*.png"],
