@@ -18,6 +18,8 @@ const BOTTOM: f32 = 56.0;
 /// Body text: Courier 9 pt, 0.6 em a character.
 const SIZE: f32 = 9.0;
 const LEAD: f32 = 11.5;
+/// Keys a role's box in the key hierarchy lists (all are listed in the text).
+const MAX_BOX_KEYS: usize = 40;
 /// The appendix lists at most this many entries (the Markdown lists them all).
 pub const MAX_APPENDIX: usize = 3_000;
 /// Characters of one appendix entry the PDF shows (about a page).
@@ -134,9 +136,14 @@ impl Layout {
         let b_roles = before.as_ref().map(|(_, r)| r).unwrap_or(&empty);
         let a_roles = after.as_ref().map(|(_, r)| r).unwrap_or(&empty);
         for role in roles {
+            // A box holds at most MAX_BOX_KEYS keys (and a line saying how many more),
+            // so it always fits a page.
             let rows = [b_roles.get(role), a_roles.get(role)]
                 .iter()
-                .map(|r| r.map(|(_, k)| k.len() + 1).unwrap_or(0))
+                .map(|r| {
+                    r.map(|(_, k)| k.len().min(MAX_BOX_KEYS + 1) + 1)
+                        .unwrap_or(0)
+                })
                 .max()
                 .unwrap_or(1);
             let box_h = rows as f32 * lead + 6.0;
@@ -164,8 +171,18 @@ impl Layout {
                     size: SIZE,
                     text: format!("{role}: {threshold} of {}", keyids.len()),
                 });
-                for k in keyids {
+                for (n, k) in keyids.iter().enumerate() {
                     y -= lead;
+                    if n == MAX_BOX_KEYS && keyids.len() > MAX_BOX_KEYS + 1 {
+                        self.op(Op::Text {
+                            x: x + 5.0,
+                            y,
+                            font: Font::Regular,
+                            size: SIZE,
+                            text: format!("  … {} more", keyids.len() - MAX_BOX_KEYS),
+                        });
+                        break;
+                    }
                     let changed =
                         before.is_some() && !other.get(role).is_some_and(|(_, o)| o.contains(k));
                     self.op(Op::Text {
