@@ -400,6 +400,16 @@ pub struct RunArgs {
     /// named with --keep-target or --drop-target.
     #[arg(long, value_name = "VERSION")]
     pub keep_targets_before: Option<u64>,
+    /// root-countersign: the previous site's export of the signing event (or a
+    /// request bundle carrying one, e.g. a tuf-on-ci signing event).
+    #[arg(long, value_name = "DIR")]
+    pub previous: Option<PathBuf>,
+    /// WITNESS=REF: at the end, witness WITNESS (a participant of the script)
+    /// signs the final transcript hash with their own key: a token (soft:…,
+    /// pkcs11:…, yubikey:…) or ssh:PATH, an OpenSSH private key (an sshsig that
+    /// `ssh-keygen -Y verify` checks). Repeatable.
+    #[arg(long = "witness-key", value_name = "WITNESS=REF")]
+    pub witness_keys: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -688,8 +698,15 @@ pub struct TranscriptCheckArgs {
 
 #[derive(Debug, Args)]
 pub struct TranscriptVerifyArgs {
-    /// The transcript (JSON lines).
+    /// The transcript (JSON lines), or an export directory: its manifest, its
+    /// transcript and, for a signing event across sites, every site's transcript
+    /// and their chain.
     pub file: PathBuf,
+    /// A witness's public key (an OpenSSH public key such as id_ed25519.pub, or a
+    /// key file as `ceremony key show` writes it): a witness signature by it over
+    /// the transcript's final hash must be in the export. Repeatable.
+    #[arg(long = "witness", value_name = "KEY")]
+    pub witnesses: Vec<PathBuf>,
     #[command(flatten)]
     pub check: TranscriptCheckArgs,
 }

@@ -2,6 +2,8 @@
 
 pub mod airgap;
 pub mod engine;
+pub mod event;
 pub mod script;
 pub mod transcript;
 pub mod ui;
+pub mod witness;

@@ -27,6 +27,9 @@ pub enum Kind {
     /// The next targets version (targets kept offline): a delegated role's keys
     /// added, removed or replaced, and its threshold set.
     DelegationRotate,
+    /// A further site of a signing event: the previous site's partly signed
+    /// root is imported, checked and signed with this site's keys.
+    RootCountersign,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
             Kind::RevokeTaggingKey => "revoke-tagging-key",
             Kind::RefreshExpiry => "refresh-expiry",
             Kind::DelegationRotate => "delegation-rotate",
+            Kind::RootCountersign => "root-countersign",
         }
     }
 
@@ -97,6 +101,11 @@ pub struct Parameters {
     /// PIV management key (rehearsals only; recorded in the transcript).
     #[serde(default)]
     pub allow_default_management_key: bool,
+    /// The first site of a signing event across sites: the export may be partly
+    /// signed (below the new or the previous root's threshold), and further
+    /// sites countersign it (`root-countersign`).
+    #[serde(default)]
+    pub signing_event: bool,
 }
 
 /// A key the ceremony uses, by a name steps refer to.
@@ -692,6 +701,32 @@ impl Script {
                     k.0
                 ));
             }
+        }
+        if self.kind == Kind::RootCountersign {
+            if let Some((name, _)) = self
+                .keys
+                .iter()
+                .find(|(_, k)| k.generate || !k.role.signs_root())
+            {
+                return Err(format!(
+                    "key {name:?}: a root-countersign ceremony only signs the root it imports, \
+                     with root keys it already has (role root or outgoing-root, not generated)"
+                ));
+            }
+            if self.parameters.root_threshold.is_some() || self.parameters.expires.is_some() {
+                return Err(
+                    "a root-countersign ceremony changes nothing in the root it imports: \
+                     root_threshold and expires do not apply"
+                        .into(),
+                );
+            }
+        }
+        if self.parameters.signing_event && self.kind == Kind::DelegationRotate {
+            return Err(
+                "signing_event = true: a signing event across sites signs a root; \
+                 delegation-rotate signs targets metadata in one room"
+                    .into(),
+            );
         }
         let mut ids = BTreeSet::new();
         let mut generated = BTreeSet::new();

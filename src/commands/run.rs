@@ -56,7 +56,7 @@ pub fn run(args: RunArgs, reg: &Registry) -> Result<()> {
         refuse_options_resume_ignores(&args)?;
     }
     if args.resume
-        && let Some(hash) = Engine::finish_sealed(&args.workdir, ui.as_mut())?
+        && let Some(hash) = Engine::finish_sealed(&args.workdir, ui.as_mut(), reg)?
     {
         println!("transcript hash: {hash}");
         return Ok(());
@@ -120,6 +120,26 @@ fn prepare(args: &RunArgs) -> Result<(String, String, Bindings)> {
         }
         None => None,
     };
+    if let Some(dir) = &args.previous {
+        // A further site of a signing event signs the event's repository.
+        let previous = crate::ceremony::event::Previous::open(dir)?;
+        for (param, value) in [
+            ("repository", previous.event.repository.clone()),
+            ("flavour", previous.event.flavour.clone()),
+        ] {
+            match set.get(param) {
+                Some(given) if *given != value => {
+                    return Err(Error::Usage(format!(
+                        "--set {param}={given}, but the signing event in {} is for {param} {value}",
+                        dir.display()
+                    )));
+                }
+                _ => {
+                    set.insert(param.into(), value);
+                }
+            }
+        }
+    }
     let approved = crate::ceremony::engine::ApprovedScript {
         text: text.to_string(),
         sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
@@ -195,6 +215,8 @@ fn prepare(args: &RunArgs) -> Result<(String, String, Bindings)> {
         backup_dir: args.backup_dir.clone(),
         targets_decision: None,
         approved_script: Some(approved),
+        previous: args.previous.clone(),
+        witnesses: pairs(&args.witness_keys, "--witness-key")?,
     };
     bindings.targets_decision = match input.as_ref().and_then(|i| i.targets_review.as_ref()) {
         Some(review) => Some(
@@ -252,6 +274,8 @@ fn refuse_options_resume_ignores(args: &RunArgs) -> Result<()> {
         ("--targets", args.targets.is_some()),
         ("--revoke", !args.revoke.is_empty()),
         ("--request", args.request.is_some()),
+        ("--previous", args.previous.is_some()),
+        ("--witness-key", !args.witness_keys.is_empty()),
         ("--set", !args.set.is_empty()),
         ("--keep-target", !args.keep_targets.is_empty()),
         ("--drop-target", !args.drop_targets.is_empty()),
@@ -290,7 +314,7 @@ fn set_value(key: &str, value: &str) -> Result<toml::Value> {
             "tuf" | "notary" => Ok(toml::Value::String(value.into())),
             _ => Err(bad("the flavour is tuf or notary")),
         },
-        "allow_default_management_key" => match value {
+        "allow_default_management_key" | "signing_event" => match value {
             "true" => Ok(toml::Value::Boolean(true)),
             "false" => Ok(toml::Value::Boolean(false)),
             _ => Err(bad("true or false")),
@@ -299,7 +323,7 @@ fn set_value(key: &str, value: &str) -> Result<toml::Value> {
         _ => Err(Error::Usage(format!(
             "--set {key}: not a script parameter (parameters: repository, flavour, \
              expires_days, expires, root_threshold, delegation, delegation_threshold, \
-             allow_default_management_key)"
+             allow_default_management_key, signing_event)"
         ))),
     }
 }

@@ -6,11 +6,13 @@ use crate::ceremony::airgap;
 use crate::ceremony::transcript::{
     self, EntryHash, TranscriptError, VerifyOptions, VerifyReport, witness_words,
 };
+use crate::ceremony::{event, witness};
 use crate::cli::{
     AirgapCheckArgs, TranscriptCheckArgs, TranscriptReportArgs, TranscriptVerifyArgs,
 };
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::transfer::bundle::Bundle;
 
 fn options(args: &TranscriptCheckArgs) -> Result<VerifyOptions> {
     Ok(VerifyOptions {
@@ -46,8 +48,71 @@ fn require_sealed(report: &VerifyReport, accept_practice: bool) -> Result<()> {
 
 pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
     let options = options(&args.check)?;
-    let report = transcript::verify_file_with(&args.file, &options)?;
-    println!("transcript: {}", args.file.display());
+    // Every witness key is read before anything is said: a bad key file is named.
+    let keys = args
+        .witnesses
+        .iter()
+        .map(|p| witness::WitnessKey::read(p))
+        .collect::<Result<Vec<_>>>()?;
+    let (file, dir) = if args.file.is_dir() {
+        (args.file.join("transcript.jsonl"), Some(args.file.clone()))
+    } else {
+        let parent = args
+            .file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .to_owned();
+        (args.file.clone(), Some(parent).filter(|_| !keys.is_empty()))
+    };
+    if args.file.is_dir() {
+        let bundle = Bundle::open(&args.file, "export")?;
+        println!(
+            "export: {}: manifest intact, every file as listed",
+            args.file.display()
+        );
+        if bundle.contains(event::EVENT_FILE) {
+            let ev: event::EventFile = serde_json::from_slice(&bundle.read(event::EVENT_FILE)?)
+                .map_err(|e| Error::Read {
+                    path: args.file.join(event::EVENT_FILE).display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            let sites = event::verify_sites(&args.file, &bundle, &ev)?;
+            println!(
+                "signing event: root version {} of {}, {} site(s); {}",
+                ev.version,
+                ev.repository,
+                sites.len(),
+                if ev.complete {
+                    "complete"
+                } else {
+                    "NOT complete (below threshold)"
+                }
+            );
+            for s in &sites {
+                println!(
+                    "  site {}: {}: sealed and intact, begins from the site before; final hash {}",
+                    s.site,
+                    s.path,
+                    s.final_hash.to_hex()
+                );
+                if !s.practice.is_empty() && !args.check.accept_practice && s.site < ev.site {
+                    return Err(Error::Practice(format!(
+                        "site {}'s transcript ({}): NOT A PRODUCTION CEREMONY: {}. To check it \
+                         as the practice run it is, add --accept-practice",
+                        s.site,
+                        s.path,
+                        s.practice.join("; ")
+                    )));
+                }
+            }
+            for t in &ev.thresholds {
+                println!("  {}", t.describe());
+            }
+        }
+    }
+    let report = transcript::verify_file_with(&file, &options)?;
+    println!("transcript: {}", file.display());
     if !report.practice.is_empty() {
         println!("NOT A PRODUCTION CEREMONY: {}", report.practice.join("; "));
     }
@@ -88,6 +153,42 @@ pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
         },
         witness_words(&report.final_hash)
     );
+    if let Some(dir) = &dir {
+        match witness::read(dir)? {
+            Some(w) => {
+                for sig in &w.signatures {
+                    println!(
+                        "witness: {}{} signed final hash {} with {} key {} ({})",
+                        sig.participant,
+                        sig.name
+                            .as_deref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default(),
+                        w.transcript_final_hash,
+                        sig.method,
+                        sig.key,
+                        sig.signer
+                    );
+                }
+                for key in &keys {
+                    let sig = witness::check(dir, &w, &report.final_hash.to_hex(), key)?;
+                    println!(
+                        "witness signature verified: {} by {}",
+                        sig.participant,
+                        key.describe()
+                    );
+                }
+            }
+            None if !keys.is_empty() => {
+                return Err(Error::Usage(format!(
+                    "{}: no witness signed this transcript (there is no {} beside it)",
+                    dir.display(),
+                    witness::WITNESS_FILE
+                )));
+            }
+            None => {}
+        }
+    }
     require_sealed(&report, args.check.accept_practice)
 }
 

@@ -144,6 +144,24 @@ impl Export {
                 ));
             }
         }
+        if bundle.contains(crate::ceremony::event::EVENT_FILE) {
+            // A signing event across sites: publishable once both thresholds are
+            // met, and only with every site's transcript in one intact chain.
+            let event: crate::ceremony::event::EventFile = serde_json::from_slice(
+                &bundle.read(crate::ceremony::event::EVENT_FILE)?,
+            )
+            .map_err(|e| refuse(dir, format!("{}: {e}", crate::ceremony::event::EVENT_FILE)))?;
+            if !event.complete || event.thresholds.iter().any(|t| !t.met()) {
+                return Err(refuse(
+                    dir,
+                    crate::ceremony::event::below_threshold(
+                        &format!("root version {}", event.version),
+                        &event.thresholds,
+                    ),
+                ));
+            }
+            crate::ceremony::event::verify_sites(dir, &bundle, &event)?;
+        }
         let m = bundle.manifest();
         let flavour = match m.flavour.as_str() {
             "notary" => Flavour::Notary,

@@ -103,7 +103,7 @@ pub(super) fn check_bindings(
                 "key {name} is generated in this ceremony: say on which token with --token {name}=REF"
             )));
         }
-        if !online && !has_token && !interactive {
+        if !online && !has_token && !has_file && !interactive {
             return Err(usage(format!(
                 "root key {name} signs in this ceremony: bind its token with --token {name}=REF"
             )));
@@ -174,7 +174,35 @@ pub(super) fn check_bindings(
             )));
         }
     }
+    let countersign = script.kind == Kind::RootCountersign;
+    match (&b.previous, countersign) {
+        (Some(_), false) => {
+            return Err(usage(format!(
+                "--previous is the previous site's export of a signing event, which a \
+                 root-countersign ceremony signs; this is a {} ceremony",
+                script.kind.name()
+            )));
+        }
+        (None, true) => {
+            return Err(usage(
+                "a root-countersign ceremony signs the root of a signing event: give the \
+                 previous site's export with --previous DIR",
+            ));
+        }
+        (Some(_), true) if b.current.is_some() => {
+            return Err(usage(
+                "a root-countersign ceremony takes the current roots from the previous \
+                 site's export (--previous); --current is not used",
+            ));
+        }
+        _ => {}
+    }
     let current = match (&b.current, script.kind.needs_current_root()) {
+        (None, true) if countersign => {
+            let dir = b.previous.as_ref().expect("checked above");
+            let previous = crate::ceremony::event::Previous::open(dir)?;
+            verify_current(script, b, previous.current)?
+        }
         (None, true) => {
             return Err(usage(format!(
                 "a {} ceremony starts from the current root: give --current DIR",
@@ -188,6 +216,26 @@ pub(super) fn check_bindings(
         }
         (None, false) => Vec::new(),
         (Some(path), true) => {
+            let docs = if path.is_dir() {
+                crate::inputs::read_root_dir(path, None)?
+            } else {
+                vec![crate::inputs::read_root(path)?]
+            };
+            verify_current(script, b, docs)?
+        }
+    };
+    check_targets(script, b, current, delegating)
+}
+
+/// The current chain, checked against the root the key holders trust.
+fn verify_current(
+    script: &Script,
+    b: &Bindings,
+    docs: Vec<RootDocument>,
+) -> Result<Vec<RootDocument>> {
+    let flavour = flavour_of(script);
+    {
+        {
             let trusted_path = b.trusted.as_ref().ok_or_else(|| {
                 usage(format!(
                     "a {} ceremony needs --trusted ROOT: the root your key holders already trust, \
@@ -197,11 +245,6 @@ pub(super) fn check_bindings(
                 ))
             })?;
             let trusted = crate::inputs::read_root(trusted_path)?;
-            let docs = if path.is_dir() {
-                crate::inputs::read_root_dir(path, None)?
-            } else {
-                vec![crate::inputs::read_root(path)?]
-            };
             if let Some(first) = docs.first()
                 && first.flavour() != flavour
             {
@@ -238,9 +281,18 @@ pub(super) fn check_bindings(
                 )));
             }
             verify_chain(Some(trusted), newer, &options)?;
-            docs
+            Ok(docs)
         }
-    };
+    }
+}
+
+/// delegation-rotate: the current targets metadata, checked against the current root.
+fn check_targets(
+    script: &Script,
+    b: &Bindings,
+    current: Vec<RootDocument>,
+    delegating: bool,
+) -> Result<(Vec<RootDocument>, Option<TargetsDocument>)> {
     let targets = match (&b.targets, delegating) {
         (None, true) => {
             return Err(usage(

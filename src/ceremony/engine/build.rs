@@ -98,6 +98,22 @@ impl Engine<'_> {
                             let id = key_id(&key, self.flavour);
                             add(&mut root, "root", id, key);
                         }
+                        "root"
+                            if self.state.bindings.keyfiles.contains_key(name)
+                                && !self.state.bindings.tokens.contains_key(name) =>
+                        {
+                            // A new root key made elsewhere (a keyholder at another
+                            // site of a signing event), given by its public key.
+                            let key = self.key_object(name, role, &step.id)?;
+                            let id = key_id(&key, self.flavour);
+                            if !root.roles["root"].keyids.contains(&id) {
+                                self.ui.say(&format!(
+                                    "root key {} comes (given as a public key: {name})",
+                                    short(&id)
+                                ));
+                            }
+                            add(&mut root, "root", id, key);
+                        }
                         "root" => {
                             let public = self.public_of(name)?;
                             find_root_keyid(&root, &public, self.flavour).ok_or_else(|| {
@@ -158,6 +174,7 @@ impl Engine<'_> {
             }
             Kind::RefreshExpiry => {}
             Kind::DelegationRotate => unreachable!("validated: delegation-rotate builds targets"),
+            Kind::RootCountersign => unreachable!("root-countersign imports its root"),
         }
         if let Some(t) = params.root_threshold {
             root.roles.get_mut("root").expect("root role").threshold = t;

@@ -52,6 +52,7 @@ mod backups;
 mod batch;
 mod bindings;
 mod build;
+mod event;
 mod export;
 mod generate;
 mod pipeline;
@@ -61,6 +62,7 @@ mod signers;
 mod summary;
 mod targets;
 mod verify;
+mod witness;
 mod yubikey;
 
 use backups::*;
@@ -120,6 +122,14 @@ pub struct Bindings {
     /// over it (`--set`, or the request bundle): exported as `script.toml`.
     #[serde(default)]
     pub approved_script: Option<ApprovedScript>,
+    /// root-countersign: the previous site's export of the signing event.
+    #[serde(default)]
+    pub previous: Option<PathBuf>,
+    /// Witness participant → the key they sign the final transcript hash with:
+    /// a token reference (`soft:…`, `pkcs11:…`, `yubikey:…`) or `ssh:PATH` (an
+    /// OpenSSH private key; the signature is an `sshsig`).
+    #[serde(default)]
+    pub witnesses: BTreeMap<String, String>,
 }
 
 /// The script file as approved, before any parameter was set over it.
@@ -194,6 +204,9 @@ struct State {
     /// Participant → the name they typed at sign-in (asked again at sign-out).
     #[serde(default)]
     signed_in: BTreeMap<String, String>,
+    /// root-countersign: the key IDs whose signatures the imported draft carried.
+    #[serde(default)]
+    imported: Vec<String>,
 }
 
 /// Where a run keeps its files.
@@ -333,6 +346,7 @@ impl<'a> Engine<'a> {
         // Validate everything before anything is done.
         let (current, current_targets) =
             check_all_bindings(&script, &bindings, ui.interactive(), registry)?;
+        witness::check_witnesses(&script, &bindings, registry)?;
         let work = Workdir(workdir.to_owned());
         match work.contents()? {
             WorkdirContents::Absent | WorkdirContents::Empty => {}
@@ -361,6 +375,10 @@ impl<'a> Engine<'a> {
                 .insert("overrides".into(), json!(approved.overrides.clone()));
         }
         meta.extra.insert("kind".into(), json!(script.kind.name()));
+        if let Some(site) = event::begin_parameter(&script, &bindings)? {
+            meta.extra
+                .insert(crate::ceremony::event::BEGIN_PARAMETER.into(), site);
+        }
         meta.extra.insert("flavour".into(), json!(flavour.name()));
         meta.extra
             .insert("repository".into(), json!(script.parameters.repository));
@@ -449,6 +467,7 @@ impl<'a> Engine<'a> {
             draft_sha256: None,
             batch: None,
             signed_in: BTreeMap::new(),
+            imported: Vec::new(),
         };
         let mut state = state;
         state.current_sha256 = current_hashes(&current)?;
@@ -589,7 +608,8 @@ impl<'a> Engine<'a> {
                 Some(t) => format!("{} ({:?}, {t})", actor.id, actor.role).to_lowercase(),
                 None => format!("{} ({:?})", actor.id, actor.role).to_lowercase(),
             };
-            self.ui.header(i + 1, total, &title(step), &actor_desc);
+            self.ui
+                .header(i + 1, total, &title(step, self.script.kind), &actor_desc);
             self.transcript.record(
                 Some(&step.id),
                 Some(&step.actor),
@@ -634,6 +654,14 @@ impl<'a> Engine<'a> {
         };
         let sealed = self.transcript.seal(signer)?;
         crash_point("before-finish", "seal");
+        witness::sign_witnesses(
+            &out,
+            &sealed.final_hash.to_hex(),
+            &self.state.bindings,
+            &self.state.signed_in,
+            &mut *self.ui,
+            self.registry,
+        )?;
         let repositories = bundle_repositories(&self.script, &self.state.bindings)?;
         crate::online::request::Request::close_shared();
         finish(
@@ -646,7 +674,11 @@ impl<'a> Engine<'a> {
 
     /// Finish a run whose transcript was sealed before an interruption: the
     /// export gets the transcript and its report, and the final hash is shown.
-    pub fn finish_sealed(workdir: &Path, ui: &mut dyn OperatorUi) -> Result<Option<String>> {
+    pub fn finish_sealed(
+        workdir: &Path,
+        ui: &mut dyn OperatorUi,
+        registry: &Registry,
+    ) -> Result<Option<String>> {
         let work = Workdir(workdir.to_owned());
         let sealed = match super::transcript::check_file_with(
             &work.transcript(),
@@ -668,6 +700,16 @@ impl<'a> Engine<'a> {
         let flavour = flavour_of(&script);
         let repositories = bundle_repositories(&script, &state.bindings)?;
         crate::online::request::Request::close_shared();
+        if bundle::is_staged(&state.bindings.out) {
+            witness::sign_witnesses(
+                &state.bindings.out,
+                &sealed.final_hash.to_hex(),
+                &state.bindings,
+                &state.signed_in,
+                ui,
+                registry,
+            )?;
+        }
         finish(
             &sealed.path,
             &state.bindings.out,
@@ -702,6 +744,9 @@ impl<'a> Engine<'a> {
             Plan::Sign { key } if batch => self.batch_sign(step, key)?,
             Plan::Verify if batch => self.batch_verify(step)?,
             Plan::Export if batch => self.batch_export(step)?,
+            Plan::BuildRoot if self.script.kind == Kind::RootCountersign => {
+                self.import_event(step)?
+            }
             Plan::BuildRoot => self.build_root(step)?,
             Plan::BuildTargets => self.build_targets(step)?,
             Plan::Review if delegating => self.review_targets(step)?,
@@ -710,6 +755,8 @@ impl<'a> Engine<'a> {
             Plan::Export if delegating => self.export_targets(step)?,
             Plan::Review => self.review(step)?,
             Plan::Sign { key } => self.sign(step, key)?,
+            Plan::Verify if self.event_mode() => self.verify_event(step)?,
+            Plan::Export if self.event_mode() => self.export_event(step)?,
             Plan::Verify => self.verify(step)?,
             Plan::Export => self.export(step)?,
             Plan::Record(fact) => self.record_fact(step, fact)?,
@@ -763,12 +810,13 @@ fn save_state(work: &Workdir, state: &State) -> Result<()> {
     Ok(())
 }
 
-fn title(step: &Step) -> String {
+fn title(step: &Step, kind: Kind) -> String {
     match step.action() {
         Action::Confirm => "confirm".into(),
         Action::CheckAirGap => "air-gap check".into(),
         Action::ListTokens => "tokens and keys".into(),
         Action::GenerateKey => format!("generate key {}", step.key().unwrap_or("")),
+        Action::BuildRoot if kind == Kind::RootCountersign => "import the root being signed".into(),
         Action::BuildRoot => "build the new root".into(),
         Action::BuildTargets => "build the new targets metadata".into(),
         Action::Review => "read the new root aloud".into(),

@@ -14,6 +14,15 @@ impl Engine<'_> {
         let mut signer = self.open_signer(&step.id, &reference)?;
         let keyid = match sign_root(&mut doc, signer.as_mut(), previous.as_ref()) {
             Ok(id) => id,
+            Err(SignError::AlreadySigned { keyid, .. }) if self.state.imported.contains(&keyid) => {
+                return Err(usage(format!(
+                    "step {}: key {name} ({}) already signed at an earlier site of this signing \
+                     event; nothing more to sign with it here. Bind this site's own key with \
+                     --token {name}=REF in a new ceremony",
+                    step.id,
+                    fingerprint(&keyid)
+                )));
+            }
             Err(SignError::AlreadySigned { keyid, .. }) => {
                 // Signed before an interruption; the signature is on disk.
                 self.ui.say(&format!(

@@ -89,6 +89,15 @@ impl Engine<'_> {
         if let Some(t) = self.state.bindings.tokens.get(name) {
             return Ok(crate::tokens::public_key(t, self.registry)?);
         }
+        if let Some(path) = self.state.bindings.keyfiles.get(name) {
+            let key = read_keyfile(path, self.flavour)?;
+            return decode_key(&key, self.flavour)
+                .map(|d| d.public)
+                .map_err(|reason| Error::Read {
+                    path: path.display().to_string(),
+                    reason,
+                });
+        }
         Err(usage(format!(
             "key {name} has no token bound (--token {name}=REF)"
         )))

@@ -31,6 +31,7 @@ payload! {
     FileInput => Input,
     CurrentRoot => Input,
     TargetsDecided => Input,
+    EventImported => Input,
     AirGap => AirGap,
     NetworkOverride => NetworkOverride,
     StepStart => StepStart,
@@ -435,4 +436,29 @@ pub struct Deviation {
     pub answered_by: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub example: bool,
+}
+
+/// `input`: root-countersign imported the previous site's export of a signing
+/// event, after checking every site's transcript and the draft against them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventImported {
+    /// The directory given with `--previous`.
+    pub previous_export: String,
+    pub bundle_hash: String,
+    /// This site's place in the event (the lead is 1).
+    pub site: u32,
+    /// Every earlier site and the final hash of its transcript.
+    pub sites: Vec<SiteHash>,
+    pub version: u64,
+    pub sha256_of_signed: String,
+    /// Key IDs of the signatures the draft carried.
+    pub signatures: Vec<String>,
+    pub thresholds: Vec<crate::ceremony::event::Threshold>,
+}
+
+/// An earlier site of a signing event and its transcript's final hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteHash {
+    pub site: u32,
+    pub final_hash: String,
 }

@@ -409,3 +409,8 @@ pub struct SealSignature {
     /// The token as it described itself.
     pub signer: String,
 }
+
+/// The TUF key ID of a public key (how reports and witness files name a key).
+pub fn tuf_key_id_of(public: &PublicKey) -> String {
+    tuf_key_id(public)
+}

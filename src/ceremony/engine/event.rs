@@ -1,0 +1,252 @@
+//! Signing events across sites in the engine: the lead site's partial export, a
+//! further site's import of it (`root-countersign`), and the verify and export
+//! steps of either (see `crate::ceremony::event`).
+
+use super::*;
+use crate::ceremony::event::{self as ev, EventFile, Previous, Site};
+
+/// The `signing_event` parameter of a site's `begin` entry: its place in the
+/// event and, past the lead, the final hash of the site before it.
+pub(super) fn begin_parameter(script: &Script, b: &Bindings) -> Result<Option<serde_json::Value>> {
+    if script.kind == Kind::RootCountersign {
+        let dir = b.previous.as_ref().ok_or_else(|| {
+            usage("a root-countersign ceremony needs the previous site's export: --previous DIR")
+        })?;
+        let previous = Previous::open(dir)?;
+        let last = previous
+            .transcripts
+            .last()
+            .expect("an export carries its own transcript");
+        return Ok(Some(json!({
+            "site": previous.event.site + 1,
+            "previous_transcript_hash": last.final_hash.to_hex(),
+            "previous_export_bundle_hash": previous.bundle.hash(),
+        })));
+    }
+    Ok(script
+        .parameters
+        .signing_event
+        .then(|| json!({ "site": 1 })))
+}
+
+impl Engine<'_> {
+    /// A site of a signing event: the lead (`signing_event = true`) or a
+    /// further site (`root-countersign`).
+    pub(super) fn event_mode(&self) -> bool {
+        self.script.parameters.signing_event || self.script.kind == Kind::RootCountersign
+    }
+
+    /// root-countersign's build step: the previous site's draft, checked, becomes
+    /// this site's draft, byte for byte.
+    pub(super) fn import_event(&mut self, step: &Step) -> Result<()> {
+        let dir = self
+            .state
+            .bindings
+            .previous
+            .clone()
+            .ok_or_else(|| usage("--previous DIR is not bound"))?;
+        let previous = Previous::open(&dir)?;
+        previous.check_draft(&dir)?;
+        if current_hashes(&previous.current)? != self.state.current_sha256 {
+            return Err(usage(format!(
+                "{}: its current roots changed since this ceremony began; start a new ceremony",
+                dir.display()
+            )));
+        }
+        let draft_path = self.work.draft();
+        if draft_path.exists() {
+            let doc = crate::inputs::read_root(&draft_path)?;
+            self.fix_draft(&doc.canonical_signed()?)?;
+            self.ui.say(&format!(
+                "root version {} was imported before the interruption; continuing with it",
+                doc.version()
+            ));
+            return Ok(());
+        }
+        let site = previous.event.site + 1;
+        for t in &previous.transcripts {
+            self.ui.say(&format!(
+                "site {}: transcript verified (sealed, chained), final hash {}",
+                t.site,
+                t.final_hash.short()
+            ));
+            if !t.practice.is_empty() {
+                self.ui.say(&format!(
+                    "  note: site {} was a practice run: {}",
+                    t.site,
+                    t.practice.join("; ")
+                ));
+            }
+        }
+        let bytes = previous.bundle.read(&previous.event.draft)?;
+        let doc = &previous.draft;
+        let signed = doc.canonical_signed()?;
+        fsio::write_new(&draft_path, &bytes, 0o644)?;
+        self.state.imported = doc.signatures.iter().map(|s| s.keyid.clone()).collect();
+        self.fix_draft(&signed)?;
+        self.save_state()?;
+        let thresholds = ev::thresholds(self.current.last(), doc)?;
+        self.transcript.record(
+            Some(&step.id),
+            Some(&step.actor),
+            &rec::EventImported {
+                previous_export: dir.display().to_string(),
+                bundle_hash: previous.bundle.hash().to_owned(),
+                site,
+                sites: previous
+                    .transcripts
+                    .iter()
+                    .map(|t| rec::SiteHash {
+                        site: t.site,
+                        final_hash: t.final_hash.to_hex(),
+                    })
+                    .collect(),
+                version: doc.version(),
+                sha256_of_signed: hex::encode(Sha256::digest(&signed)),
+                signatures: self.state.imported.clone(),
+                thresholds: thresholds.clone(),
+            },
+        )?;
+        self.ui.say(&format!(
+            "imported root version {} of {} as site {site} of its signing event; \
+             it is the root the lead site built, with {} signature(s) the sites recorded",
+            doc.version(),
+            self.script.parameters.repository,
+            doc.signatures.len()
+        ));
+        for t in &thresholds {
+            self.ui.say(&format!("  {}", t.describe()));
+        }
+        Ok(())
+    }
+
+    /// The verify step of a signing event's site: every signature verifies; the
+    /// root is checked as clients will check it once both thresholds are met.
+    pub(super) fn verify_event(&mut self, step: &Step) -> Result<()> {
+        let doc = self.draft()?;
+        let thresholds = ev::thresholds(self.current.last(), &doc)?;
+        for t in &thresholds {
+            self.ui.say(&t.describe());
+        }
+        if thresholds.iter().all(ev::Threshold::met) {
+            self.ui
+                .say("both thresholds are met: the signing event is complete");
+            return self.verify(step);
+        }
+        let line = format!(
+            "partly signed: {} root version {}, every signature verifies; {}",
+            doc.flavour(),
+            doc.version(),
+            thresholds
+                .iter()
+                .map(ev::Threshold::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        self.ui.say(
+            "the signing event is not complete: the export goes to the next site, not to publication",
+        );
+        self.transcript.record(
+            Some(&step.id),
+            Some(&step.actor),
+            &rec::Verified {
+                result: line,
+                steps: None,
+                repositories: None,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The export of a signing event's site: the current chain, the root being
+    /// signed (as `draft.root.json`, or `N.root.json` and `root.json` once both
+    /// thresholds are met), every earlier site's transcript and
+    /// `signing-event.json`.
+    pub(super) fn export_event(&mut self, step: &Step) -> Result<()> {
+        let out = self.state.bindings.out.clone();
+        let doc = self.draft()?;
+        let thresholds = ev::thresholds(self.current.last(), &doc)?;
+        let complete = thresholds.iter().all(ev::Threshold::met);
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut current = Vec::new();
+        for cur in &self.current {
+            let name = format!("{}.root.json", cur.version());
+            files.push((name.clone(), cur.to_json()?));
+            current.push(name);
+        }
+        let draft = if complete {
+            let options = ChainOptions {
+                now: Utc::now(),
+                gun: (self.flavour == Flavour::Notary)
+                    .then(|| self.script.parameters.repository.clone()),
+            };
+            let verified = verify_chain(self.current.last().cloned(), vec![doc.clone()], &options)?;
+            let bytes = verified.latest_json()?;
+            let name = format!("{}.root.json", doc.version());
+            files.push((name.clone(), bytes.clone()));
+            files.push(("root.json".into(), bytes));
+            name
+        } else {
+            files.push((ev::DRAFT.into(), doc.to_json()?));
+            ev::DRAFT.into()
+        };
+        let mut sites = Vec::new();
+        let mut site = 1;
+        let mut lead_sha = hex::encode(Sha256::digest(doc.canonical_signed()?));
+        if let Some(dir) = &self.state.bindings.previous {
+            let previous = Previous::open(dir)?;
+            for s in &previous.event.sites {
+                files.push((s.transcript.clone(), previous.bundle.read(&s.transcript)?));
+                sites.push(s.clone());
+            }
+            let last = previous
+                .transcripts
+                .last()
+                .expect("an export carries its own transcript");
+            let path = format!("{}/{}.transcript.jsonl", ev::SITES_DIR, last.site);
+            files.push((path.clone(), previous.bundle.read("transcript.jsonl")?));
+            sites.push(Site {
+                site: last.site,
+                transcript: path,
+                final_hash: last.final_hash.to_hex(),
+            });
+            site = previous.event.site + 1;
+            lead_sha = previous.event.sha256_of_signed.clone();
+        }
+        let event = EventFile {
+            format: ev::FORMAT.into(),
+            repository: self.script.parameters.repository.clone(),
+            flavour: self.flavour.name().into(),
+            version: doc.version(),
+            sha256_of_signed: lead_sha,
+            site,
+            complete,
+            current,
+            draft,
+            thresholds: thresholds.clone(),
+            sites,
+        };
+        let mut bytes = serde_json::to_vec_pretty(&event).expect("an event file serialises");
+        bytes.push(b'\n');
+        files.push((ev::EVENT_FILE.into(), bytes));
+        if let Some(approved) = &self.state.bindings.approved_script {
+            files.push((APPROVED_SCRIPT.into(), approved.text.as_bytes().to_vec()));
+        }
+        for (name, bytes) in files {
+            let path = bundle::stage(&out, &name, &bytes)?;
+            self.transcript
+                .record_file(Some(&step.id), Some(&step.actor), &name, &bytes)?;
+            self.ui.say(&format!("wrote {}", path.display()));
+        }
+        bundle::sync_staged(&out)?;
+        if complete {
+            self.ui.say(
+                "the signing event is complete: this export can be published (ceremony publish)",
+            );
+        } else {
+            self.ui
+                .say(&ev::below_threshold("this export", &thresholds));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,453 @@
+//! Signing events across sites and witnesses who sign: a 2-of-3 root rotated
+//! to a new 2-of-3 root whose old and new keys sit at three different sites
+//! (SoftHSM2 tokens and software keys), each site an offline ceremony of its
+//! own; python-tuf is the judge of every export, `ssh-keygen -Y verify` of the
+//! witnesses' OpenSSH signatures.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn s(x: &str) -> String {
+    x.to_owned()
+}
+
+#[track_caller]
+fn succeed(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+#[track_caller]
+fn refusal(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "should be refused:\nstdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+    stderr(o)
+}
+
+const LEAD_PIN: &str = "40917-lead";
+const SITE3_PIN: &str = "73051-site3";
+
+/// The lead site's script: root-a (old only) and the new root-d sign here;
+/// root-b retires (removed by --revoke), root-c stays, root-e (a key site 3
+/// made on its own token) comes in by its public key.
+const LEAD_SCRIPT: &str = r#"
+format = "ceremony-script/1"
+name = "root-rotate-lead"
+kind = "root-rotate"
+summary = "Lead site of a signing event: build root v2, sign with the keys here"
+
+[parameters]
+flavour = "tuf"
+repository = "example.com/event"
+expires_days = 365
+signing_event = true
+
+[[participants]]
+id = "administrator"
+role = "administrator"
+
+[[participants]]
+id = "keyholder-a"
+role = "operator"
+
+[[participants]]
+id = "keyholder-d"
+role = "operator"
+
+[[participants]]
+id = "witness"
+role = "witness"
+
+[keys.root-a]
+role = "outgoing-root"
+custodian = "keyholder-a"
+
+[keys.root-c]
+role = "root"
+
+[keys.root-d]
+role = "root"
+algorithm = "ecdsa-p256"
+generate = true
+custodian = "keyholder-d"
+
+[keys.root-e]
+role = "root"
+
+[[steps]]
+id = "air-gap"
+action = "check-air-gap"
+actor = "administrator"
+
+[[steps]]
+id = "generate-root-d"
+action = "generate-key"
+actor = "keyholder-d"
+key = "root-d"
+
+[[steps]]
+id = "build"
+action = "build-root"
+actor = "administrator"
+
+[[steps]]
+id = "review"
+action = "review"
+actor = "administrator"
+
+[[steps]]
+id = "sign-root-a"
+action = "sign"
+actor = "keyholder-a"
+key = "root-a"
+
+[[steps]]
+id = "sign-root-d"
+action = "sign"
+actor = "keyholder-d"
+key = "root-d"
+
+[[steps]]
+id = "verify"
+action = "verify"
+actor = "administrator"
+
+[[steps]]
+id = "export"
+action = "export"
+actor = "administrator"
+"#;
+
+/// The shipped countersign script.
+fn countersign_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts/root-countersign.toml")
+}
+
+/// The world of the event: the trusted root v1 (a, b, c; 2 of 3), the lead
+/// site's token, site 3's token with its key root-e, and an answers file with
+/// every secret.
+struct World {
+    room: Room,
+    hsm: SoftHsm,
+    trusted: PathBuf,
+    answers: PathBuf,
+    e_key: PathBuf,
+}
+
+fn world() -> World {
+    let room = Room::new();
+    let hsm = SoftHsm::new();
+    let trusted = room.path("1.root.json");
+    create_root(&trusted, &["root-a", "root-b", "root-c"], 2, &next_year());
+    sign(&trusted, "root-a", None);
+    sign(&trusted, "root-b", None);
+    let (accepted, why) = python_tuf(&[&trusted]);
+    assert!(accepted, "{why}");
+    hsm.init("lead", LEAD_PIN);
+    hsm.init("site3", SITE3_PIN);
+    let pin_file = room.path("site3.pin");
+    fs::write(&pin_file, format!("{SITE3_PIN}\n")).unwrap();
+    succeed(
+        &hsm.ceremony()
+            .args([
+                "key",
+                "generate",
+                "--token",
+                "pkcs11:token=site3;object=root-e",
+                "--algorithm",
+                "ecdsa-p256",
+                "--pin-file",
+                p(&pin_file),
+            ])
+            .output()
+            .unwrap(),
+    );
+    let shown = succeed(
+        &hsm.ceremony()
+            .args(["key", "show", "--token", "pkcs11:token=site3;object=root-e"])
+            .output()
+            .unwrap(),
+    );
+    let e_key = room.path("root-e.json");
+    fs::write(&e_key, shown).unwrap();
+    let k = keys();
+    let mut text = String::from("[confirm]\ndefault = true\n[secrets]\n");
+    for name in ["root-a", "root-b", "root-c"] {
+        text.push_str(&format!("{:?} = {PASSPHRASE:?}\n", k.token(name)));
+    }
+    text.push_str(&format!(
+        "\"pkcs11:token=lead;object=root-d\" = {LEAD_PIN:?}\n"
+    ));
+    text.push_str(&format!(
+        "\"pkcs11:token=site3;object=root-e\" = {SITE3_PIN:?}\n"
+    ));
+    let answers = room.path("answers.toml");
+    fs::write(&answers, text).unwrap();
+    World {
+        room,
+        hsm,
+        trusted,
+        answers,
+        e_key,
+    }
+}
+
+fn keyid_of(root: &Path, key_file: &Path) -> String {
+    let key: Value = serde_json::from_slice(&fs::read(key_file).unwrap()).unwrap();
+    let root: Value = serde_json::from_slice(&fs::read(root).unwrap()).unwrap();
+    root["signed"]["keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, v)| v["keyval"] == key["keyval"])
+        .map(|(k, _)| k.clone())
+        .expect("the key is in the root")
+}
+
+impl World {
+    fn lead(&self, out: &Path) -> Output {
+        let script = self.room.path("lead.toml");
+        fs::write(&script, LEAD_SCRIPT).unwrap();
+        let root_b = keyid_of(&self.trusted, &self.room.keyfile("root-b", "tuf"));
+        let args = vec![
+            s(p(&script)),
+            s("--workdir"),
+            s(p(&self.room.path("lead-work"))),
+            s("--out"),
+            s(p(out)),
+            s("--allow-network"),
+            s("--answers"),
+            s(p(&self.answers)),
+            s("--current"),
+            s(p(&self.trusted)),
+            s("--trusted"),
+            s(p(&self.trusted)),
+            s("--revoke"),
+            root_b,
+            s("--token"),
+            format!("root-a={}", keys().token("root-a")),
+            s("--token"),
+            s("root-d=pkcs11:token=lead;object=root-d"),
+            s("--key"),
+            format!("root-c=keyfile:{}", p(&self.room.keyfile("root-c", "tuf"))),
+            s("--key"),
+            format!("root-e=keyfile:{}", p(&self.e_key)),
+        ];
+        self.hsm.run(&args)
+    }
+
+    /// A further site: its key `token` countersigns the previous export.
+    fn countersign(&self, site: &str, previous: &Path, token: &str, extra: &[String]) -> Output {
+        let mut args = vec![
+            s(p(&countersign_script())),
+            s("--workdir"),
+            s(p(&self.room.path(&format!("{site}-work")))),
+            s("--out"),
+            s(p(&self.room.path(site))),
+            s("--allow-network"),
+            s("--answers"),
+            s(p(&self.answers)),
+            s("--previous"),
+            s(p(previous)),
+            s("--trusted"),
+            s(p(&self.trusted)),
+            s("--token"),
+            format!("keyholder={token}"),
+        ];
+        args.extend_from_slice(extra);
+        self.hsm.run(&args)
+    }
+}
+
+fn event_file(export: &Path) -> Value {
+    serde_json::from_slice(&fs::read(export.join("signing-event.json")).unwrap()).unwrap()
+}
+
+/// Rewrite an export's manifest after its files were changed, as someone who
+/// tampers with an export would: the bundle's own check then passes, and what
+/// must catch the change is the event's check.
+fn reseal_manifest(export: &Path) {
+    let path = export.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    for f in m["files"].as_array_mut().unwrap() {
+        let bytes = fs::read(export.join(f["path"].as_str().unwrap())).unwrap();
+        f["sha256"] = Value::from(hex_sha256(&bytes));
+        f["size"] = Value::from(bytes.len());
+    }
+    fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn a_three_site_event_is_published_only_once_both_thresholds_are_met() {
+    let w = world();
+    let site1 = w.room.path("site1");
+    let out = succeed(&w.lead(&site1));
+    assert!(out.contains("below threshold"), "{out}");
+    let ev = event_file(&site1);
+    assert_eq!(ev["site"], 1);
+    assert_eq!(ev["complete"], false);
+    assert!(site1.join("draft.root.json").is_file());
+    assert!(!site1.join("root.json").exists());
+    // python-tuf refuses the partly signed root.
+    let (accepted, why) = python_tuf(&[&w.trusted, &site1.join("draft.root.json")]);
+    assert!(
+        !accepted,
+        "python-tuf accepted the lead's partial root: {why}"
+    );
+    // publish refuses it and names the missing keys.
+    let tuf = w.room.path("tuf-repo");
+    fs::create_dir_all(&tuf).unwrap();
+    fs::copy(&w.trusted, tuf.join("root.json")).unwrap();
+    fs::copy(&w.trusted, tuf.join("1.root.json")).unwrap();
+    let err = refused(&["publish", p(&site1), "--tuf-repo", p(&tuf)]);
+    assert!(err.contains("below threshold"), "{err}");
+    assert!(err.contains("1 more needed"), "{err}");
+
+    // Site 2: root-b, a key of the old root only.
+    let site2 = w.room.path("site2");
+    let out = succeed(&w.countersign("site2", &site1, &keys().token("root-b"), &[]));
+    assert!(out.contains("site 1: transcript verified"), "{out}");
+    let ev = event_file(&site2);
+    assert_eq!(ev["site"], 2);
+    assert_eq!(ev["complete"], false);
+    let previous = ev["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["root"] == "previous")
+        .unwrap();
+    assert_eq!(previous["signed"].as_array().unwrap().len(), 2);
+    let (accepted, why) = python_tuf(&[&w.trusted, &site2.join("draft.root.json")]);
+    assert!(!accepted, "python-tuf accepted site 2's root: {why}");
+    let err = refused(&["publish", p(&site2), "--tuf-repo", p(&tuf)]);
+    assert!(err.contains("the new root (version 2): 1 of 2"), "{err}");
+    // The whole chain verifies from site 2's export.
+    let out = ok(&["transcript", "verify", p(&site2), "--accept-practice"]);
+    assert!(out.contains("site 1: sites/1.transcript.jsonl"), "{out}");
+    assert!(out.contains("site 2: transcript.jsonl"), "{out}");
+
+    // Site 3: root-e on its own SoftHSM token, a key of the new root only.
+    let site3 = w.room.path("site3");
+    let out = succeed(&w.countersign("site3", &site2, "pkcs11:token=site3;object=root-e", &[]));
+    assert!(out.contains("both thresholds are met"), "{out}");
+    let ev = event_file(&site3);
+    assert_eq!(ev["site"], 3);
+    assert_eq!(ev["complete"], true);
+    assert_eq!(ev["sites"].as_array().unwrap().len(), 2);
+    let (accepted, why) = python_tuf(&[&w.trusted, &site3.join("2.root.json")]);
+    assert!(accepted, "python-tuf refused the complete root: {why}");
+    let out = ok(&["transcript", "verify", p(&site3), "--accept-practice"]);
+    assert!(out.contains("3 site(s); complete"), "{out}");
+    let out = ok(&["publish", p(&site3), "--tuf-repo", p(&tuf)]);
+    assert!(out.contains("published root version(s) 2"), "{out}");
+    assert_eq!(
+        fs::read(tuf.join("root.json")).unwrap(),
+        fs::read(site3.join("2.root.json")).unwrap()
+    );
+
+    // One site's transcript altered in the last export: verification fails
+    // at that site, even with the manifest rewritten over the change.
+    let altered = w.room.path("site3-altered");
+    copy_dir(&site3, &altered);
+    let t = altered.join("sites/2.transcript.jsonl");
+    let text = fs::read_to_string(&t)
+        .unwrap()
+        .replacen("root-b", "root-x", 1);
+    fs::write(&t, text).unwrap();
+    reseal_manifest(&altered);
+    let err = refused(&["transcript", "verify", p(&altered), "--accept-practice"]);
+    assert!(err.contains("site 2's transcript"), "{err}");
+    let err = refused(&[
+        "publish",
+        p(&altered),
+        "--tuf-repo",
+        p(&w.room.path("tuf-2")),
+    ]);
+    assert!(err.contains("site 2's transcript"), "{err}");
+}
+
+#[test]
+fn a_site_that_changes_the_draft_or_drops_a_signature_is_refused_by_name() {
+    let w = world();
+    let site1 = w.room.path("site1");
+    succeed(&w.lead(&site1));
+
+    // The draft edited (a longer expiry) and the manifest rewritten over it.
+    let edited = w.room.path("edited");
+    copy_dir(&site1, &edited);
+    let draft = edited.join("draft.root.json");
+    let mut doc: Value = serde_json::from_slice(&fs::read(&draft).unwrap()).unwrap();
+    doc["signed"]["expires"] = Value::from("2099-01-01T00:00:00Z");
+    fs::write(&draft, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    reseal_manifest(&edited);
+    let err = refusal(&w.countersign("s-edited", &edited, &keys().token("root-b"), &[]));
+    assert!(err.contains("is not the root the lead site built"), "{err}");
+    assert!(err.contains("its expiry is 2099-01-01T00:00:00Z"), "{err}");
+
+    // A signature dropped.
+    let dropped = w.room.path("dropped");
+    copy_dir(&site1, &dropped);
+    let draft = dropped.join("draft.root.json");
+    let mut doc: Value = serde_json::from_slice(&fs::read(&draft).unwrap()).unwrap();
+    doc["signatures"].as_array_mut().unwrap().remove(0);
+    fs::write(&draft, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    reseal_manifest(&dropped);
+    let err = refusal(&w.countersign("s-dropped", &dropped, &keys().token("root-b"), &[]));
+    assert!(err.contains("it was dropped"), "{err}");
+    assert!(err.contains("that site 1 made (step sign-root-"), "{err}");
+
+    // The previous export tampered with without rewriting its manifest.
+    let tampered = w.room.path("tampered");
+    copy_dir(&site1, &tampered);
+    let t = tampered.join("transcript.jsonl");
+    let text = fs::read_to_string(&t)
+        .unwrap()
+        .replacen("keyholder-a", "keyholder-z", 1);
+    fs::write(&t, text).unwrap();
+    let err = refusal(&w.countersign("s-tampered", &tampered, &keys().token("root-b"), &[]));
+    assert!(err.contains("transcript.jsonl"), "{err}");
+
+    // Its transcript rewritten and the manifest too: the chain breaks at site 1.
+    reseal_manifest(&tampered);
+    let err = refusal(&w.countersign("s-tampered2", &tampered, &keys().token("root-b"), &[]));
+    assert!(err.contains("site 1's transcript"), "{err}");
+
+    // A key that already signed at an earlier site signs nothing more.
+    let err = refusal(&w.countersign("s-again", &site1, &keys().token("root-a"), &[]));
+    assert!(err.contains("already signed at an earlier site"), "{err}");
+    // Nothing of these was exported.
+    for site in [
+        "s-edited",
+        "s-dropped",
+        "s-tampered",
+        "s-tampered2",
+        "s-again",
+    ] {
+        assert!(!w.room.path(site).exists(), "{site} was exported");
+    }
+}
