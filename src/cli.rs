@@ -713,7 +713,8 @@ pub struct TranscriptVerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct TranscriptReportArgs {
-    /// The transcript (JSON lines).
+    /// The transcript (JSON lines), or an export directory (for a signing event
+    /// across sites, the Markdown report covers every site's transcript in order).
     pub file: PathBuf,
     /// Write the report here (must not exist) instead of to standard output.
     #[arg(long, value_name = "FILE.md")]

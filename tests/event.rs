@@ -78,6 +78,10 @@ role = "operator"
 id = "witness"
 role = "witness"
 
+[[participants]]
+id = "witness-2"
+role = "witness"
+
 [keys.root-a]
 role = "outgoing-root"
 custodian = "keyholder-a"
@@ -225,7 +229,7 @@ fn keyid_of(root: &Path, key_file: &Path) -> String {
 }
 
 impl World {
-    fn lead(&self, out: &Path) -> Output {
+    fn lead(&self, out: &Path, extra: &[String]) -> Output {
         let script = self.room.path("lead.toml");
         fs::write(&script, LEAD_SCRIPT).unwrap();
         let root_b = keyid_of(&self.trusted, &self.room.keyfile("root-b", "tuf"));
@@ -253,6 +257,8 @@ impl World {
             s("--key"),
             format!("root-e=keyfile:{}", p(&self.e_key)),
         ];
+        let mut args = args;
+        args.extend_from_slice(extra);
         self.hsm.run(&args)
     }
 
@@ -306,7 +312,7 @@ fn hex_sha256(bytes: &[u8]) -> String {
 fn a_three_site_event_is_published_only_once_both_thresholds_are_met() {
     let w = world();
     let site1 = w.room.path("site1");
-    let out = succeed(&w.lead(&site1));
+    let out = succeed(&w.lead(&site1, &[]));
     assert!(out.contains("below threshold"), "{out}");
     let ev = event_file(&site1);
     assert_eq!(ev["site"], 1);
@@ -363,6 +369,15 @@ fn a_three_site_event_is_published_only_once_both_thresholds_are_met() {
     assert!(accepted, "python-tuf refused the complete root: {why}");
     let out = ok(&["transcript", "verify", p(&site3), "--accept-practice"]);
     assert!(out.contains("3 site(s); complete"), "{out}");
+    // The compliance report covers every site, in order.
+    let report = ok(&["transcript", "report", p(&site3), "--accept-practice"]);
+    for heading in ["# Site 1 of 3", "# Site 2 of 3", "# Site 3 of 3"] {
+        assert!(
+            report.contains(heading),
+            "{heading} missing from the report"
+        );
+    }
+    assert!(report.contains("Signing event across sites"), "{report}");
     let out = ok(&["publish", p(&site3), "--tuf-repo", p(&tuf)]);
     assert!(out.contains("published root version(s) 2"), "{out}");
     assert_eq!(
@@ -395,7 +410,7 @@ fn a_three_site_event_is_published_only_once_both_thresholds_are_met() {
 fn a_site_that_changes_the_draft_or_drops_a_signature_is_refused_by_name() {
     let w = world();
     let site1 = w.room.path("site1");
-    succeed(&w.lead(&site1));
+    succeed(&w.lead(&site1, &[]));
 
     // The draft edited (a longer expiry) and the manifest rewritten over it.
     let edited = w.room.path("edited");
@@ -450,4 +465,174 @@ fn a_site_that_changes_the_draft_or_drops_a_signature_is_refused_by_name() {
     ] {
         assert!(!w.room.path(site).exists(), "{site} was exported");
     }
+}
+
+/// An OpenSSH key pair made by Debian's ssh-keygen (encrypted with `pass`).
+fn ssh_keypair(dir: &Path, name: &str, pass: &str) -> PathBuf {
+    let key = dir.join(name);
+    let o = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", pass, "-C", name, "-f", p(&key)])
+        .output()
+        .expect("ssh-keygen runs (openssh-client, installed by scripts/test-all)");
+    assert!(o.status.success(), "{}", stderr(&o));
+    key
+}
+
+#[test]
+fn witnesses_sign_the_final_hash_with_an_openssh_key_and_a_softhsm_key() {
+    let w = world();
+    let ssh_pass = "witness ssh passphrase 5519";
+    let ssh = ssh_keypair(w.room.dir.path(), "witness_ed25519", ssh_pass);
+    let other = ssh_keypair(w.room.dir.path(), "other_ed25519", "");
+    // Witness 2's key lives on a SoftHSM token of their own.
+    w.hsm.init("witness-2", "61283-w2");
+    let pin_file = w.room.path("w2.pin");
+    fs::write(&pin_file, "61283-w2\n").unwrap();
+    let w2_uri = "pkcs11:token=witness-2;object=witness";
+    succeed(
+        &w.hsm
+            .ceremony()
+            .args([
+                "key",
+                "generate",
+                "--token",
+                w2_uri,
+                "--algorithm",
+                "ed25519",
+            ])
+            .args(["--pin-file", p(&pin_file)])
+            .output()
+            .unwrap(),
+    );
+    let w2_pub = w.room.path("witness-2.json");
+    fs::write(
+        &w2_pub,
+        succeed(
+            &w.hsm
+                .ceremony()
+                .args(["key", "show", "--token", w2_uri])
+                .output()
+                .unwrap(),
+        ),
+    )
+    .unwrap();
+    let mut answers = fs::read_to_string(&w.answers).unwrap();
+    answers.push_str(&format!("\"ssh:{}\" = {ssh_pass:?}\n", p(&ssh)));
+    answers.push_str(&format!("{w2_uri:?} = \"61283-w2\"\n"));
+    fs::write(&w.answers, answers).unwrap();
+
+    let export = w.room.path("site1");
+    let out = succeed(&w.lead(
+        &export,
+        &[
+            s("--witness-key"),
+            format!("witness=ssh:{}", p(&ssh)),
+            s("--witness-key"),
+            format!("witness-2={w2_uri}"),
+        ],
+    ));
+    assert!(out.contains("witness witness signed"), "{out}");
+    assert!(
+        !out.contains(ssh_pass) && !out.contains("61283-w2"),
+        "{out}"
+    );
+    let pubkey = ssh.with_extension("pub");
+    let out = ok(&[
+        "transcript",
+        "verify",
+        p(&export),
+        "--accept-practice",
+        "--witness",
+        p(&pubkey),
+        "--witness",
+        p(&w2_pub),
+    ]);
+    assert_eq!(
+        out.matches("witness signature verified").count(),
+        2,
+        "{out}"
+    );
+    // The same with the transcript file named (the witness file beside it).
+    ok(&[
+        "transcript",
+        "verify",
+        p(&export.join("transcript.jsonl")),
+        "--accept-practice",
+        "--witness",
+        p(&pubkey),
+    ]);
+
+    // The report lists each witness and what they signed.
+    let report = ok(&["transcript", "report", p(&export), "--accept-practice"]);
+    assert!(report.contains("Witness signatures"), "{report}");
+    assert!(report.contains("witness-2"), "{report}");
+    assert!(report.contains("sshsig"), "{report}");
+    // Debian's ssh-keygen accepts the OpenSSH witness signature.
+    let allowed = w.room.path("allowed_signers");
+    let line = fs::read_to_string(&pubkey).unwrap();
+    fs::write(&allowed, format!("witness {line}")).unwrap();
+    let o = std::process::Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-f", p(&allowed), "-I", "witness"])
+        .args(["-n", "ceremony-transcript-witness", "-s"])
+        .arg(export.join("witnesses/witness.sig"))
+        .stdin(fs::File::open(export.join("witnesses/message")).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "ssh-keygen -Y verify: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let message = fs::read_to_string(export.join("witnesses/message")).unwrap();
+    let hash: Value = serde_json::from_str(&message).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(export.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(hash["final_hash"], manifest["ceremony"]["transcript_hash"]);
+
+    // A key that did not witness is refused.
+    let err = refused(&[
+        "transcript",
+        "verify",
+        p(&export),
+        "--accept-practice",
+        "--witness",
+        p(&other.with_extension("pub")),
+    ]);
+    assert!(err.contains("no witness signature by OpenSSH key"), "{err}");
+    // An altered transcript (its manifest rewritten too) is refused.
+    let altered = w.room.path("altered");
+    copy_dir(&export, &altered);
+    let t = altered.join("transcript.jsonl");
+    let text = fs::read_to_string(&t)
+        .unwrap()
+        .replacen("keyholder-a", "keyholder-z", 1);
+    fs::write(&t, text).unwrap();
+    reseal_manifest(&altered);
+    let o = run(&[
+        "transcript",
+        "verify",
+        p(&altered),
+        "--accept-practice",
+        "--witness",
+        p(&pubkey),
+    ]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    // A witness signature over another hash is refused, naming both hashes.
+    let forged = w.room.path("forged");
+    copy_dir(&export, &forged);
+    let wf = forged.join("witnesses.json");
+    let mut file: Value = serde_json::from_slice(&fs::read(&wf).unwrap()).unwrap();
+    file["transcript_final_hash"] = Value::from("00".repeat(32));
+    fs::write(&wf, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
+    reseal_manifest(&forged);
+    let err = refused(&[
+        "transcript",
+        "verify",
+        p(&forged),
+        "--accept-practice",
+        "--witness",
+        p(&pubkey),
+    ]);
+    assert!(err.contains("they did not sign this transcript"), "{err}");
 }

@@ -517,7 +517,9 @@ impl<W: Write> OperatorUi for ScriptedUi<W> {
     }
 
     fn secret(&mut self, step: &str, request: &SecretRequest) -> Result<Secret, UiError> {
-        let allowed = request.token.starts_with("soft:") || request.test_token;
+        let allowed = request.token.starts_with("soft:")
+            || request.token.starts_with("ssh:")
+            || request.test_token;
         if !allowed {
             return Err(UiError::Refused(format!(
                 "step {step}: the answers file may hold secrets only for software and test tokens; \

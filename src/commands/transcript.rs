@@ -192,8 +192,61 @@ pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
     require_sealed(&report, args.check.accept_practice)
 }
 
+/// An export's earlier sites of a signing event, each site's report in full
+/// (Markdown), in order; and the first failure among them.
+fn earlier_sites(dir: &std::path::Path) -> Result<(String, Option<Error>)> {
+    let Ok(bytes) = crate::inputs::read_file(&dir.join(event::EVENT_FILE)) else {
+        return Ok((String::new(), None));
+    };
+    let ev: event::EventFile = serde_json::from_slice(&bytes).map_err(|e| Error::Read {
+        path: dir.join(event::EVENT_FILE).display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut text = String::new();
+    let mut failed = None;
+    for site in &ev.sites {
+        if crate::transfer::bundle::check_relative(&site.transcript).is_err() {
+            return Err(Error::Usage(format!(
+                "{}: site {} names the transcript {:?}, outside the export",
+                dir.join(event::EVENT_FILE).display(),
+                site.site,
+                site.transcript
+            )));
+        }
+        let (md, verdict) = transcript::render_markdown_with(
+            &dir.join(&site.transcript),
+            &VerifyOptions::default(),
+        )?;
+        text.push_str(&format!(
+            "# Site {} of {}: {}\n\n{md}\n",
+            site.site, ev.site, site.transcript
+        ));
+        if let Err(e) = verdict
+            && failed.is_none()
+        {
+            failed = Some(Error::Usage(format!(
+                "site {}'s transcript: {e}",
+                site.site
+            )));
+        }
+    }
+    text.push_str(&format!(
+        "# Site {} of {}: transcript.jsonl (this export's)\n\n",
+        ev.site, ev.site
+    ));
+    Ok((text, failed))
+}
+
 pub fn report(args: TranscriptReportArgs) -> Result<()> {
     let options = options(&args.check)?;
+    let export = args.file.is_dir().then(|| args.file.clone());
+    let args = TranscriptReportArgs {
+        file: match &export {
+            Some(dir) => dir.join("transcript.jsonl"),
+            None => args.file,
+        },
+        ..args
+    };
     for out in [&args.out, &args.pdf].into_iter().flatten() {
         fsio::new_output(out)?;
     }
@@ -204,8 +257,17 @@ pub fn report(args: TranscriptReportArgs) -> Result<()> {
         println!("wrote {}", pdf.display());
         verdict = Some(v);
     }
+    let mut earlier_failed = None;
     if args.out.is_some() || args.pdf.is_none() {
         let (markdown, v) = transcript::render_markdown_with(&args.file, &options)?;
+        let markdown = match &export {
+            Some(dir) => {
+                let (earlier, failed) = earlier_sites(dir)?;
+                earlier_failed = failed;
+                earlier + &markdown
+            }
+            None => markdown,
+        };
         match &args.out {
             Some(out) => {
                 fsio::write_new(out, markdown.as_bytes(), 0o644)?;
@@ -217,6 +279,9 @@ pub fn report(args: TranscriptReportArgs) -> Result<()> {
     }
     // The report is written either way; the exit code says whether to rely on it.
     let verdict = verdict.expect("a report is always written in one form");
+    if let Some(e) = earlier_failed {
+        return Err(e);
+    }
     require_sealed(&verdict?, args.check.accept_practice)
 }
 

@@ -211,6 +211,8 @@ pub fn build(path: &Path, g: &Gathered, verdict: &Result<VerifyReport>) -> Doc {
         generated(g),
         built_and_signed(g),
         written(g),
+        signing_event(path, b),
+        witnesses(path),
         exceptions(g, verdict),
         verification(path, verdict),
         cannot_prove(),
@@ -239,6 +241,104 @@ pub fn build(path: &Path, g: &Gathered, verdict: &Result<VerifyReport>) -> Doc {
             &final_hash[..final_hash.floor_char_boundary(16)]
         ),
     }
+}
+
+/// A signing event across sites: this site's place, every earlier site's
+/// transcript and final hash, and where the thresholds stand (from the export's
+/// `signing-event.json` beside the transcript).
+fn signing_event(path: &Path, b: &Value) -> Section {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let site = b
+        .get(crate::ceremony::event::BEGIN_PARAMETER)
+        .and_then(|p| p.get("site"))
+        .and_then(Value::as_u64);
+    let Some(site) = site else {
+        return section("Signing event across sites", Vec::new());
+    };
+    let mut blocks = vec![Block::Para(format!(
+        "This ceremony is site {site} of a signing event: one root signed at several offline \
+         ceremonies, one after the other. Each site's transcript begins from the final hash of \
+         the one before; `ceremony transcript verify EXPORT` checks the whole chain."
+    ))];
+    let event = crate::inputs::read_file(&dir.join(crate::ceremony::event::EVENT_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<crate::ceremony::event::EventFile>(&b).ok());
+    if let Some(ev) = event {
+        let mut items: Vec<Item> = ev
+            .sites
+            .iter()
+            .map(|s| Item {
+                title: format!("Site {}", s.site),
+                facts: vec![
+                    ("Transcript".into(), s.transcript.clone()),
+                    ("Final hash".into(), s.final_hash.clone()),
+                ],
+            })
+            .collect();
+        items.push(Item {
+            title: format!("Site {} (this transcript)", ev.site),
+            facts: vec![("Transcript".into(), "transcript.jsonl".into())],
+        });
+        blocks.push(Block::Items(items));
+        blocks.push(Block::Facts(vec![
+            ("Root version".into(), ev.version.to_string()),
+            (
+                "Complete".into(),
+                if ev.complete {
+                    "yes: both thresholds met".into()
+                } else {
+                    "no: below threshold, not publishable".into()
+                },
+            ),
+        ]));
+        blocks.push(Block::Mono(
+            ev.thresholds.iter().map(|t| t.describe()).collect(),
+        ));
+    }
+    section("Signing event across sites", blocks)
+}
+
+/// The witnesses who signed the final hash (from `witnesses.json` beside the
+/// transcript; `transcript verify --witness KEY` checks each signature).
+fn witnesses(path: &Path) -> Section {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file = match crate::ceremony::witness::read(dir) {
+        Ok(Some(f)) => f,
+        _ => return section("Witness signatures", Vec::new()),
+    };
+    let items = file
+        .signatures
+        .iter()
+        .map(|w| Item {
+            title: match &w.name {
+                Some(n) => format!("{} ({n})", w.participant),
+                None => w.participant.clone(),
+            },
+            facts: vec![
+                (
+                    "Signed".into(),
+                    format!("final hash {}", file.transcript_final_hash),
+                ),
+                ("Method".into(), w.method.clone()),
+                ("Key".into(), w.key.clone()),
+                ("Key is on".into(), w.signer.clone()),
+                ("When".into(), w.signed_at.clone()),
+            ],
+        })
+        .collect();
+    section(
+        "Witness signatures",
+        vec![
+            Block::Para(
+                "Each witness signed the transcript's final hash with a key of their own. \
+                 Listed as found beside the transcript; check each with `ceremony transcript \
+                 verify EXPORT --witness KEY` (and an OpenSSH signature with `ssh-keygen -Y \
+                 verify`)."
+                    .into(),
+            ),
+            Block::Items(items),
+        ],
+    )
 }
 
 fn section(title: &str, blocks: Vec<Block>) -> Section {
