@@ -116,6 +116,12 @@ pub struct RequestArgs {
     /// Key ID the ceremony is asked to remove (a compromised tagging key). Repeatable.
     #[arg(long, value_name = "KEYID")]
     pub revoke: Vec<String>,
+    /// Carry a signing event to the next site: a previous site's export, or a
+    /// tuf-on-ci checkout whose metadata/root.json is being signed. The next
+    /// site countersigns it with ceremony-scripts/root-countersign.toml
+    /// (--previous this request).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["server", "current", "new_keys", "keys", "revoke"])]
+    pub signing_event: Option<PathBuf>,
     #[command(flatten)]
     pub secrets: SecretArgs,
 }
@@ -123,6 +129,7 @@ pub struct RequestArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     ceremony publish /media/usb/export --tuf-repo /srv/tuf/metadata\n  \
+    ceremony publish /media/usb/export --tuf-on-ci ~/src/our-tuf-repo   # a tuf-on-ci signing event\n  \
     ceremony publish /media/usb/export --notary https://notary.example.com:4443 --server-ca ca.pem \\\n    \
       --repository example.com/org/app --keystore ~/.ceremony/keys --add-target v1.2=app-1.2.tar.gz")]
 pub struct PublishArgs {
@@ -136,8 +143,13 @@ pub struct PublishArgs {
     #[arg(long, value_name = "DIR", conflicts_with = "notary")]
     pub tuf_repo: Option<PathBuf>,
     /// Publish to this Notary server (https only).
-    #[arg(long, value_name = "URL", required_unless_present = "tuf_repo")]
+    #[arg(long, value_name = "URL", required_unless_present_any = ["tuf_repo", "tuf_on_ci"])]
     pub notary: Option<String>,
+    /// Write the export's signatures into this tuf-on-ci checkout's signing
+    /// event (metadata/root.json and its root_history copy): signatures are
+    /// added, nothing else changes; commit and push them with git.
+    #[arg(long, value_name = "CHECKOUT", conflicts_with_all = ["tuf_repo", "notary"])]
+    pub tuf_on_ci: Option<PathBuf>,
     /// The CA certificate(s) (PEM) that signed the Notary server's TLS certificate.
     #[arg(long, value_name = "PEM")]
     pub server_ca: Option<PathBuf>,

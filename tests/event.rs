@@ -636,3 +636,169 @@ fn witnesses_sign_the_final_hash_with_an_openssh_key_and_a_softhsm_key() {
     ]);
     assert!(err.contains("they did not sign this transcript"), "{err}");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let o = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=Alice",
+            "-c",
+            "user.email=alice@example.com",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs (installed by scripts/test-all)");
+    assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+}
+
+/// A tuf-on-ci signing event (python-tuf writes it as tuf-on-ci does, in a git
+/// checkout on its signing branch) is carried by a request, countersigned on
+/// SoftHSM2 at an offline ceremony, and published back: the file differs from
+/// tuf-on-ci's only by the signature added in its placeholder, and python-tuf
+/// accepts it once the threshold is met.
+#[test]
+fn a_tuf_on_ci_signing_event_round_trips_through_an_offline_countersign() {
+    let w = world();
+    w.hsm.init("erin", "58213-erin");
+    let pin_file = w.room.path("erin.pin");
+    fs::write(&pin_file, "58213-erin\n").unwrap();
+    let erin = "pkcs11:token=erin;object=root-erin";
+    succeed(
+        &w.hsm
+            .ceremony()
+            .args([
+                "key",
+                "generate",
+                "--token",
+                erin,
+                "--algorithm",
+                "ecdsa-p256",
+            ])
+            .args(["--pin-file", p(&pin_file)])
+            .output()
+            .unwrap(),
+    );
+    let erin_pub = w.room.path("erin.json");
+    fs::write(
+        &erin_pub,
+        succeed(
+            &w.hsm
+                .ceremony()
+                .args(["key", "show", "--token", erin])
+                .output()
+                .unwrap(),
+        ),
+    )
+    .unwrap();
+    let checkout = w.room.path("tuf-on-ci-repo");
+    fs::create_dir_all(&checkout).unwrap();
+    let o = std::process::Command::new(python())
+        .arg(interop_script("tuf_on_ci_event.py"))
+        .arg(&checkout)
+        .arg(&erin_pub)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    git(&checkout, &["init", "-q", "-b", "sign/root-v2"]);
+    git(&checkout, &["add", "metadata"]);
+    git(&checkout, &["commit", "-q", "-m", "Signature from @alice"]);
+    let root_json = checkout.join("metadata/root.json");
+    let v1 = checkout.join("metadata/root_history/1.root.json");
+    let original = fs::read(&root_json).unwrap();
+    let (accepted, why) = python_tuf(&[&v1, &root_json]);
+    assert!(
+        !accepted,
+        "python-tuf accepted the event before Erin signed: {why}"
+    );
+
+    // Online: the event goes into a request bundle for the offline site.
+    let request = w.room.path("toc-request");
+    let out = ok(&[
+        "request",
+        "--signing-event",
+        p(&checkout),
+        "--repository",
+        "example.com/toc",
+        "--out",
+        p(&request),
+    ]);
+    assert!(out.contains("1 awaited"), "{out}");
+    // Offline: Erin's site countersigns, trusting root version 1 from its own
+    // storage (here: the same file).
+    let trusted = w.room.path("trusted-v1.root.json");
+    fs::copy(&v1, &trusted).unwrap();
+    let mut answers = fs::read_to_string(&w.answers).unwrap();
+    answers.push_str(&format!("{erin:?} = \"58213-erin\"\n"));
+    fs::write(&w.answers, answers).unwrap();
+    let export = w.room.path("toc-export");
+    let o = w.hsm.run(&[
+        s(p(&countersign_script())),
+        s("--workdir"),
+        s(p(&w.room.path("toc-work"))),
+        s("--out"),
+        s(p(&export)),
+        s("--allow-network"),
+        s("--answers"),
+        s(p(&w.answers)),
+        s("--previous"),
+        s(p(&request)),
+        s("--trusted"),
+        s(p(&trusted)),
+        s("--token"),
+        format!("keyholder={erin}"),
+    ]);
+    let out = succeed(&o);
+    assert!(
+        out.contains("from a tuf-on-ci signing event (branch sign/root-v2"),
+        "{out}"
+    );
+    assert!(out.contains("both thresholds are met"), "{out}");
+    // Online again: the signature goes back into the event's file.
+    let out = ok(&["publish", p(&export), "--tuf-on-ci", p(&checkout)]);
+    assert!(out.contains("added the signature(s)"), "{out}");
+    let written = fs::read(&root_json).unwrap();
+    assert_eq!(
+        fs::read(checkout.join("metadata/root_history/2.root.json")).unwrap(),
+        written
+    );
+    // Only the placeholder line changed: the file is otherwise tuf-on-ci's.
+    let before: Vec<&str> = std::str::from_utf8(&original).unwrap().lines().collect();
+    let after: Vec<&str> = std::str::from_utf8(&written).unwrap().lines().collect();
+    assert_eq!(before.len(), after.len());
+    let changed: Vec<(usize, &str, &str)> = before
+        .iter()
+        .zip(&after)
+        .enumerate()
+        .filter(|(_, (a, b))| a != b)
+        .map(|(i, (a, b))| (i, *a, *b))
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].1.trim(), "\"sig\": \"\"");
+    assert!(
+        changed[0].2.trim().starts_with("\"sig\": \"30"),
+        "{changed:?}"
+    );
+    assert_ne!(written.last(), Some(&b'\n'));
+    let (accepted, why) = python_tuf(&[&v1, &root_json]);
+    assert!(
+        accepted,
+        "python-tuf refused the event once Erin signed: {why}"
+    );
+    // Publishing again writes nothing.
+    let out = ok(&["publish", p(&export), "--tuf-on-ci", p(&checkout)]);
+    assert!(out.contains("nothing was written"), "{out}");
+    // An event whose root changed since the request is refused, untouched.
+    let mut doc: Value = serde_json::from_slice(&original).unwrap();
+    doc["signed"]["expires"] = Value::from("2099-01-01T00:00:00Z");
+    let changed_root = ceremony::tuf::pyjson::to_string(&doc).into_bytes();
+    fs::write(&root_json, &changed_root).unwrap();
+    let err = refused(&["publish", p(&export), "--tuf-on-ci", p(&checkout)]);
+    assert!(
+        err.contains("the signing event changed since the request"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(fs::read(&root_json).unwrap(), changed_root);
+}

@@ -57,7 +57,38 @@ pub struct EventFile {
     pub thresholds: Vec<Threshold>,
     /// The earlier sites' transcripts in this export, in order.
     pub sites: Vec<Site>,
+    /// A tuf-on-ci signing event this event countersigns (carried by `ceremony
+    /// request --signing-event CHECKOUT`): publish writes the signatures back
+    /// into its file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuf_on_ci: Option<TufOnCiEvent>,
 }
+
+/// A tuf-on-ci signing event as `ceremony request` found it in a checkout.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TufOnCiEvent {
+    pub format: String,
+    pub repository: String,
+    /// The version of the root being signed.
+    pub version: u64,
+    /// SHA-256 of its `metadata/root.json` as found.
+    pub file_sha256: String,
+    /// The checkout's branch and commit, where git recorded them.
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub commit: Option<String>,
+}
+
+/// The format of [`TufOnCiEvent`].
+pub const TUF_ON_CI_FORMAT: &str = "ceremony-tuf-on-ci-event/1";
+/// Where a request bundle carries a tuf-on-ci event: `event.json`, `root.json`
+/// (byte for byte), `root_history/K.root.json`.
+pub const TUF_ON_CI_DIR: &str = "tuf-on-ci";
+/// Where a request bundle carries a previous site's export (byte for byte,
+/// its manifest too).
+pub const CARRIED_DIR: &str = "event";
 
 /// One threshold: the new root's own, or the previous root's.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -180,8 +211,12 @@ pub fn below_threshold(what: &str, thresholds: &[Threshold]) -> String {
 }
 
 /// A previous site's export, opened and checked: its manifest, its transcripts
-/// and their chain, its current roots and its draft.
+/// and their chain, its current roots and its draft. Or a tuf-on-ci signing
+/// event a request bundle carries (no transcripts; its placeholders for
+/// signatures not made yet are left out of the draft).
 pub struct Previous {
+    /// The directory of the bundle holding the event.
+    pub dir: std::path::PathBuf,
     pub bundle: Bundle,
     pub event: EventFile,
     pub current: Vec<RootDocument>,
@@ -213,9 +248,103 @@ pub fn begin_parameter(entry: &transcript::Entry) -> Option<&Value> {
 }
 
 impl Previous {
-    /// Open the export a previous site wrote.
+    /// Open the export a previous site wrote, or a request bundle carrying one
+    /// or carrying a tuf-on-ci signing event.
     pub fn open(dir: &Path) -> Result<Previous> {
-        let bundle = Bundle::open(dir, "export")?;
+        let bundle = Bundle::open_any(dir)?;
+        match bundle.manifest().kind.as_str() {
+            "export" => Self::open_export(dir, bundle),
+            "request" if bundle.contains(&format!("{CARRIED_DIR}/manifest.json")) => {
+                Self::open_export(
+                    &dir.join(CARRIED_DIR),
+                    Bundle::open(&dir.join(CARRIED_DIR), "export")?,
+                )
+            }
+            "request" if bundle.contains(&format!("{TUF_ON_CI_DIR}/event.json")) => {
+                Self::open_tuf_on_ci(dir, bundle)
+            }
+            _ => Err(refuse(
+                dir,
+                "it is a request bundle that carries no signing event (make one with \
+                 ceremony request --signing-event)",
+            )),
+        }
+    }
+
+    fn open_tuf_on_ci(dir: &Path, bundle: Bundle) -> Result<Previous> {
+        let origin: TufOnCiEvent =
+            serde_json::from_slice(&bundle.read(&format!("{TUF_ON_CI_DIR}/event.json"))?)
+                .map_err(|e| refuse(dir, format!("{TUF_ON_CI_DIR}/event.json: {e}")))?;
+        if origin.format != TUF_ON_CI_FORMAT {
+            return Err(refuse(
+                dir,
+                format!("{TUF_ON_CI_DIR}/event.json: unknown format"),
+            ));
+        }
+        let draft_name = format!("{TUF_ON_CI_DIR}/root.json");
+        let bytes = bundle.read(&draft_name)?;
+        let mut draft =
+            RootDocument::from_slice(&bytes, &dir.join(&draft_name).display().to_string())?;
+        // tuf-on-ci lists an empty signature for each key still to sign.
+        draft.signatures.retain(|s| !s.sig.is_empty());
+        let mut current = Vec::new();
+        let mut names = Vec::new();
+        for v in 1..draft.version() {
+            let name = format!("{TUF_ON_CI_DIR}/root_history/{v}.root.json");
+            if bundle.contains(&name) {
+                let b = bundle.read(&name)?;
+                current.push(RootDocument::from_slice(
+                    &b,
+                    &dir.join(&name).display().to_string(),
+                )?);
+                names.push(name);
+            }
+        }
+        if current.last().map(RootDocument::version) != Some(draft.version().saturating_sub(1)) {
+            return Err(refuse(
+                dir,
+                format!(
+                    "it carries no root_history/{}.root.json, the root version {} continues",
+                    draft.version().saturating_sub(1),
+                    draft.version()
+                ),
+            ));
+        }
+        let thresholds = thresholds(current.last(), &draft)?;
+        let event = EventFile {
+            format: FORMAT.into(),
+            repository: origin.repository.clone(),
+            flavour: "tuf".into(),
+            version: draft.version(),
+            sha256_of_signed: hex::encode(Sha256::digest(draft.canonical_signed()?)),
+            site: 0,
+            complete: thresholds.iter().all(Threshold::met),
+            current: names,
+            draft: draft_name,
+            thresholds,
+            sites: Vec::new(),
+            tuf_on_ci: Some(origin),
+        };
+        Ok(Previous {
+            dir: dir.to_owned(),
+            bundle,
+            event,
+            current,
+            draft,
+            transcripts: Vec::new(),
+        })
+    }
+
+    /// The draft as this site's ceremony starts from it: the previous site's
+    /// file byte for byte, or a tuf-on-ci root without its placeholders.
+    pub fn draft_bytes(&self) -> Result<Vec<u8>> {
+        if self.transcripts.is_empty() {
+            return Ok(self.draft.to_json()?);
+        }
+        Ok(self.bundle.read(&self.event.draft)?)
+    }
+
+    fn open_export(dir: &Path, bundle: Bundle) -> Result<Previous> {
         if !bundle.contains(EVENT_FILE) {
             return Err(refuse(
                 dir,
@@ -254,6 +383,7 @@ impl Previous {
             .collect::<Result<Vec<_>>>()?;
         let draft = read_root(&event.draft)?;
         Ok(Previous {
+            dir: dir.to_owned(),
             bundle,
             event,
             current,
@@ -265,15 +395,21 @@ impl Previous {
     /// The draft checked against what the sites recorded: the signed part is the
     /// one the lead built, and every signature a site made is still there and no
     /// other. Anything else is refused, naming what changed.
-    pub fn check_draft(&self, dir: &Path) -> Result<()> {
-        let lead = self
-            .transcripts
-            .first()
-            .ok_or_else(|| refuse(dir, "it carries no transcript of the lead site"))?;
+    pub fn check_draft(&self) -> Result<()> {
+        let dir = self.dir.as_path();
+        let Some(lead) = self.transcripts.first() else {
+            // A tuf-on-ci event: its signatures must verify, which reading
+            // its thresholds checked.
+            return Ok(());
+        };
+        // The lead built the draft, or imported it from a tuf-on-ci event.
         let built = lead
             .entries
             .iter()
-            .find(|e| e.kind == "root-built")
+            .find(|e| {
+                e.kind == "root-built"
+                    || (e.kind == "input" && e.data.get("sha256_of_signed").is_some())
+            })
             .ok_or_else(|| refuse(dir, "the lead site's transcript records no root built"))?;
         let signed = self.draft.canonical_signed()?;
         let sha = hex::encode(Sha256::digest(&signed));
@@ -339,6 +475,25 @@ impl Previous {
         }
         let mut recorded_ids: Vec<(u32, String, String)> = Vec::new();
         for t in &self.transcripts {
+            // Signatures a site found on the draft it imported (a tuf-on-ci
+            // event's) count as recorded by that site.
+            for e in t.entries.iter().filter(|e| e.kind == "input") {
+                for k in e
+                    .data
+                    .get("signatures")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(k) = k.as_str() {
+                        recorded_ids.push((
+                            t.site,
+                            e.step.clone().unwrap_or_default(),
+                            k.to_owned(),
+                        ));
+                    }
+                }
+            }
             for e in t.entries.iter().filter(|e| e.kind == "signature") {
                 if e.data.get("metadata").is_some() {
                     continue;

@@ -9,6 +9,30 @@ use crate::online::publish::{Export, NotaryTarget, TargetsChoice, to_notary, to_
 use std::path::Path;
 
 pub fn run(args: PublishArgs) -> Result<()> {
+    if let Some(checkout) = &args.tuf_on_ci {
+        let written = crate::online::signing_event::publish_tuf_on_ci(&args.bundle, checkout)?;
+        if written.added.is_empty() {
+            println!(
+                "already there: {} holds every signature of this export; nothing was written",
+                checkout.join("metadata/root.json").display()
+            );
+        } else {
+            println!(
+                "added the signature(s) of {} to the tuf-on-ci signing event",
+                crate::online::signing_event::describe_added(&written.added)
+            );
+            for f in &written.files {
+                println!("wrote {f}");
+            }
+        }
+        for t in &written.thresholds {
+            println!("  {}", t.describe());
+        }
+        println!(
+            "commit and push the change with git; tuf-on-ci takes the signing event from there"
+        );
+        return Ok(());
+    }
     let export = Export::open(
         &args.bundle,
         args.expect_bundle.as_deref(),

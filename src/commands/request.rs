@@ -13,6 +13,26 @@ use crate::tuf::metadata::{Flavour, Key};
 use std::collections::BTreeMap;
 
 pub fn run(args: RequestArgs) -> Result<()> {
+    if let Some(source) = &args.signing_event {
+        let [repository] = args.repositories.as_slice() else {
+            return Err(Error::Usage(
+                "--signing-event carries one repository's event: give one --repository".into(),
+            ));
+        };
+        let made = crate::online::signing_event::request(source, repository, &args.out)?;
+        println!(
+            "request bundle {}: {} file(s), bundle hash {}",
+            args.out.display(),
+            made.len(),
+            made.hash()
+        );
+        println!(
+            "the next site countersigns it: ceremony run ceremony-scripts/root-countersign.toml \
+             --previous {} …",
+            args.out.display()
+        );
+        return Ok(());
+    }
     let flavour = super::flavour(args.flavour);
     let store = args.keystore.as_deref().map(KeyStore::new);
     if let Some(store) = &store

@@ -6,3 +6,4 @@ pub mod notary_api;
 pub mod publish;
 pub mod request;
 pub mod review;
+pub mod signing_event;

@@ -10,6 +10,7 @@ pub mod json;
 pub mod key;
 pub mod metadata;
 pub mod notary;
+pub mod pyjson;
 pub mod sign;
 pub mod targets_doc;
 pub mod time;

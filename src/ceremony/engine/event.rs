@@ -13,15 +13,20 @@ pub(super) fn begin_parameter(script: &Script, b: &Bindings) -> Result<Option<se
             usage("a root-countersign ceremony needs the previous site's export: --previous DIR")
         })?;
         let previous = Previous::open(dir)?;
-        let last = previous
-            .transcripts
-            .last()
-            .expect("an export carries its own transcript");
-        return Ok(Some(json!({
-            "site": previous.event.site + 1,
-            "previous_transcript_hash": last.final_hash.to_hex(),
-            "previous_export_bundle_hash": previous.bundle.hash(),
-        })));
+        return Ok(Some(
+            match (previous.transcripts.last(), &previous.event.tuf_on_ci) {
+                (Some(last), _) => json!({
+                    "site": previous.event.site + 1,
+                    "previous_transcript_hash": last.final_hash.to_hex(),
+                    "previous_export_bundle_hash": previous.bundle.hash(),
+                }),
+                (None, origin) => json!({
+                    "site": 1,
+                    "tuf_on_ci_event": origin,
+                    "request_bundle_hash": previous.bundle.hash(),
+                }),
+            },
+        ));
     }
     Ok(script
         .parameters
@@ -46,7 +51,7 @@ impl Engine<'_> {
             .clone()
             .ok_or_else(|| usage("--previous DIR is not bound"))?;
         let previous = Previous::open(&dir)?;
-        previous.check_draft(&dir)?;
+        previous.check_draft()?;
         if current_hashes(&previous.current)? != self.state.current_sha256 {
             return Err(usage(format!(
                 "{}: its current roots changed since this ceremony began; start a new ceremony",
@@ -78,7 +83,7 @@ impl Engine<'_> {
                 ));
             }
         }
-        let bytes = previous.bundle.read(&previous.event.draft)?;
+        let bytes = previous.draft_bytes()?;
         let doc = &previous.draft;
         let signed = doc.canonical_signed()?;
         fsio::write_new(&draft_path, &bytes, 0o644)?;
@@ -107,13 +112,24 @@ impl Engine<'_> {
                 thresholds: thresholds.clone(),
             },
         )?;
-        self.ui.say(&format!(
-            "imported root version {} of {} as site {site} of its signing event; \
-             it is the root the lead site built, with {} signature(s) the sites recorded",
-            doc.version(),
-            self.script.parameters.repository,
-            doc.signatures.len()
-        ));
+        self.ui.say(&match &previous.event.tuf_on_ci {
+            Some(origin) if previous.transcripts.is_empty() => format!(
+                "imported root version {} of {} from a tuf-on-ci signing event (branch {}, \
+                 commit {}), with {} signature(s) made there, each verified",
+                doc.version(),
+                self.script.parameters.repository,
+                origin.branch.as_deref().unwrap_or("unknown"),
+                origin.commit.as_deref().unwrap_or("unknown"),
+                doc.signatures.len()
+            ),
+            _ => format!(
+                "imported root version {} of {} as site {site} of its signing event; \
+                 it is the root the lead site built, with {} signature(s) the sites recorded",
+                doc.version(),
+                self.script.parameters.repository,
+                doc.signatures.len()
+            ),
+        });
         for t in &thresholds {
             self.ui.say(&format!("  {}", t.describe()));
         }
@@ -192,6 +208,7 @@ impl Engine<'_> {
         };
         let mut sites = Vec::new();
         let mut site = 1;
+        let mut tuf_on_ci = None;
         let mut lead_sha = hex::encode(Sha256::digest(doc.canonical_signed()?));
         if let Some(dir) = &self.state.bindings.previous {
             let previous = Previous::open(dir)?;
@@ -199,19 +216,18 @@ impl Engine<'_> {
                 files.push((s.transcript.clone(), previous.bundle.read(&s.transcript)?));
                 sites.push(s.clone());
             }
-            let last = previous
-                .transcripts
-                .last()
-                .expect("an export carries its own transcript");
-            let path = format!("{}/{}.transcript.jsonl", ev::SITES_DIR, last.site);
-            files.push((path.clone(), previous.bundle.read("transcript.jsonl")?));
-            sites.push(Site {
-                site: last.site,
-                transcript: path,
-                final_hash: last.final_hash.to_hex(),
-            });
+            if let Some(last) = previous.transcripts.last() {
+                let path = format!("{}/{}.transcript.jsonl", ev::SITES_DIR, last.site);
+                files.push((path.clone(), previous.bundle.read("transcript.jsonl")?));
+                sites.push(Site {
+                    site: last.site,
+                    transcript: path,
+                    final_hash: last.final_hash.to_hex(),
+                });
+            }
             site = previous.event.site + 1;
             lead_sha = previous.event.sha256_of_signed.clone();
+            tuf_on_ci = previous.event.tuf_on_ci.clone();
         }
         let event = EventFile {
             format: ev::FORMAT.into(),
@@ -225,6 +241,7 @@ impl Engine<'_> {
             draft,
             thresholds: thresholds.clone(),
             sites,
+            tuf_on_ci,
         };
         let mut bytes = serde_json::to_vec_pretty(&event).expect("an event file serialises");
         bytes.push(b'\n');

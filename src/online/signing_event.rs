@@ -1,0 +1,398 @@
+//! Signing events through the online side. `ceremony request --signing-event
+//! DIR` carries an event to the next site in a request bundle: a previous
+//! site's export (byte for byte, its manifest too), or a tuf-on-ci signing
+//! event from a git checkout (its `metadata/root.json` byte for byte, with the
+//! root history it continues). `ceremony publish --tuf-on-ci CHECKOUT` writes
+//! the signatures a ceremony made back into that event's file, adding
+//! signatures only and keeping the file exactly as tuf-on-ci writes it.
+
+use crate::ceremony::event::{
+    self as ev, CARRIED_DIR, EventFile, Previous, TUF_ON_CI_DIR, TUF_ON_CI_FORMAT, TufOnCiEvent,
+};
+use crate::error::{Error, Result};
+use crate::fsio;
+use crate::transfer::bundle::{self, Bundle, BundleError, MANIFEST};
+use crate::tuf::document::RootDocument;
+use crate::tuf::pyjson;
+use crate::tuf::verify::fingerprint;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Files of a bundle being made: path in the bundle, bytes.
+type Files = Vec<(String, Vec<u8>)>;
+
+fn refuse(what: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::Usage(format!("{}: {reason}", what.display()))
+}
+
+/// `ceremony request --signing-event SOURCE --repository NAME --out OUT`.
+pub fn request(source: &Path, repository: &str, out: &Path) -> Result<Bundle> {
+    fsio::new_output(out)?;
+    let staging = bundle::staging_dir(out);
+    if fsio::occupied(&staging) {
+        // An interrupted request of this kind staged only these: made again.
+        let ours =
+            |n: &str| [CARRIED_DIR, TUF_ON_CI_DIR, MANIFEST].contains(&n) || fsio::is_temp_name(n);
+        let only_ours = std::fs::read_dir(&staging).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .all(|e| ours(&e.file_name().to_string_lossy()))
+        });
+        if !staging.is_dir() || !only_ours {
+            return Err(BundleError::Partial {
+                path: staging.display().to_string(),
+            }
+            .into());
+        }
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::Read {
+            path: staging.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    let (files, flavour) = if source.join(MANIFEST).is_file() {
+        carry_export(source, repository)?
+    } else if source.join("metadata/root.json").is_file() {
+        (carry_tuf_on_ci(source, repository)?, "tuf".to_owned())
+    } else {
+        return Err(refuse(
+            source,
+            "neither a signing event's export (it has no manifest.json) nor a tuf-on-ci \
+             checkout (it has no metadata/root.json)",
+        ));
+    };
+    for (name, bytes) in &files {
+        bundle::stage(out, name, bytes)?;
+    }
+    bundle::sync_staged(out)?;
+    Ok(bundle::commit(
+        out,
+        "request",
+        &flavour,
+        vec![repository.to_owned()],
+        None,
+    )?)
+}
+
+/// A previous site's export, checked as the next site will check it, carried
+/// whole.
+fn carry_export(source: &Path, repository: &str) -> Result<(Files, String)> {
+    let previous = Previous::open(source)?;
+    previous.check_draft()?;
+    if previous.event.repository != repository {
+        return Err(refuse(
+            source,
+            format!(
+                "its signing event is for {}, not {repository}",
+                previous.event.repository
+            ),
+        ));
+    }
+    let mut files = Vec::new();
+    for path in previous.bundle.paths() {
+        files.push((format!("{CARRIED_DIR}/{path}"), previous.bundle.read(path)?));
+    }
+    files.push((
+        format!("{CARRIED_DIR}/{MANIFEST}"),
+        fsio::read_regular(&source.join(MANIFEST)).map_err(|e| Error::Read {
+            path: source.join(MANIFEST).display().to_string(),
+            reason: e.to_string(),
+        })?,
+    ));
+    for t in &previous.event.thresholds {
+        println!("  {}", t.describe());
+    }
+    Ok((files, previous.event.flavour.clone()))
+}
+
+/// The file of a tuf-on-ci checkout, read whole (and refused if it is not a
+/// regular file).
+fn read(path: &Path) -> Result<Vec<u8>> {
+    crate::inputs::read_file(path)
+}
+
+/// tuf-on-ci's signing event in a checkout: its root (placeholders and all),
+/// the root history it continues, and where git says the checkout is.
+fn carry_tuf_on_ci(checkout: &Path, repository: &str) -> Result<Files> {
+    let root_path = checkout.join("metadata/root.json");
+    let bytes = read(&root_path)?;
+    check_tuf_on_ci_form(&root_path, &bytes)?;
+    let doc = RootDocument::from_slice(&bytes, &root_path.display().to_string())?;
+    let version = doc.version();
+    let mut files = vec![(format!("{TUF_ON_CI_DIR}/root.json"), bytes.clone())];
+    let history = checkout.join("metadata/root_history");
+    for v in 1..version {
+        let path = history.join(format!("{v}.root.json"));
+        if path.is_file() {
+            files.push((
+                format!("{TUF_ON_CI_DIR}/root_history/{v}.root.json"),
+                read(&path)?,
+            ));
+        } else if v + 1 == version {
+            return Err(refuse(
+                &path,
+                format!(
+                    "missing: root version {version} is signed as the successor of version {v}, \
+                     and the next site checks it against that root"
+                ),
+            ));
+        }
+    }
+    let (branch, commit) = git_head(checkout);
+    let event = TufOnCiEvent {
+        format: TUF_ON_CI_FORMAT.into(),
+        repository: repository.to_owned(),
+        version,
+        file_sha256: hex::encode(Sha256::digest(&bytes)),
+        branch,
+        commit,
+    };
+    let mut json = serde_json::to_vec_pretty(&event).expect("serialises");
+    json.push(b'\n');
+    files.push((format!("{TUF_ON_CI_DIR}/event.json"), json));
+    let placeholders = doc.signatures.iter().filter(|s| s.sig.is_empty()).count();
+    println!(
+        "tuf-on-ci signing event: root version {version} of {repository}, {} signature(s) made, \
+         {placeholders} awaited",
+        doc.signatures.len() - placeholders
+    );
+    Ok(files)
+}
+
+/// The branch and commit a git checkout is at, read from `.git` (no git needed).
+fn git_head(checkout: &Path) -> (Option<String>, Option<String>) {
+    let git = checkout.join(".git");
+    let Ok(head) = std::fs::read_to_string(git.join("HEAD")) else {
+        return (None, None);
+    };
+    let head = head.trim();
+    let Some(r) = head.strip_prefix("ref: ") else {
+        let commit = (head.len() == 40 && head.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| head.to_owned());
+        return (None, commit);
+    };
+    let branch = r.strip_prefix("refs/heads/").unwrap_or(r).to_owned();
+    let commit = std::fs::read_to_string(git.join(r))
+        .ok()
+        .map(|c| c.trim().to_owned())
+        .or_else(|| {
+            std::fs::read_to_string(git.join("packed-refs"))
+                .ok()?
+                .lines()
+                .find_map(|l| {
+                    l.strip_suffix(r)
+                        .map(|c| c.trim().to_owned())
+                        .filter(|c| c.len() == 40)
+                })
+        });
+    (Some(branch), commit)
+}
+
+/// A tuf-on-ci metadata file must be exactly as tuf-on-ci writes it, so that
+/// adding signatures changes nothing else.
+fn check_tuf_on_ci_form(path: &Path, bytes: &[u8]) -> Result<Value> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| refuse(path, format!("not JSON: {e}")))?;
+    if pyjson::to_string(&value).as_bytes() != bytes {
+        return Err(refuse(
+            path,
+            "it is not written as tuf-on-ci writes metadata (python-tuf's JSONSerializer: \
+             sorted keys, one-space indent, no trailing newline), so signatures cannot be \
+             added without changing other bytes; nothing was written",
+        ));
+    }
+    Ok(value)
+}
+
+/// What `publish --tuf-on-ci` did.
+pub struct Written {
+    pub added: Vec<String>,
+    pub files: Vec<String>,
+    pub thresholds: Vec<ev::Threshold>,
+}
+
+/// Write the signatures of a signing event's export into the tuf-on-ci
+/// checkout's `metadata/root.json` (and its `root_history` copy): each fills
+/// its key's empty placeholder in place, or is appended; nothing else changes.
+pub fn publish_tuf_on_ci(export: &Path, checkout: &Path) -> Result<Written> {
+    let bundle = Bundle::open(export, "export")?;
+    if !bundle.contains(ev::EVENT_FILE) {
+        return Err(refuse(
+            export,
+            "not a signing event's export (it has no signing-event.json)",
+        ));
+    }
+    let event: EventFile = serde_json::from_slice(&bundle.read(ev::EVENT_FILE)?)
+        .map_err(|e| refuse(export, format!("{}: {e}", ev::EVENT_FILE)))?;
+    let origin = event.tuf_on_ci.clone().ok_or_else(|| {
+        refuse(
+            export,
+            "its signing event did not come from tuf-on-ci (publish it with --tuf-repo)",
+        )
+    })?;
+    ev::verify_sites(export, &bundle, &event)?;
+    let name = |n: &str| export.join(n).display().to_string();
+    let ours = RootDocument::from_slice(&bundle.read(&event.draft)?, &name(&event.draft))?;
+    let previous = match event.current.last() {
+        Some(n) => Some(RootDocument::from_slice(&bundle.read(n)?, &name(n))?),
+        None => None,
+    };
+    ev::thresholds(previous.as_ref(), &ours)?;
+    let root_path = checkout.join("metadata/root.json");
+    let original = read(&root_path)?;
+    let mut value = check_tuf_on_ci_form(&root_path, &original)?;
+    let theirs = RootDocument::from_slice(&original, &root_path.display().to_string())?;
+    if theirs.canonical_signed()? != ours.canonical_signed()? {
+        return Err(refuse(
+            &root_path,
+            format!(
+                "its signed part is not the root the ceremony signed (root version {} of {}): \
+                 the signing event changed since the request; nothing was written",
+                origin.version, origin.repository
+            ),
+        ));
+    }
+    let ours_sigs: Vec<(String, String)> = ours
+        .signatures
+        .iter()
+        .map(|s| (s.keyid.clone(), s.sig.clone()))
+        .collect();
+    let added = add_signatures(&mut value, &ours_sigs)
+        .ok_or_else(|| refuse(&root_path, "it has no signatures list"))?;
+    let bytes = pyjson::to_string(&value).into_bytes();
+    let mut doc = RootDocument::from_slice(&bytes, &root_path.display().to_string())?;
+    doc.signatures.retain(|s| !s.sig.is_empty());
+    let thresholds = ev::thresholds(previous.as_ref(), &doc)?;
+    let mut files = Vec::new();
+    if !added.is_empty() {
+        let history = checkout.join(format!(
+            "metadata/root_history/{}.root.json",
+            origin.version
+        ));
+        // tuf-on-ci keeps the root being signed in both places, identical.
+        if history.is_file() && read(&history)? == original {
+            fsio::replace(&history, &bytes, 0o644)?;
+            files.push(history.display().to_string());
+        }
+        fsio::replace(&root_path, &bytes, 0o644)?;
+        files.push(root_path.display().to_string());
+    }
+    Ok(Written {
+        added,
+        files,
+        thresholds,
+    })
+}
+
+/// Add `(keyid, sig)` signatures to a metadata file's JSON as tuf-on-ci's
+/// signer does: a key's empty placeholder is filled in place, a key without one
+/// is appended, a key that signed already is left as it is. Returns the key IDs
+/// added (None: the file has no signatures list).
+pub fn add_signatures(value: &mut Value, sigs: &[(String, String)]) -> Option<Vec<String>> {
+    let list = value.get_mut("signatures")?.as_array_mut()?;
+    let mut added = Vec::new();
+    for (keyid, sig) in sigs {
+        let slot = list
+            .iter_mut()
+            .find(|v| v.get("keyid").and_then(Value::as_str) == Some(keyid.as_str()));
+        match slot {
+            Some(v) if v.get("sig").and_then(Value::as_str) == Some("") => {
+                v["sig"] = Value::from(sig.clone());
+                added.push(keyid.clone());
+            }
+            // Signed already (there, or by an earlier publish).
+            Some(_) => {}
+            None => {
+                let mut entry = serde_json::Map::new();
+                entry.insert("keyid".into(), Value::from(keyid.clone()));
+                entry.insert("sig".into(), Value::from(sig.clone()));
+                list.push(Value::Object(entry));
+                added.push(keyid.clone());
+            }
+        }
+    }
+    Some(added)
+}
+
+/// One line for each key added, for the operator.
+pub fn describe_added(added: &[String]) -> String {
+    added
+        .iter()
+        .map(|k| fingerprint(k))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn data(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(rel)
+    }
+
+    /// Every root tuf-on-ci wrote into a repository's `metadata/` that we hold
+    /// (byte for byte from public repositories, see SOURCES.tsv) is written back
+    /// identically: adding signatures changes nothing else. (Hand-written test
+    /// fixtures of tuf-on-ci's own repository are not its writer's output.)
+    #[test]
+    fn every_real_tuf_on_ci_root_is_written_back_byte_for_byte() {
+        let sources = std::fs::read_to_string(data("real-roots/SOURCES.tsv")).unwrap();
+        let mut files: Vec<PathBuf> = sources
+            .lines()
+            .map(|l| l.split('\t').collect::<Vec<_>>())
+            .filter(|f| f.len() > 4 && f[4] == "tuf-on-ci" && f[3].starts_with("metadata/"))
+            .map(|f| data("real-roots").join(f[0]))
+            .collect();
+        files.push(data("tuf-on-ci-event/partly-signed.root.json"));
+        files.push(data("tuf-on-ci-event/signed.root.json"));
+        for path in &files {
+            let bytes = std::fs::read(path).unwrap();
+            check_tuf_on_ci_form(path, &bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        assert!(files.len() >= 20, "only {} files", files.len());
+    }
+
+    /// A real tuf-on-ci signing event (jku/tuf-demo): the partly signed root
+    /// with the second keyholder's signature added is, byte for byte, the file
+    /// tuf-on-ci's own signer wrote when that keyholder signed.
+    #[test]
+    fn adding_a_signature_to_a_real_tuf_on_ci_event_gives_the_file_tuf_on_ci_wrote() {
+        let partly = std::fs::read(data("tuf-on-ci-event/partly-signed.root.json")).unwrap();
+        let signed = std::fs::read(data("tuf-on-ci-event/signed.root.json")).unwrap();
+        let full: Value = serde_json::from_slice(&signed).unwrap();
+        let sigs: Vec<(String, String)> = full["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["keyid"].as_str().unwrap().into(),
+                    s["sig"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let mut value = check_tuf_on_ci_form(Path::new("partly"), &partly).unwrap();
+        let added = add_signatures(&mut value, &sigs).unwrap();
+        assert_eq!(added.len(), 1);
+        assert_eq!(pyjson::to_string(&value).as_bytes(), &signed[..]);
+        // Adding them again adds nothing.
+        assert!(add_signatures(&mut value, &sigs).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_not_written_as_tuf_on_ci_writes_it_is_refused() {
+        let partly = std::fs::read(data("tuf-on-ci-event/partly-signed.root.json")).unwrap();
+        let mut with_newline = partly.clone();
+        with_newline.push(b'\n');
+        let err = check_tuf_on_ci_form(Path::new("root.json"), &with_newline).unwrap_err();
+        assert!(
+            err.to_string().contains("not written as tuf-on-ci writes"),
+            "{err}"
+        );
+    }
+}
