@@ -334,9 +334,22 @@ fn a_three_site_event_is_published_only_once_both_thresholds_are_met() {
     assert!(err.contains("below threshold"), "{err}");
     assert!(err.contains("1 more needed"), "{err}");
 
+    // The lead's export travels to site 2 in a request bundle (the online side
+    // checks it on the way: every transcript, the draft against them).
+    let carried = w.room.path("to-site2");
+    let out = ok(&[
+        "request",
+        "--signing-event",
+        p(&site1),
+        "--repository",
+        "example.com/event",
+        "--out",
+        p(&carried),
+    ]);
+    assert!(out.contains("the new root (version 2): 1 of 2"), "{out}");
     // Site 2: root-b, a key of the old root only.
     let site2 = w.room.path("site2");
-    let out = succeed(&w.countersign("site2", &site1, &keys().token("root-b"), &[]));
+    let out = succeed(&w.countersign("site2", &carried, &keys().token("root-b"), &[]));
     assert!(out.contains("site 1: transcript verified"), "{out}");
     let ev = event_file(&site2);
     assert_eq!(ev["site"], 2);
@@ -801,4 +814,72 @@ fn a_tuf_on_ci_signing_event_round_trips_through_an_offline_countersign() {
     );
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(fs::read(&root_json).unwrap(), changed_root);
+}
+
+/// A countersign killed before and after each of its steps commits resumes to
+/// the same outcome: one export, signed once by the site's key, its
+/// transcript chained to the lead's.
+#[test]
+fn a_countersign_interrupted_at_every_step_resumes_to_one_export() {
+    let w = world();
+    let site1 = w.room.path("site1");
+    succeed(&w.lead(&site1, &[]));
+    let script = fs::read_to_string(countersign_script()).unwrap();
+    let table: toml::Table = script.parse().unwrap();
+    let steps: Vec<String> = table["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["id"].as_str().unwrap().to_owned())
+        .collect();
+    for point in steps
+        .iter()
+        .flat_map(|st| [format!("before-commit:{st}"), format!("after-commit:{st}")])
+    {
+        let name = point.replace(':', "-");
+        let work = w.room.path(&format!("{name}-work"));
+        let out = w.room.path(&name);
+        let mut cmd = w.hsm.ceremony();
+        let o = cmd
+            .env("CEREMONY_TEST_CRASH", &point)
+            .arg("run")
+            .args([
+                p(&countersign_script()),
+                "--workdir",
+                p(&work),
+                "--out",
+                p(&out),
+                "--allow-network",
+                "--answers",
+                p(&w.answers),
+                "--previous",
+                p(&site1),
+                "--trusted",
+                p(&w.trusted),
+                "--token",
+                &format!("keyholder={}", keys().token("root-b")),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(99), "{point}: {}", stderr(&o));
+        let resumed = w.hsm.run(&[
+            s("--resume"),
+            s("--workdir"),
+            s(p(&work)),
+            s("--answers"),
+            s(p(&w.answers)),
+            s("--allow-network"),
+        ]);
+        succeed(&resumed);
+        let ev = event_file(&out);
+        assert_eq!(ev["site"], 2, "{point}");
+        let draft: Value =
+            serde_json::from_slice(&fs::read(out.join("draft.root.json")).unwrap()).unwrap();
+        assert_eq!(draft["signatures"].as_array().unwrap().len(), 3, "{point}");
+        let verified = ok(&["transcript", "verify", p(&out), "--accept-practice"]);
+        assert!(
+            verified.contains("site 2: transcript.jsonl"),
+            "{point}: {verified}"
+        );
+    }
 }

@@ -709,3 +709,158 @@ fn a_fountain_coded_stream_survives_a_third_of_its_codes_lost() {
     );
     assert!(!d.path().join("never-written").exists());
 }
+
+/// A lead site's script for [`a_keyholder_countersigns_alone_at_the_terminal`]:
+/// a refresh-expiry signing event where only root-1's keyholder is present.
+const LEAD: &str = r#"
+format = "ceremony-script/1"
+name = "refresh-expiry-lead"
+kind = "refresh-expiry"
+summary = "Lead site: new expiry, signed by the keyholder here"
+
+[parameters]
+flavour = "tuf"
+repository = "example.com/far-apart"
+expires_days = 200
+signing_event = true
+
+[[participants]]
+id = "administrator"
+role = "administrator"
+
+[[participants]]
+id = "keyholder-1"
+role = "operator"
+
+[keys.root-1]
+role = "root"
+custodian = "keyholder-1"
+
+[[steps]]
+id = "build"
+action = "build-root"
+actor = "administrator"
+
+[[steps]]
+id = "sign-root-1"
+action = "sign"
+actor = "keyholder-1"
+key = "root-1"
+
+[[steps]]
+id = "verify"
+action = "verify"
+actor = "administrator"
+
+[[steps]]
+id = "export"
+action = "export"
+actor = "administrator"
+"#;
+
+/// The keyholder of root-2 countersigns the lead's partial export on their own,
+/// offline, at a terminal: names, the bag numbers typed and typed again by the
+/// witness, the changes read aloud against the root they trust, the passphrase.
+#[test]
+fn a_keyholder_countersigns_alone_at_the_terminal() {
+    let d = tempfile::tempdir().unwrap();
+    let v1 = d.path().join("1.root.json");
+    create_root(&v1, &["root-a", "root-b"], 2, &next_year());
+    sign(&v1, "root-a", None);
+    sign(&v1, "root-b", None);
+    let k = keys();
+    let lead_script = d.path().join("lead.toml");
+    std::fs::write(&lead_script, LEAD).unwrap();
+    let answers = d.path().join("answers.toml");
+    std::fs::write(
+        &answers,
+        format!(
+            "[confirm]\ndefault = true\n[secrets]\n{:?} = {PASSPHRASE:?}\n",
+            k.token("root-a")
+        ),
+    )
+    .unwrap();
+    let lead = d.path().join("lead-export");
+    ok(&[
+        "run",
+        lead_script.to_str().unwrap(),
+        "--workdir",
+        d.path().join("lead-work").to_str().unwrap(),
+        "--out",
+        lead.to_str().unwrap(),
+        "--allow-network",
+        "--answers",
+        answers.to_str().unwrap(),
+        "--current",
+        v1.to_str().unwrap(),
+        "--trusted",
+        v1.to_str().unwrap(),
+        "--token",
+        &format!("root-1={}", k.token("root-a")),
+    ]);
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony-scripts/root-countersign.toml");
+    let out = d.path().join("export");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ceremony"));
+    cmd.arg("run")
+        .arg(&script)
+        .arg("--workdir")
+        .arg(d.path().join("work"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--previous")
+        .arg(&lead)
+        .arg("--trusted")
+        .arg(&v1)
+        .arg("--token")
+        .arg(format!("keyholder={}", k.token("root-b")));
+    let mut p = spawn(in_netns(&cmd, false));
+    p.expect("air-gapped: no network interface but lo").unwrap();
+    sign_in(
+        &mut p,
+        &[
+            ("administrator", "Ada Okafor"),
+            ("keyholder", "Bo Lindqvist"),
+            ("witness", "Dana Kowalski"),
+        ],
+    );
+    answer(
+        &mut p,
+        "Number on the tamper-evident bag the token came in",
+        "TEB-310042",
+    );
+    answer(&mut p, "(typed again by witness)", "TEB-310042");
+    p.expect("site 1: transcript verified").unwrap();
+    p.expect("as site 2 of its signing event").unwrap();
+    p.expect("READ ALOUD").unwrap();
+    p.expect("changes from version 1:").unwrap();
+    p.expect("everyone present agrees").unwrap();
+    p.send("yes\r").unwrap();
+    p.expect("Passphrase for").unwrap();
+    type_secret(&mut p, PASSPHRASE);
+    p.expect("signed root version 2 with keyholder").unwrap();
+    p.expect("both thresholds are met").unwrap();
+    answer(&mut p, "Number on the new tamper-evident bag", "TEB-410042");
+    answer(&mut p, "(typed again by witness)", "TEB-410042");
+    for id in ["administrator", "keyholder", "witness"] {
+        answer(
+            &mut p,
+            &format!("({id}) signs out and leaves the room"),
+            "yes",
+        );
+    }
+    p.expect("transcript hash: ").unwrap();
+    p.expect(Eof).unwrap();
+    let transcript = std::fs::read_to_string(out.join("transcript.jsonl")).unwrap();
+    assert!(transcript.contains("TEB-310042") && transcript.contains("Bo Lindqvist"));
+    assert!(!transcript.contains(PASSPHRASE));
+    let (accepted, msg) = python_tuf(&[&v1, &out.join("2.root.json")]);
+    assert!(accepted, "{msg}");
+    let verified = ok(&[
+        "transcript",
+        "verify",
+        out.to_str().unwrap(),
+        "--accept-practice",
+    ]);
+    assert!(verified.contains("2 site(s); complete"), "{verified}");
+}

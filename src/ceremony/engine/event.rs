@@ -59,14 +59,18 @@ impl Engine<'_> {
             )));
         }
         let draft_path = self.work.draft();
-        if draft_path.exists() {
-            let doc = crate::inputs::read_root(&draft_path)?;
-            self.fix_draft(&doc.canonical_signed()?)?;
-            self.ui.say(&format!(
-                "root version {} was imported before the interruption; continuing with it",
-                doc.version()
-            ));
-            return Ok(());
+        let bytes = previous.draft_bytes()?;
+        // Nothing signs the draft before this step is done: a draft left by an
+        // interrupted import is this one, or is written again.
+        match std::fs::read(&draft_path) {
+            Ok(found) if found == bytes => self.ui.say(
+                "the root was imported before the interruption; checked again, continuing with it",
+            ),
+            Ok(_) => fsio::replace(&draft_path, &bytes, 0o644)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fsio::write_new(&draft_path, &bytes, 0o644)?
+            }
+            Err(e) => return Err(io_err(&draft_path, e)),
         }
         let site = previous.event.site + 1;
         for t in &previous.transcripts {
@@ -83,10 +87,8 @@ impl Engine<'_> {
                 ));
             }
         }
-        let bytes = previous.draft_bytes()?;
         let doc = &previous.draft;
         let signed = doc.canonical_signed()?;
-        fsio::write_new(&draft_path, &bytes, 0o644)?;
         self.state.imported = doc.signatures.iter().map(|s| s.keyid.clone()).collect();
         self.fix_draft(&signed)?;
         self.save_state()?;
