@@ -549,6 +549,27 @@ fn witnesses_sign_the_final_hash_with_an_openssh_key_and_a_softhsm_key() {
         !out.contains(ssh_pass) && !out.contains("61283-w2"),
         "{out}"
     );
+    // Neither the OpenSSH key's passphrase nor its private key nor the PIN is
+    // in any file the ceremony wrote.
+    let private = fs::read_to_string(&ssh).unwrap();
+    let private_body: String = private
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let mut dirs = vec![export.clone(), w.room.path("lead-work")];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
+            for secret in [ssh_pass, "61283-w2", &private_body[..40]] {
+                assert!(!text.contains(secret), "{} holds a secret", path.display());
+            }
+        }
+    }
     let pubkey = ssh.with_extension("pub");
     let out = ok(&[
         "transcript",
