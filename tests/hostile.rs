@@ -468,11 +468,16 @@ fn setup(w: &Path, op: &Value) -> Result<(), Failed> {
             let manifest = w.join(s(op, "manifest"));
             let mut m: Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
             let name = path.file_name().unwrap().to_str().unwrap();
-            for entry in m["files"].as_array_mut().unwrap() {
-                if entry["path"] == name {
-                    entry["sha256"] = Value::from(hex::encode(sha256(&bytes)));
-                    entry["size"] = Value::from(bytes.len());
-                }
+            let entry = serde_json::json!({
+                "path": name,
+                "sha256": hex::encode(sha256(&bytes)),
+                "size": bytes.len(),
+            });
+            let files = m["files"].as_array_mut().unwrap();
+            // A file the manifest does not list yet is added to it.
+            match files.iter_mut().find(|e| e["path"] == name) {
+                Some(e) => *e = entry,
+                None => files.push(entry),
             }
             fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap() + "\n").unwrap();
         }

@@ -50,9 +50,9 @@ pub fn request(source: &Path, repository: &str, out: &Path) -> Result<Bundle> {
             reason: e.to_string(),
         })?;
     }
-    let (files, flavour) = if source.join(MANIFEST).is_file() {
+    let (files, flavour) = if source.join(MANIFEST).exists() {
         carry_export(source, repository)?
-    } else if source.join("metadata/root.json").is_file() {
+    } else if source.join("metadata/root.json").exists() {
         (carry_tuf_on_ci(source, repository)?, "tuf".to_owned())
     } else {
         return Err(refuse(
@@ -159,31 +159,40 @@ fn carry_tuf_on_ci(checkout: &Path, repository: &str) -> Result<Files> {
     Ok(files)
 }
 
-/// The branch and commit a git checkout is at, read from `.git` (no git needed).
+/// The branch and commit a git checkout is at, read from `.git` (no git
+/// needed). Only what looks like git's own is taken: a ref under `refs/`, a
+/// commit of 40 hex digits, from regular files; anything else is unknown.
 fn git_head(checkout: &Path) -> (Option<String>, Option<String>) {
     let git = checkout.join(".git");
-    let Ok(head) = std::fs::read_to_string(git.join("HEAD")) else {
+    let read = |p: &Path| {
+        fsio::read_regular(p)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    let is_commit = |c: &str| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit());
+    let Some(head) = read(&git.join("HEAD")) else {
         return (None, None);
     };
     let head = head.trim();
     let Some(r) = head.strip_prefix("ref: ") else {
-        let commit = (head.len() == 40 && head.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| head.to_owned());
-        return (None, commit);
+        return (None, is_commit(head).then(|| head.to_owned()));
     };
+    let safe = r.starts_with("refs/")
+        && r.len() <= 255
+        && !r.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        && r.chars().all(|c| c.is_ascii_graphic());
+    if !safe {
+        return (None, None);
+    }
     let branch = r.strip_prefix("refs/heads/").unwrap_or(r).to_owned();
-    let commit = std::fs::read_to_string(git.join(r))
-        .ok()
+    let commit = read(&git.join(r))
         .map(|c| c.trim().to_owned())
+        .filter(|c| is_commit(c))
         .or_else(|| {
-            std::fs::read_to_string(git.join("packed-refs"))
-                .ok()?
-                .lines()
-                .find_map(|l| {
-                    l.strip_suffix(r)
-                        .map(|c| c.trim().to_owned())
-                        .filter(|c| c.len() == 40)
-                })
+            read(&git.join("packed-refs"))?.lines().find_map(|l| {
+                let (c, name) = l.split_once(' ')?;
+                (name == r && is_commit(c)).then(|| c.to_owned())
+            })
         });
     (Some(branch), commit)
 }

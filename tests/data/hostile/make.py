@@ -845,6 +845,129 @@ for failure, setup in [
 
 
 # ------------------------------------------------------------ write it out
+# ------------------------------------------------------------ signing events
+# A further site imports the previous site's export (run root-countersign
+# --previous); the online side carries an event (request --signing-event: an
+# export, or a tuf-on-ci checkout) and writes signatures back (publish
+# --tuf-on-ci); compliance staff check witnesses (transcript verify --witness).
+with open(os.path.join(DATA, "..", "..", "ceremony-scripts", "root-countersign.toml"), "rb") as f:
+    COUNTERSIGN = f.read()
+CS_FILES = {"countersign.toml": COUNTERSIGN, "answers.toml": b"[confirm]\ndefault = true\n"}
+CS = ["run", "countersign.toml", "--workdir", "work", "--out", "out", "--allow-network",
+      "--answers", "answers.toml", "--trusted", f"{B}/1.root.json",
+      "--token", "keyholder=soft:key.age", "--previous"]
+ADD_EVENT = [{"rehash": f"{B}/signing-event.json", "manifest": f"{B}/manifest.json"}]
+EVENT = {
+    "format": "ceremony-signing-event/1", "repository": "example.com/app", "flavour": "tuf",
+    "version": 2, "sha256_of_signed": "00" * 32, "site": 1, "complete": False,
+    "current": ["1.root.json"], "draft": "2.root.json", "thresholds": [], "sites": [],
+}
+
+
+def event(fn):
+    e = copy.deepcopy(EVENT)
+    fn(e)
+    return json.dumps(e)
+
+
+for failure, setup, names in [
+    ("previous-is-not-a-signing-event", [], ["signing-event.json"]),
+    ("previous-missing", [{"remove": f"{B}/manifest.json"}], ["manifest.json"]),
+    ("previous-manifest-is-a-fifo",
+     [{"remove": f"{B}/manifest.json"}, {"fifo": f"{B}/manifest.json"}], ["manifest.json"]),
+    ("previous-event-file-unlisted",
+     [{"write": f"{B}/signing-event.json", "text": event(lambda e: None)}],
+     ["signing-event.json"]),
+    ("previous-event-file-malformed",
+     [{"write": f"{B}/signing-event.json", "text": "{\"format\": "}] + ADD_EVENT,
+     ["signing-event.json"]),
+    ("previous-event-file-deeply-nested",
+     [{"write": f"{B}/signing-event.json", "text": "[" * 10000 + "]" * 10000}] + ADD_EVENT,
+     ["signing-event.json"]),
+    ("previous-event-file-unknown-format",
+     [{"write": f"{B}/signing-event.json",
+       "text": event(lambda e: e.__setitem__("format", "x/9"))}] + ADD_EVENT,
+     ["signing-event.json"]),
+    ("previous-transcript-not-begun-as-a-site",
+     [{"write": f"{B}/signing-event.json", "text": event(lambda e: None)}] + ADD_EVENT,
+     ["site 1"]),
+    ("previous-site-transcript-outside-the-export",
+     [{"write": f"{B}/signing-event.json", "text": event(lambda e: e.__setitem__(
+         "sites", [{"site": 1, "transcript": "../../../etc/passwd", "final_hash": "00"}]))}]
+     + ADD_EVENT, ["site 1", "../../../etc/passwd"]),
+    ("previous-site-numbers-out-of-order",
+     [{"write": f"{B}/signing-event.json", "text": event(lambda e: e.__setitem__("site", 7))}]
+     + ADD_EVENT, ["site 7"]),
+]:
+    case("signing-events", failure, "countersign", CS + [B], names=names,
+         files=dict(CS_FILES), setup=[REHEARSAL] + setup)
+
+TOC = "real-roots/tuf-on-ci/jku-tuf-demo"
+REQ_EVENT = ["request", "--signing-event", "checkout", "--repository", "example.com/app",
+             "--out", "request"]
+for failure, copy_in, setup, names in [
+    ("checkout-has-no-event", [], [{"mkdir": "checkout"}], ["checkout"]),
+    ("root-not-written-as-tuf-on-ci-writes",
+     [["real-roots/tuf-on-ci/repo-test-repo2/root.json", "checkout/metadata/root.json"]], [],
+     ["root.json", "as tuf-on-ci writes"]),
+    ("root-is-a-fifo", [], [{"mkdir": "checkout/metadata"}, {"fifo": "checkout/metadata/root.json"}],
+     ["root.json"]),
+    ("root-sparse-3-gib", [],
+     [{"mkdir": "checkout/metadata"}, {"sparse": "checkout/metadata/root.json", "size": HUGE}],
+     ["root.json"]),
+    ("root-history-missing", [[f"{TOC}/2.root.json", "checkout/metadata/root.json"]], [],
+     ["1.root.json"]),
+    ("out-exists", [[f"{TOC}/2.root.json", "checkout/metadata/root.json"],
+                    [f"{TOC}/1.root.json", "checkout/metadata/root_history/1.root.json"]],
+     [{"mkdir": "request"}], ["request"]),
+]:
+    case("signing-events", failure, "request-tuf-on-ci", REQ_EVENT, names=names,
+         copy_in=copy_in, setup=setup)
+# A real tuf-on-ci event is carried, whatever git's files in the checkout say.
+for failure, setup in [
+    ("git-head-is-a-fifo", [{"mkdir": "checkout/.git"}, {"fifo": "checkout/.git/HEAD"}]),
+    ("git-head-points-outside",
+     [{"mkdir": "checkout/.git"},
+      {"write": "checkout/.git/HEAD", "text": "ref: ../../../../etc/passwd\n"}]),
+    ("git-ref-is-a-device",
+     [{"mkdir": "checkout/.git/refs/heads"},
+      {"write": "checkout/.git/HEAD", "text": "ref: refs/heads/sign/x\n"},
+      {"mkdir": "checkout/.git/refs/heads/sign"},
+      {"symlink": "checkout/.git/refs/heads/sign/x", "to": "/dev/zero"}]),
+]:
+    case("signing-events", failure, "request-tuf-on-ci", REQ_EVENT, exit=0,
+         copy_in=[[f"{TOC}/2.root.json", "checkout/metadata/root.json"],
+                  [f"{TOC}/1.root.json", "checkout/metadata/root_history/1.root.json"]],
+         setup=setup, writes=["request"],
+         note="the event is carried; the branch and commit are recorded as unknown")
+with open(os.path.join(DATA, TOC, "2.root.json"), "rb") as f:
+    TOC_ROOT = f.read()
+case("signing-events", "root-with-a-trailing-newline", "request-tuf-on-ci", REQ_EVENT,
+     names=["root.json", "as tuf-on-ci writes"],
+     copy_in=[[f"{TOC}/1.root.json", "checkout/metadata/root_history/1.root.json"]],
+     files={"checkout/metadata/root.json": TOC_ROOT + b"\n"},
+     note="one byte more than tuf-on-ci writes: adding signatures would change it")
+case("signing-events", "export-is-not-a-signing-event", "publish-tuf-on-ci",
+     ["publish", B, "--tuf-on-ci", "checkout"], names=["signing-event.json"],
+     setup=[REHEARSAL, {"mkdir": "checkout"}])
+
+SSH_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8d3ZSM4vJCbH8ZFV2uh8t1cIvFWsHVEkV4P0r0e3B"
+           " witness@example.com\n")
+WV = ["transcript", "verify", B, "--accept-practice", "--witness", "witness.pub"]
+for failure, files, setup, names, code in [
+    ("witness-key-malformed", {"witness.pub": b"ssh-ed25519 AAAA!!not-base64 x\n"}, [],
+     ["witness.pub"], 1),
+    ("witness-key-is-a-fifo", {}, [{"fifo": "witness.pub"}], ["witness.pub"], 1),
+    ("witness-key-sparse-3-gib", {}, [{"sparse": "witness.pub", "size": HUGE}],
+     ["witness.pub"], 1),
+    ("no-witness-signed", {"witness.pub": SSH_KEY.encode()}, [], ["witness"], 1),
+    ("witness-file-unlisted", {"witness.pub": SSH_KEY.encode()},
+     [{"write": f"{B}/witnesses.json", "text": "{}"}], ["witnesses.json"], 1),
+]:
+    case("signing-events", failure, "transcript-verify-witness", WV, exit=code, names=names,
+         files=files, setup=[REHEARSAL] + setup)
+
+
 def main():
     for entry in os.listdir(HERE):
         path = os.path.join(HERE, entry)
