@@ -236,7 +236,7 @@ impl World {
         let args = vec![
             s(p(&script)),
             s("--workdir"),
-            s(p(&self.room.path("lead-work"))),
+            format!("{}-work", p(out)),
             s("--out"),
             s(p(out)),
             s("--allow-network"),
@@ -556,7 +556,7 @@ fn witnesses_sign_the_final_hash_with_an_openssh_key_and_a_softhsm_key() {
         .lines()
         .filter(|l| !l.starts_with("-----"))
         .collect();
-    let mut dirs = vec![export.clone(), w.room.path("lead-work")];
+    let mut dirs = vec![export.clone(), w.room.path("site1-work")];
     while let Some(dir) = dirs.pop() {
         for entry in fs::read_dir(&dir).unwrap().flatten() {
             let path = entry.path();
@@ -903,4 +903,114 @@ fn a_countersign_interrupted_at_every_step_resumes_to_one_export() {
             "{point}: {verified}"
         );
     }
+}
+
+/// Re-chain a transcript after changing it, as a forger without any root key
+/// would: every entry's `prev` and the seal recomputed, the seal's signature
+/// (which needs a root key) dropped. Returns the new final hash.
+fn rechain_unsigned(path: &Path) -> String {
+    use sha2::Digest;
+    let text = fs::read_to_string(path).unwrap();
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut e: Value = serde_json::from_str(line).unwrap();
+        e["prev"] = Value::from(prev.clone());
+        if e["kind"] == "seal" {
+            let data = e["data"].as_object_mut().unwrap();
+            data.remove("signature");
+            data.insert("chain_head".into(), Value::from(prev.clone()));
+            data.insert("count".into(), Value::from(i));
+        }
+        let line = String::from_utf8(ceremony::tuf::cjson::encode(&e).unwrap()).unwrap();
+        prev = hex::encode(sha2::Sha256::digest(line.as_bytes()));
+        out.push_str(&line);
+        out.push('\n');
+    }
+    fs::write(path, out).unwrap();
+    prev
+}
+
+#[test]
+fn a_site_transcript_rewritten_without_a_root_key_is_refused() {
+    let w = world();
+    let site1 = w.room.path("site1");
+    succeed(&w.lead(&site1, &[]));
+    // The lead's transcript rewritten (a keyholder's name changed), its chain
+    // recomputed, the manifest rewritten to match: everything but the seal's
+    // signature, which needs a root key.
+    let forged = w.room.path("forged");
+    copy_dir(&site1, &forged);
+    let t = forged.join("transcript.jsonl");
+    let text = fs::read_to_string(&t)
+        .unwrap()
+        .replacen("keyholder-a", "keyholder-z", 1);
+    fs::write(&t, text).unwrap();
+    let hash = rechain_unsigned(&t);
+    let m = forged.join("manifest.json");
+    let mut manifest: Value = serde_json::from_slice(&fs::read(&m).unwrap()).unwrap();
+    manifest["ceremony"]["transcript_hash"] = Value::from(hash);
+    fs::write(&m, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    reseal_manifest(&forged);
+    // The transcript on its own verifies (its chain is whole) ...
+    ok(&["transcript", "verify", p(&t), "--accept-practice"]);
+    // ... but not as a site of a signing event.
+    let err = refused(&["transcript", "verify", p(&forged), "--accept-practice"]);
+    assert!(err.contains("its seal is not signed"), "{err}");
+    let err = refusal(&w.countersign("s-forged", &forged, &keys().token("root-b"), &[]));
+    assert!(err.contains("its seal is not signed"), "{err}");
+    assert!(!w.room.path("s-forged").exists());
+}
+
+#[test]
+fn a_previous_export_swapped_during_the_ceremony_is_refused() {
+    let w = world();
+    let site1 = w.room.path("site1");
+    succeed(&w.lead(&site1, &[]));
+    // Another signing event export: the one site 2 makes from the lead's.
+    succeed(&w.countersign("other", &site1, &keys().token("root-b"), &[]));
+    let other = w.room.path("other");
+    let work = w.room.path("swap-work");
+    let out = w.room.path("swap-out");
+    let o = w
+        .hsm
+        .ceremony()
+        .env("CEREMONY_TEST_CRASH", "after-commit:import")
+        .arg("run")
+        .args([
+            p(&countersign_script()),
+            "--workdir",
+            p(&work),
+            "--out",
+            p(&out),
+            "--allow-network",
+            "--answers",
+            p(&w.answers),
+            "--previous",
+            p(&site1),
+            "--trusted",
+            p(&w.trusted),
+            "--token",
+            &format!("keyholder={}", keys().token("root-b")),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    // That export put where the lead's was.
+    fs::remove_dir_all(&site1).unwrap();
+    copy_dir(&other, &site1);
+    let o = w.hsm.run(&[
+        s("--resume"),
+        s("--workdir"),
+        s(p(&work)),
+        s("--answers"),
+        s(p(&w.answers)),
+        s("--allow-network"),
+    ]);
+    let err = refusal(&o);
+    assert!(
+        err.contains("not the export this ceremony began with"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }

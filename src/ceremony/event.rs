@@ -237,7 +237,7 @@ pub struct SiteTranscript {
 
 fn refuse(dir: &Path, reason: impl std::fmt::Display) -> Error {
     Error::Usage(format!(
-        "{}: refused as the previous site's export: {reason}",
+        "{}: signing event refused: {reason}",
         dir.display()
     ))
 }
@@ -287,18 +287,28 @@ impl Previous {
             RootDocument::from_slice(&bytes, &dir.join(&draft_name).display().to_string())?;
         // tuf-on-ci lists an empty signature for each key still to sign.
         draft.signatures.retain(|s| !s.sig.is_empty());
+        let mut found: Vec<(u64, String)> = bundle
+            .paths()
+            .filter_map(|p| {
+                let name = p.strip_prefix(&format!("{TUF_ON_CI_DIR}/root_history/"))?;
+                let v: u64 = name.strip_suffix(".root.json")?.parse().ok()?;
+                (v < draft.version()).then(|| (v, p.to_owned()))
+            })
+            .collect();
+        found.sort();
         let mut current = Vec::new();
         let mut names = Vec::new();
-        for v in 1..draft.version() {
-            let name = format!("{TUF_ON_CI_DIR}/root_history/{v}.root.json");
-            if bundle.contains(&name) {
-                let b = bundle.read(&name)?;
-                current.push(RootDocument::from_slice(
-                    &b,
-                    &dir.join(&name).display().to_string(),
-                )?);
-                names.push(name);
+        for (v, name) in found {
+            let b = bundle.read(&name)?;
+            let doc = RootDocument::from_slice(&b, &dir.join(&name).display().to_string())?;
+            if doc.version() != v {
+                return Err(refuse(
+                    dir,
+                    format!("{name} holds root version {}", doc.version()),
+                ));
             }
+            current.push(doc);
+            names.push(name);
         }
         if current.last().map(RootDocument::version) != Some(draft.version().saturating_sub(1)) {
             return Err(refuse(
@@ -362,7 +372,7 @@ impl Previous {
                 format!("{EVENT_FILE}: format {:?}, not {FORMAT:?}", event.format),
             ));
         }
-        let transcripts = verify_sites(dir, &bundle, &event)?;
+
         let read_root = |name: &str| -> Result<RootDocument> {
             if !bundle.contains(name) {
                 return Err(refuse(
@@ -382,6 +392,9 @@ impl Previous {
             .map(|n| read_root(n))
             .collect::<Result<Vec<_>>>()?;
         let draft = read_root(&event.draft)?;
+        let mut roots = vec![&draft];
+        roots.extend(current.last());
+        let transcripts = verify_sites(dir, &bundle, &event, &roots)?;
         Ok(Previous {
             dir: dir.to_owned(),
             bundle,
@@ -547,7 +560,25 @@ impl Previous {
 /// Verify every site's transcript an export carries, and their chain: each is
 /// sealed and intact, each begins from the final hash of the one before, and the
 /// export's own ends where its manifest says. An error names the site.
-pub fn verify_sites(dir: &Path, bundle: &Bundle, event: &EventFile) -> Result<Vec<SiteTranscript>> {
+pub fn verify_sites(
+    dir: &Path,
+    bundle: &Bundle,
+    event: &EventFile,
+    roots: &[&RootDocument],
+) -> Result<Vec<SiteTranscript>> {
+    // A site's transcript is sealed with a root key that signed there: without
+    // a root key, nobody rewrites a site's transcript and has it verify.
+    let mut root_keys = Vec::new();
+    for doc in roots {
+        let root = doc.root();
+        for id in &root.roles["root"].keyids {
+            if let Some(k) = root.keys.get(id)
+                && let Ok(d) = crate::tuf::key::decode_key(k, doc.flavour())
+            {
+                root_keys.push(d.public);
+            }
+        }
+    }
     let mut out: Vec<SiteTranscript> = Vec::new();
     let mut list: Vec<(u32, String, Option<String>)> = event
         .sites
@@ -564,6 +595,11 @@ pub fn verify_sites(dir: &Path, bundle: &Bundle, event: &EventFile) -> Result<Ve
                 i + 1
             )));
         }
+        if site != event.site && path != format!("{SITES_DIR}/{site}.transcript.jsonl") {
+            return Err(at(format!(
+                "an earlier site's transcript is {SITES_DIR}/{site}.transcript.jsonl"
+            )));
+        }
         if !bundle.contains(&path) {
             return Err(at("the export does not hold it".into()));
         }
@@ -571,6 +607,23 @@ pub fn verify_sites(dir: &Path, bundle: &Bundle, event: &EventFile) -> Result<Ve
             .map_err(|e| at(crate::ceremony::transcript::one_line(&e.to_string())))?;
         if !report.sealed {
             return Err(at("it is not sealed".into()));
+        }
+        match &report.signature {
+            Some(sig) if root_keys.contains(&sig.public_key) => {}
+            Some(sig) => {
+                return Err(at(format!(
+                    "its seal is signed by key {}, which is not a root key of the new or \
+                     the previous root",
+                    sig.keyid
+                )));
+            }
+            None => {
+                return Err(at(
+                    "its seal is not signed: a site's transcript is sealed by a root key \
+                     that signed there"
+                        .into(),
+                ));
+            }
         }
         let expected = match expected {
             Some(h) => h,

@@ -721,6 +721,13 @@ impl Script {
                 );
             }
         }
+        if self.parameters.signing_event && self.kind == Kind::RootInit {
+            return Err(
+                "signing_event = true: a signing event countersigns the successor of a root \
+                 every site already trusts; a new root (root-init) is made in one room"
+                    .into(),
+            );
+        }
         if self.parameters.signing_event && self.kind == Kind::DelegationRotate {
             return Err(
                 "signing_event = true: a signing event across sites signs a root; \

@@ -46,6 +46,12 @@ fn require_sealed(report: &VerifyReport, accept_practice: bool) -> Result<()> {
     Ok(())
 }
 
+/// A directory given where a transcript is expected is an export when it has a
+/// manifest; anything else is read (and refused) as the transcript file it is not.
+fn is_export(path: &std::path::Path) -> bool {
+    path.is_dir() && path.join(crate::transfer::bundle::MANIFEST).exists()
+}
+
 pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
     let options = options(&args.check)?;
     // Every witness key is read before anything is said: a bad key file is named.
@@ -54,7 +60,8 @@ pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
         .iter()
         .map(|p| witness::WitnessKey::read(p))
         .collect::<Result<Vec<_>>>()?;
-    let (file, dir) = if args.file.is_dir() {
+    let export = is_export(&args.file);
+    let (file, dir) = if export {
         (args.file.join("transcript.jsonl"), Some(args.file.clone()))
     } else {
         let parent = args
@@ -65,38 +72,38 @@ pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
             .to_owned();
         (args.file.clone(), Some(parent).filter(|_| !keys.is_empty()))
     };
-    if args.file.is_dir() {
+    if export {
         let bundle = Bundle::open(&args.file, "export")?;
         println!(
             "export: {}: manifest intact, every file as listed",
             args.file.display()
         );
         if bundle.contains(event::EVENT_FILE) {
-            let ev: event::EventFile = serde_json::from_slice(&bundle.read(event::EVENT_FILE)?)
-                .map_err(|e| Error::Read {
-                    path: args.file.join(event::EVENT_FILE).display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            let sites = event::verify_sites(&args.file, &bundle, &ev)?;
+            // Every site's transcript and their chain, the draft against them, and
+            // the thresholds recomputed from the roots (not the event file's word).
+            let ev = event::Previous::open(&args.file)?;
+            ev.check_draft()?;
+            let thresholds = event::thresholds(ev.current.last(), &ev.draft)?;
+            let complete = thresholds.iter().all(event::Threshold::met);
             println!(
                 "signing event: root version {} of {}, {} site(s); {}",
-                ev.version,
-                ev.repository,
-                sites.len(),
-                if ev.complete {
+                ev.draft.version(),
+                ev.event.repository,
+                ev.transcripts.len(),
+                if complete {
                     "complete"
                 } else {
                     "NOT complete (below threshold)"
                 }
             );
-            for s in &sites {
+            for s in &ev.transcripts {
                 println!(
-                    "  site {}: {}: sealed and intact, begins from the site before; final hash {}",
+                    "  site {}: {}: sealed by a root key and intact, begins from the site before; final hash {}",
                     s.site,
                     s.path,
                     s.final_hash.to_hex()
                 );
-                if !s.practice.is_empty() && !args.check.accept_practice && s.site < ev.site {
+                if !s.practice.is_empty() && !args.check.accept_practice && s.site < ev.event.site {
                     return Err(Error::Practice(format!(
                         "site {}'s transcript ({}): NOT A PRODUCTION CEREMONY: {}. To check it \
                          as the practice run it is, add --accept-practice",
@@ -106,7 +113,7 @@ pub fn verify(args: TranscriptVerifyArgs) -> Result<()> {
                     )));
                 }
             }
-            for t in &ev.thresholds {
+            for t in &thresholds {
                 println!("  {}", t.describe());
             }
         }
@@ -239,7 +246,7 @@ fn earlier_sites(dir: &std::path::Path) -> Result<(String, Option<Error>)> {
 
 pub fn report(args: TranscriptReportArgs) -> Result<()> {
     let options = options(&args.check)?;
-    let export = args.file.is_dir().then(|| args.file.clone());
+    let export = is_export(&args.file).then(|| args.file.clone());
     let args = TranscriptReportArgs {
         file: match &export {
             Some(dir) => dir.join("transcript.jsonl"),

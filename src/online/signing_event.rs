@@ -7,7 +7,7 @@
 //! signatures only and keeping the file exactly as tuf-on-ci writes it.
 
 use crate::ceremony::event::{
-    self as ev, CARRIED_DIR, EventFile, Previous, TUF_ON_CI_DIR, TUF_ON_CI_FORMAT, TufOnCiEvent,
+    self as ev, CARRIED_DIR, Previous, TUF_ON_CI_DIR, TUF_ON_CI_FORMAT, TufOnCiEvent,
 };
 use crate::error::{Error, Result};
 use crate::fsio;
@@ -78,6 +78,13 @@ pub fn request(source: &Path, repository: &str, out: &Path) -> Result<Bundle> {
 /// whole.
 fn carry_export(source: &Path, repository: &str) -> Result<(Files, String)> {
     let previous = Previous::open(source)?;
+    if previous.dir != source || previous.transcripts.is_empty() {
+        return Err(refuse(
+            source,
+            "a request bundle already: give the export a site wrote (or pass this \
+             request to the next site's --previous as it is)",
+        ));
+    }
     previous.check_draft()?;
     if previous.event.repository != repository {
         return Err(refuse(
@@ -105,38 +112,80 @@ fn carry_export(source: &Path, repository: &str) -> Result<(Files, String)> {
     Ok((files, previous.event.flavour.clone()))
 }
 
-/// The file of a tuf-on-ci checkout, read whole (and refused if it is not a
-/// regular file).
-fn read(path: &Path) -> Result<Vec<u8>> {
-    crate::inputs::read_file(path)
+/// A file of a tuf-on-ci checkout, read whole: a regular file, not a symbolic
+/// link (a link committed to the repository could point at any file of the
+/// machine, which would then travel in the request or be written over).
+fn read_plain(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(refuse(
+            path,
+            "a symbolic link: a tuf-on-ci checkout's metadata files are read and written \
+             only as plain files",
+        )),
+        _ => crate::inputs::read_file(path),
+    }
+}
+
+/// A directory of a tuf-on-ci checkout (`metadata`, `root_history`): a real
+/// directory, not a symbolic link.
+fn checkout_dir(parent: &Path, name: &str) -> Result<std::path::PathBuf> {
+    let path = parent.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(path),
+        Ok(_) => Err(refuse(
+            &path,
+            "not a directory (a symbolic link is not followed)",
+        )),
+        Err(e) => Err(Error::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 /// tuf-on-ci's signing event in a checkout: its root (placeholders and all),
 /// the root history it continues, and where git says the checkout is.
 fn carry_tuf_on_ci(checkout: &Path, repository: &str) -> Result<Files> {
-    let root_path = checkout.join("metadata/root.json");
-    let bytes = read(&root_path)?;
+    let metadata = checkout_dir(checkout, "metadata")?;
+    let root_path = metadata.join("root.json");
+    let bytes = read_plain(&root_path)?;
     check_tuf_on_ci_form(&root_path, &bytes)?;
     let doc = RootDocument::from_slice(&bytes, &root_path.display().to_string())?;
     let version = doc.version();
     let mut files = vec![(format!("{TUF_ON_CI_DIR}/root.json"), bytes.clone())];
-    let history = checkout.join("metadata/root_history");
-    for v in 1..version {
-        let path = history.join(format!("{v}.root.json"));
-        if path.is_file() {
-            files.push((
-                format!("{TUF_ON_CI_DIR}/root_history/{v}.root.json"),
-                read(&path)?,
-            ));
-        } else if v + 1 == version {
+    // The root history it continues: every `K.root.json` older than it, each a
+    // root of that version (listed, never counted up to: versions are large).
+    let history = metadata.join("root_history");
+    let mut found: Vec<(u64, std::path::PathBuf)> = Vec::new();
+    if std::fs::symlink_metadata(&history).is_ok() {
+        checkout_dir(&metadata, "root_history")?;
+        for (v, path) in crate::inputs::root_files_in(&history)? {
+            if let Some(v) = v.filter(|v| *v < version) {
+                found.push((v, path));
+            }
+        }
+    }
+    found.sort();
+    if found.last().map(|(v, _)| *v) != Some(version - 1) {
+        return Err(refuse(
+            &history.join(format!("{}.root.json", version - 1)),
+            format!(
+                "missing: root version {version} is signed as the successor of version {}, \
+                 and the next site checks it against that root",
+                version - 1
+            ),
+        ));
+    }
+    for (v, path) in found {
+        let b = read_plain(&path)?;
+        let old = RootDocument::from_slice(&b, &path.display().to_string())?;
+        if old.version() != v {
             return Err(refuse(
                 &path,
-                format!(
-                    "missing: root version {version} is signed as the successor of version {v}, \
-                     and the next site checks it against that root"
-                ),
+                format!("holds root version {}", old.version()),
             ));
         }
+        files.push((format!("{TUF_ON_CI_DIR}/root_history/{v}.root.json"), b));
     }
     let (branch, commit) = git_head(checkout);
     let event = TufOnCiEvent {
@@ -231,24 +280,46 @@ pub fn publish_tuf_on_ci(export: &Path, checkout: &Path) -> Result<Written> {
             "not a signing event's export (it has no signing-event.json)",
         ));
     }
-    let event: EventFile = serde_json::from_slice(&bundle.read(ev::EVENT_FILE)?)
-        .map_err(|e| refuse(export, format!("{}: {e}", ev::EVENT_FILE)))?;
-    let origin = event.tuf_on_ci.clone().ok_or_else(|| {
+    drop(bundle);
+    // Every site's transcript, sealed by root keys and chained; the draft with
+    // only signatures added; every signature verifying.
+    let event = Previous::open(export)?;
+    event.check_draft()?;
+    let origin = event.event.tuf_on_ci.clone().ok_or_else(|| {
         refuse(
             export,
             "its signing event did not come from tuf-on-ci (publish it with --tuf-repo)",
         )
     })?;
-    ev::verify_sites(export, &bundle, &event)?;
-    let name = |n: &str| export.join(n).display().to_string();
-    let ours = RootDocument::from_slice(&bundle.read(&event.draft)?, &name(&event.draft))?;
-    let previous = match event.current.last() {
-        Some(n) => Some(RootDocument::from_slice(&bundle.read(n)?, &name(n))?),
-        None => None,
-    };
-    ev::thresholds(previous.as_ref(), &ours)?;
-    let root_path = checkout.join("metadata/root.json");
-    let original = read(&root_path)?;
+    let ours = &event.draft;
+    if ours.version() != origin.version {
+        return Err(refuse(
+            export,
+            format!(
+                "it signs root version {}, but its tuf-on-ci event was for version {}",
+                ours.version(),
+                origin.version
+            ),
+        ));
+    }
+    let metadata = checkout_dir(checkout, "metadata")?;
+    let root_path = metadata.join("root.json");
+    // The root the signatures are checked against is the checkout's own
+    // previous root, never the export's word for it.
+    let history = checkout_dir(&metadata, "root_history")?;
+    let previous_path = history.join(format!("{}.root.json", ours.version() - 1));
+    let previous_bytes = read_plain(&previous_path)?;
+    let previous = RootDocument::from_slice(&previous_bytes, &previous_path.display().to_string())?;
+    if event.current.last().map(|d| d.to_json()).transpose()? != Some(previous.to_json()?) {
+        return Err(refuse(
+            &previous_path,
+            "the export's previous root is not this checkout's: this export belongs to \
+             another repository or another signing event; nothing was written",
+        ));
+    }
+    let previous = Some(previous);
+    ev::thresholds(previous.as_ref(), ours)?;
+    let original = read_plain(&root_path)?;
     let mut value = check_tuf_on_ci_form(&root_path, &original)?;
     let theirs = RootDocument::from_slice(&original, &root_path.display().to_string())?;
     if theirs.canonical_signed()? != ours.canonical_signed()? {
@@ -274,12 +345,9 @@ pub fn publish_tuf_on_ci(export: &Path, checkout: &Path) -> Result<Written> {
     let thresholds = ev::thresholds(previous.as_ref(), &doc)?;
     let mut files = Vec::new();
     if !added.is_empty() {
-        let history = checkout.join(format!(
-            "metadata/root_history/{}.root.json",
-            origin.version
-        ));
+        let history = history.join(format!("{}.root.json", origin.version));
         // tuf-on-ci keeps the root being signed in both places, identical.
-        if history.is_file() && read(&history)? == original {
+        if history.exists() && read_plain(&history)? == original {
             fsio::replace(&history, &bytes, 0o644)?;
             files.push(history.display().to_string());
         }

@@ -31,6 +31,11 @@ pub(super) fn check_batch_bindings(script: &Script, b: &Bindings, reg: &Registry
             "a batch ceremony reads its repositories from --request DIR",
         ));
     }
+    if script.parameters.signing_event {
+        return Err(usage(
+            "signing_event = true: a signing event across sites signs one repository's root;              a batch over many repositories is signed in one room",
+        ));
+    }
     if b.current.is_some() || !b.keyfiles.is_empty() {
         return Err(usage(
             "a batch ceremony takes the current roots and the replacement keys from the request bundle; --current and --key are not used",
@@ -103,7 +108,13 @@ pub(super) fn check_bindings(
                 "key {name} is generated in this ceremony: say on which token with --token {name}=REF"
             )));
         }
-        if !online && !has_token && !has_file && !interactive {
+        // A root key given by its public key joins the new root and signs
+        // elsewhere (another site of a signing event): it has no sign step here.
+        let signs_here = script
+            .steps
+            .iter()
+            .any(|s| matches!(&s.plan, Plan::Sign { key } if key == name));
+        if !online && !has_token && (!has_file || signs_here) && !interactive {
             return Err(usage(format!(
                 "root key {name} signs in this ceremony: bind its token with --token {name}=REF"
             )));

@@ -9,6 +9,19 @@ impl Engine<'_> {
             // Built before an interruption: the content is fixed, never rebuilt.
             let doc = crate::inputs::read_root(&draft_path)?;
             self.fix_draft(&doc.canonical_signed()?)?;
+            // Recorded again: the interruption may have come before the record
+            // (a signing event's later sites check the draft against it).
+            self.draft()?;
+            self.transcript.record(
+                Some(&step.id),
+                Some(&step.actor),
+                &rec::RootBuilt {
+                    version: doc.version(),
+                    expires: doc.root().expires.clone(),
+                    sha256_of_signed: hex::encode(Sha256::digest(doc.canonical_signed()?)),
+                    roles: role_keys(doc.root()),
+                },
+            )?;
             self.ui.say(&format!(
                 "root version {} was built before the interruption; continuing with it",
                 doc.version()
@@ -102,17 +115,19 @@ impl Engine<'_> {
                             if self.state.bindings.keyfiles.contains_key(name)
                                 && !self.state.bindings.tokens.contains_key(name) =>
                         {
-                            // A new root key made elsewhere (a keyholder at another
-                            // site of a signing event), given by its public key.
-                            let key = self.key_object(name, role, &step.id)?;
-                            let id = key_id(&key, self.flavour);
-                            if !root.roles["root"].keyids.contains(&id) {
+                            // A key that stays (the current root lists it), or a new
+                            // root key made elsewhere (a keyholder at another site of
+                            // a signing event), given by its public key.
+                            let public = self.public_of(name)?;
+                            if find_root_keyid(&root, &public, self.flavour).is_none() {
+                                let key = self.key_object(name, role, &step.id)?;
+                                let id = key_id(&key, self.flavour);
                                 self.ui.say(&format!(
                                     "root key {} comes (given as a public key: {name})",
                                     short(&id)
                                 ));
+                                add(&mut root, "root", id, key);
                             }
-                            add(&mut root, "root", id, key);
                         }
                         "root" => {
                             let public = self.public_of(name)?;

@@ -7,34 +7,60 @@ use crate::ceremony::event::{self as ev, EventFile, Previous, Site};
 
 /// The `signing_event` parameter of a site's `begin` entry: its place in the
 /// event and, past the lead, the final hash of the site before it.
-pub(super) fn begin_parameter(script: &Script, b: &Bindings) -> Result<Option<serde_json::Value>> {
+pub(super) fn begin_parameter(
+    script: &Script,
+    b: &Bindings,
+) -> Result<(Option<serde_json::Value>, Option<String>)> {
     if script.kind == Kind::RootCountersign {
         let dir = b.previous.as_ref().ok_or_else(|| {
             usage("a root-countersign ceremony needs the previous site's export: --previous DIR")
         })?;
         let previous = Previous::open(dir)?;
-        return Ok(Some(
-            match (previous.transcripts.last(), &previous.event.tuf_on_ci) {
-                (Some(last), _) => json!({
-                    "site": previous.event.site + 1,
-                    "previous_transcript_hash": last.final_hash.to_hex(),
-                    "previous_export_bundle_hash": previous.bundle.hash(),
-                }),
-                (None, origin) => json!({
-                    "site": 1,
-                    "tuf_on_ci_event": origin,
-                    "request_bundle_hash": previous.bundle.hash(),
-                }),
-            },
-        ));
+        let hash = previous.bundle.hash().to_owned();
+        let site = match (previous.transcripts.last(), &previous.event.tuf_on_ci) {
+            (Some(last), _) => json!({
+                "site": previous.event.site + 1,
+                "previous_transcript_hash": last.final_hash.to_hex(),
+                "previous_export_bundle_hash": hash,
+            }),
+            (None, origin) => json!({
+                "site": 1,
+                "tuf_on_ci_event": origin,
+                "request_bundle_hash": hash,
+            }),
+        };
+        return Ok((Some(site), Some(hash)));
     }
-    Ok(script
-        .parameters
-        .signing_event
-        .then(|| json!({ "site": 1 })))
+    Ok((
+        script
+            .parameters
+            .signing_event
+            .then(|| json!({ "site": 1 })),
+        None,
+    ))
 }
 
 impl Engine<'_> {
+    /// The previous site's export this ceremony began with: the same bundle
+    /// (by its hash) must be there at import and at export.
+    fn open_previous(&self) -> Result<(PathBuf, Previous)> {
+        let dir = self
+            .state
+            .bindings
+            .previous
+            .clone()
+            .ok_or_else(|| usage("--previous DIR is not bound"))?;
+        let previous = Previous::open(&dir)?;
+        if self.state.previous_bundle.as_deref() != Some(previous.bundle.hash()) {
+            return Err(usage(format!(
+                "{}: not the export this ceremony began with (its bundle hash changed since); \
+                 nothing more is signed. Start a new ceremony with a new --workdir",
+                dir.display()
+            )));
+        }
+        Ok((dir, previous))
+    }
+
     /// A site of a signing event: the lead (`signing_event = true`) or a
     /// further site (`root-countersign`).
     pub(super) fn event_mode(&self) -> bool {
@@ -44,13 +70,7 @@ impl Engine<'_> {
     /// root-countersign's build step: the previous site's draft, checked, becomes
     /// this site's draft, byte for byte.
     pub(super) fn import_event(&mut self, step: &Step) -> Result<()> {
-        let dir = self
-            .state
-            .bindings
-            .previous
-            .clone()
-            .ok_or_else(|| usage("--previous DIR is not bound"))?;
-        let previous = Previous::open(&dir)?;
+        let (dir, previous) = self.open_previous()?;
         previous.check_draft()?;
         if current_hashes(&previous.current)? != self.state.current_sha256 {
             return Err(usage(format!(
@@ -112,6 +132,12 @@ impl Engine<'_> {
                 sha256_of_signed: hex::encode(Sha256::digest(&signed)),
                 signatures: self.state.imported.clone(),
                 thresholds: thresholds.clone(),
+                practice: previous
+                    .transcripts
+                    .iter()
+                    .filter(|t| !t.practice.is_empty())
+                    .map(|t| format!("site {}: {}", t.site, t.practice.join("; ")))
+                    .collect(),
             },
         )?;
         self.ui.say(&match &previous.event.tuf_on_ci {
@@ -212,8 +238,8 @@ impl Engine<'_> {
         let mut site = 1;
         let mut tuf_on_ci = None;
         let mut lead_sha = hex::encode(Sha256::digest(doc.canonical_signed()?));
-        if let Some(dir) = &self.state.bindings.previous {
-            let previous = Previous::open(dir)?;
+        if self.state.bindings.previous.is_some() {
+            let (_, previous) = self.open_previous()?;
             for s in &previous.event.sites {
                 files.push((s.transcript.clone(), previous.bundle.read(&s.transcript)?));
                 sites.push(s.clone());

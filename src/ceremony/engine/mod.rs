@@ -207,6 +207,10 @@ struct State {
     /// root-countersign: the key IDs whose signatures the imported draft carried.
     #[serde(default)]
     imported: Vec<String>,
+    /// root-countersign: the bundle hash of the previous export the ceremony
+    /// began with (the same export must be there at import and export).
+    #[serde(default)]
+    previous_bundle: Option<String>,
 }
 
 /// Where a run keeps its files.
@@ -375,7 +379,8 @@ impl<'a> Engine<'a> {
                 .insert("overrides".into(), json!(approved.overrides.clone()));
         }
         meta.extra.insert("kind".into(), json!(script.kind.name()));
-        if let Some(site) = event::begin_parameter(&script, &bindings)? {
+        let (site, previous_bundle) = event::begin_parameter(&script, &bindings)?;
+        if let Some(site) = site {
             meta.extra
                 .insert(crate::ceremony::event::BEGIN_PARAMETER.into(), site);
         }
@@ -468,9 +473,11 @@ impl<'a> Engine<'a> {
             batch: None,
             signed_in: BTreeMap::new(),
             imported: Vec::new(),
+            previous_bundle: None,
         };
         let mut state = state;
         state.current_sha256 = current_hashes(&current)?;
+        state.previous_bundle = previous_bundle;
         let engine = Engine {
             script,
             work,
@@ -636,6 +643,23 @@ impl<'a> Engine<'a> {
             self.transcript
                 .record(Some(&step.id), Some(&step.actor), &rec::StepDone {})?;
             crash_point("after-commit", &step.id);
+        }
+        if self.event_mode() && self.seal_signer.is_none() {
+            // A signing event's transcripts are sealed by a root key that signed
+            // at the site (the next site checks it): after a resume, the last
+            // key that signed here is opened again for the seal.
+            let last_sign = self.script.steps.iter().rev().find_map(|s| match &s.plan {
+                Plan::Sign { key } => Some(key.clone()),
+                _ => None,
+            });
+            if let Some(key) = last_sign {
+                self.ui.say(&format!(
+                    "a signing event's transcript is sealed by a root key that signed here: \
+                     key {key} signs the seal"
+                ));
+                let reference = self.token_ref("seal", &key)?;
+                self.seal_signer = Some(self.open_signer("seal", &reference)?);
+            }
         }
         let out = self.state.bindings.out.clone();
         let mut seal_signer = self.seal_signer.take();

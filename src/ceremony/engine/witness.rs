@@ -98,12 +98,12 @@ fn ssh_sign(
     path: &Path,
     message: &[u8],
 ) -> Result<(String, ssh_key::PublicKey)> {
-    let text = crate::inputs::read_file(path)?;
+    let text = zeroize::Zeroizing::new(crate::inputs::read_file(path)?);
     let bad = |reason: String| Error::Read {
         path: path.display().to_string(),
         reason,
     };
-    let mut key = ssh_key::PrivateKey::from_openssh(&text)
+    let mut key = ssh_key::PrivateKey::from_openssh(&*text)
         .map_err(|e| bad(format!("not an OpenSSH private key: {e}")))?;
     if key.is_encrypted() {
         let pass = ui
@@ -204,8 +204,8 @@ pub(super) fn check_witnesses(script: &Script, b: &Bindings, reg: &Registry) -> 
             }
         }
         if let Some(path) = reference.strip_prefix("ssh:") {
-            let text = crate::inputs::read_file(Path::new(path))?;
-            ssh_key::PrivateKey::from_openssh(&text).map_err(|e| Error::Read {
+            let text = zeroize::Zeroizing::new(crate::inputs::read_file(Path::new(path))?);
+            ssh_key::PrivateKey::from_openssh(&*text).map_err(|e| Error::Read {
                 path: path.to_owned(),
                 reason: format!("not an OpenSSH private key: {e}"),
             })?;

@@ -454,6 +454,8 @@ pub struct EventImported {
     /// Key IDs of the signatures the draft carried.
     pub signatures: Vec<String>,
     pub thresholds: Vec<crate::ceremony::event::Threshold>,
+    /// Earlier sites that were practice runs, and why (none for a production event).
+    pub practice: Vec<String>,
 }
 
 /// An earlier site of a signing event and its transcript's final hash.

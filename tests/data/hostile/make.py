@@ -942,6 +942,21 @@ for failure, setup in [
          note="the event is carried; the branch and commit are recorded as unknown")
 with open(os.path.join(DATA, TOC, "2.root.json"), "rb") as f:
     TOC_ROOT = f.read()
+# A symbolic link committed to the repository could point at any file of the
+# machine: it would travel in the request. Refused, whatever it points at.
+for failure, setup, names in [
+    ("root-history-is-a-symlink",
+     [{"mkdir": "checkout/metadata/root_history"},
+      {"symlink": "checkout/metadata/root_history/1.root.json", "to": "/etc/hostname"}],
+     ["1.root.json", "symbolic link"]),
+    ("metadata-is-a-symlink",
+     [{"mkdir": "elsewhere"}, {"symlink": "checkout/metadata", "to": "../elsewhere"}],
+     ["metadata"]),
+]:
+    case("signing-events", failure, "request-tuf-on-ci", REQ_EVENT, names=names,
+         files={"checkout/.keep": b""} if failure == "metadata-is-a-symlink"
+         else {"checkout/metadata/root.json": TOC_ROOT},
+         setup=setup)
 case("signing-events", "root-with-a-trailing-newline", "request-tuf-on-ci", REQ_EVENT,
      names=["root.json", "as tuf-on-ci writes"],
      copy_in=[[f"{TOC}/1.root.json", "checkout/metadata/root_history/1.root.json"]],
