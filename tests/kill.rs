@@ -1133,6 +1133,67 @@ fn a_ceremony_killed_at_any_call_resumes_to_a_correct_end() {
         ..request
     };
     kill_everywhere(&new_key, &template, &scratch.path().join("request-new-key"));
+
+    // A signing event across sites: the revocation's lead site (signing_event =
+    // true), then a further site countersigning with root-3, killed anywhere in
+    // its import, signature, export and seal (sealed by root-3 again after a
+    // resume), resumed: its export is the complete event and the chain of the
+    // two sites' transcripts verifies.
+    let mut lead_args = revoke.args.clone();
+    for (flag, value) in [("--out", "lead"), ("--workdir", "lead-work")] {
+        let at = lead_args.iter().position(|a| a == flag).unwrap() + 1;
+        lead_args[at] = value.into();
+    }
+    lead_args.extend(["--set".into(), "signing_event=true".into()]);
+    let o = template.ceremony(&lead_args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let countersign = Scenario {
+        name: "root-countersign",
+        args: vec![
+            "run".into(),
+            lean_script("root-countersign.toml", &template.room()),
+            "--workdir".into(),
+            "work".into(),
+            "--out".into(),
+            "export".into(),
+            "--previous".into(),
+            "lead".into(),
+            "--trusted".into(),
+            "e1/1.root.json".into(),
+            "--token".into(),
+            "keyholder=pkcs11:token=root-3;object=ceremony-root".into(),
+            "--allow-network".into(),
+            "--answers".into(),
+            "answers.toml".into(),
+        ],
+        tokens: init.tokens.clone(),
+        generated: BTreeMap::new(),
+        verdict: Verdict::Chain(vec!["1.root.json", "2.root.json"]),
+        rerun: false,
+        outputs: vec!["work", "export"],
+        output: "export",
+        judge: |case| {
+            let o = case.ceremony(&[
+                "transcript".into(),
+                "verify".into(),
+                "export".into(),
+                "--accept-practice".into(),
+            ]);
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            if !o.status.success() || !out.contains("2 site(s); complete") {
+                return Err(format!("transcript verify export: {out}{}", stderr(&o)));
+            }
+            let root: serde_json::Value =
+                serde_json::from_slice(&fs::read(case.room().join("export/2.root.json")).unwrap())
+                    .unwrap();
+            if root["signatures"].as_array().map(Vec::len) != Some(3) {
+                return Err(format!("{} signature(s), not 3", root["signatures"]));
+            }
+            Ok(())
+        },
+        exists_is_done: false,
+    };
+    kill_everywhere(&countersign, &template, &scratch.path().join("countersign"));
 }
 
 /// A responder's batch: revoke-tagging-key over four repositories, on two
