@@ -264,6 +264,41 @@ impl World {
 
     /// A further site: its key `token` countersigns the previous export.
     fn countersign(&self, site: &str, previous: &Path, token: &str, extra: &[String]) -> Output {
+        self.hsm
+            .run(&self.countersign_args(site, previous, token, extra))
+    }
+
+    /// [`World::countersign`], stopped by the test hook at `point`
+    /// (`before-commit:STEP`, `after-commit:STEP`).
+    fn countersign_stopped(&self, site: &str, previous: &Path, token: &str, point: &str) -> Output {
+        self.hsm
+            .ceremony()
+            .env("CEREMONY_TEST_CRASH", point)
+            .arg("run")
+            .args(self.countersign_args(site, previous, token, &[]))
+            .output()
+            .unwrap()
+    }
+
+    /// Resume the site's stopped ceremony.
+    fn resume(&self, site: &str) -> Output {
+        self.hsm.run(&[
+            s("--resume"),
+            s("--workdir"),
+            s(p(&self.room.path(&format!("{site}-work")))),
+            s("--answers"),
+            s(p(&self.answers)),
+            s("--allow-network"),
+        ])
+    }
+
+    fn countersign_args(
+        &self,
+        site: &str,
+        previous: &Path,
+        token: &str,
+        extra: &[String],
+    ) -> Vec<String> {
         let mut args = vec![
             s(p(&countersign_script())),
             s("--workdir"),
@@ -281,7 +316,7 @@ impl World {
             format!("keyholder={token}"),
         ];
         args.extend_from_slice(extra);
-        self.hsm.run(&args)
+        args
     }
 }
 
@@ -858,39 +893,10 @@ fn a_countersign_interrupted_at_every_step_resumes_to_one_export() {
         .flat_map(|st| [format!("before-commit:{st}"), format!("after-commit:{st}")])
     {
         let name = point.replace(':', "-");
-        let work = w.room.path(&format!("{name}-work"));
         let out = w.room.path(&name);
-        let mut cmd = w.hsm.ceremony();
-        let o = cmd
-            .env("CEREMONY_TEST_CRASH", &point)
-            .arg("run")
-            .args([
-                p(&countersign_script()),
-                "--workdir",
-                p(&work),
-                "--out",
-                p(&out),
-                "--allow-network",
-                "--answers",
-                p(&w.answers),
-                "--previous",
-                p(&site1),
-                "--trusted",
-                p(&w.trusted),
-                "--token",
-                &format!("keyholder={}", keys().token("root-b")),
-            ])
-            .output()
-            .unwrap();
+        let o = w.countersign_stopped(&name, &site1, &keys().token("root-b"), &point);
         assert_eq!(o.status.code(), Some(99), "{point}: {}", stderr(&o));
-        let resumed = w.hsm.run(&[
-            s("--resume"),
-            s("--workdir"),
-            s(p(&work)),
-            s("--answers"),
-            s(p(&w.answers)),
-            s("--allow-network"),
-        ]);
+        let resumed = w.resume(&name);
         succeed(&resumed);
         let ev = event_file(&out);
         assert_eq!(ev["site"], 2, "{point}");
@@ -970,43 +976,18 @@ fn a_previous_export_swapped_during_the_ceremony_is_refused() {
     // Another signing event export: the one site 2 makes from the lead's.
     succeed(&w.countersign("other", &site1, &keys().token("root-b"), &[]));
     let other = w.room.path("other");
-    let work = w.room.path("swap-work");
-    let out = w.room.path("swap-out");
-    let o = w
-        .hsm
-        .ceremony()
-        .env("CEREMONY_TEST_CRASH", "after-commit:import")
-        .arg("run")
-        .args([
-            p(&countersign_script()),
-            "--workdir",
-            p(&work),
-            "--out",
-            p(&out),
-            "--allow-network",
-            "--answers",
-            p(&w.answers),
-            "--previous",
-            p(&site1),
-            "--trusted",
-            p(&w.trusted),
-            "--token",
-            &format!("keyholder={}", keys().token("root-b")),
-        ])
-        .output()
-        .unwrap();
+    let out = w.room.path("swap");
+    let o = w.countersign_stopped(
+        "swap",
+        &site1,
+        &keys().token("root-b"),
+        "after-commit:import",
+    );
     assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
     // That export put where the lead's was.
     fs::remove_dir_all(&site1).unwrap();
     copy_dir(&other, &site1);
-    let o = w.hsm.run(&[
-        s("--resume"),
-        s("--workdir"),
-        s(p(&work)),
-        s("--answers"),
-        s(p(&w.answers)),
-        s("--allow-network"),
-    ]);
+    let o = w.resume("swap");
     let err = refusal(&o);
     assert!(
         err.contains("not the export this ceremony began with"),

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::online::keystore::{KeyStore, ONLINE_ROLES};
 use crate::online::notary_api::NotaryApi;
 use crate::online::request::{NewRepository, read_key, write};
-use crate::transfer::bundle::{BundleError, staging_dir};
+use crate::transfer::bundle::staging_dir;
 use crate::tuf::document::RootDocument;
 use crate::tuf::key::key_id;
 use crate::tuf::metadata::{Flavour, Key};
@@ -41,37 +41,17 @@ pub fn run(args: RequestArgs) -> Result<()> {
         store.settle_request(&args.out)?;
     }
     crate::fsio::new_output(&args.out)?;
-    let staging = staging_dir(&args.out);
-    if crate::fsio::occupied(&staging) {
-        // A request interrupted before its bundle was moved into place (its
-        // manifest written or not): the hidden staged files were never a bundle
-        // anyone could use, and are made again.
-        // Only what a request stages is removed: anything else there (a
-        // ceremony's export being assembled under the same name) is not ours.
-        let requests_own = |name: &str| {
-            ["current", "keys", crate::transfer::bundle::MANIFEST].contains(&name)
-                || name == crate::online::request::REQUEST_FILE
-                || name.ends_with(".pack")
-                || crate::fsio::is_temp_name(name)
-        };
-        let only_ours = std::fs::read_dir(&staging).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .all(|e| requests_own(&e.file_name().to_string_lossy()))
-        });
-        if !staging.is_dir() || !only_ours {
-            return Err(BundleError::Partial {
-                path: staging.display().to_string(),
-            }
-            .into());
-        }
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::Read {
-            path: staging.display().to_string(),
-            reason: e.to_string(),
-        })?;
+    // Only what a request stages is removed: anything else there (a ceremony's
+    // export being assembled under the same name) is not ours.
+    let requests_own = |name: &str| {
+        ["current", "keys", crate::transfer::bundle::MANIFEST].contains(&name)
+            || name == crate::online::request::REQUEST_FILE
+            || name.ends_with(".pack")
+    };
+    if crate::online::request::clear_interrupted(&args.out, requests_own)? {
         eprintln!(
             "{}: the staged files of an interrupted request were removed; making the request again",
-            staging.display()
+            staging_dir(&args.out).display()
         );
     }
     let api = match (&args.server, flavour) {

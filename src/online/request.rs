@@ -577,3 +577,33 @@ pub fn write(out: &Path, flavour: Flavour, repos: &[NewRepository]) -> Result<Bu
         None,
     )?)
 }
+
+/// A request interrupted before its bundle was moved into place (its manifest
+/// written or not) left staged files that were never a bundle anyone could use:
+/// they are removed, so the request is made again. Only a staging directory that
+/// holds nothing but what the request stages (`ours`, and temporary files) is
+/// removed; anything else is refused as a partial bundle. Returns whether one was
+/// removed.
+pub fn clear_interrupted(out: &Path, ours: impl Fn(&str) -> bool) -> Result<bool> {
+    let staging = crate::transfer::bundle::staging_dir(out);
+    if !crate::fsio::occupied(&staging) {
+        return Ok(false);
+    }
+    let only_ours = std::fs::read_dir(&staging).is_ok_and(|entries| {
+        entries.flatten().all(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            ours(&name) || crate::fsio::is_temp_name(&name)
+        })
+    });
+    if !staging.is_dir() || !only_ours {
+        return Err(crate::transfer::bundle::BundleError::Partial {
+            path: staging.display().to_string(),
+        }
+        .into());
+    }
+    std::fs::remove_dir_all(&staging).map_err(|e| Error::Read {
+        path: staging.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(true)
+}

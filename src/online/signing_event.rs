@@ -11,7 +11,7 @@ use crate::ceremony::event::{
 };
 use crate::error::{Error, Result};
 use crate::fsio;
-use crate::transfer::bundle::{self, Bundle, BundleError, MANIFEST};
+use crate::transfer::bundle::{self, Bundle, MANIFEST};
 use crate::tuf::document::RootDocument;
 use crate::tuf::pyjson;
 use crate::tuf::verify::fingerprint;
@@ -29,27 +29,9 @@ fn refuse(what: &Path, reason: impl std::fmt::Display) -> Error {
 /// `ceremony request --signing-event SOURCE --repository NAME --out OUT`.
 pub fn request(source: &Path, repository: &str, out: &Path) -> Result<Bundle> {
     fsio::new_output(out)?;
-    let staging = bundle::staging_dir(out);
-    if fsio::occupied(&staging) {
-        // An interrupted request of this kind staged only these: made again.
-        let ours =
-            |n: &str| [CARRIED_DIR, TUF_ON_CI_DIR, MANIFEST].contains(&n) || fsio::is_temp_name(n);
-        let only_ours = std::fs::read_dir(&staging).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .all(|e| ours(&e.file_name().to_string_lossy()))
-        });
-        if !staging.is_dir() || !only_ours {
-            return Err(BundleError::Partial {
-                path: staging.display().to_string(),
-            }
-            .into());
-        }
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::Read {
-            path: staging.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    }
+    crate::online::request::clear_interrupted(out, |n| {
+        [CARRIED_DIR, TUF_ON_CI_DIR, MANIFEST].contains(&n)
+    })?;
     let (files, flavour) = if source.join(MANIFEST).exists() {
         carry_export(source, repository)?
     } else if source.join("metadata/root.json").exists() {

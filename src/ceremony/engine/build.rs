@@ -12,16 +12,7 @@ impl Engine<'_> {
             // Recorded again: the interruption may have come before the record
             // (a signing event's later sites check the draft against it).
             self.draft()?;
-            self.transcript.record(
-                Some(&step.id),
-                Some(&step.actor),
-                &rec::RootBuilt {
-                    version: doc.version(),
-                    expires: doc.root().expires.clone(),
-                    sha256_of_signed: hex::encode(Sha256::digest(doc.canonical_signed()?)),
-                    roles: role_keys(doc.root()),
-                },
-            )?;
+            self.record_built(step, &doc)?;
             self.ui.say(&format!(
                 "root version {} was built before the interruption; continuing with it",
                 doc.version()
@@ -198,6 +189,17 @@ impl Engine<'_> {
         doc.validate()?;
         fsio::write_new(&draft_path, &doc.to_json()?, 0o644)?;
         self.fix_draft(&doc.canonical_signed()?)?;
+        self.record_built(step, &doc)?;
+        self.ui.say(&format!(
+            "built root version {}, expires {}",
+            doc.version(),
+            doc.root().expires
+        ));
+        Ok(())
+    }
+
+    /// The `root-built` entry: what the draft is, as later sites check it.
+    fn record_built(&mut self, step: &Step, doc: &RootDocument) -> Result<()> {
         self.transcript.record(
             Some(&step.id),
             Some(&step.actor),
@@ -208,11 +210,6 @@ impl Engine<'_> {
                 roles: role_keys(doc.root()),
             },
         )?;
-        self.ui.say(&format!(
-            "built root version {}, expires {}",
-            doc.version(),
-            doc.root().expires
-        ));
         Ok(())
     }
 

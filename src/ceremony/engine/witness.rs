@@ -106,18 +106,7 @@ fn ssh_sign(
     let mut key = ssh_key::PrivateKey::from_openssh(&*text)
         .map_err(|e| bad(format!("not an OpenSSH private key: {e}")))?;
     if key.is_encrypted() {
-        let pass = ui
-            .secret(
-                step,
-                &SecretRequest {
-                    token: reference.to_owned(),
-                    kind: SecretKind::Passphrase,
-                    status: None,
-                    test_token: false,
-                    confirm: false,
-                },
-            )
-            .map_err(ui_err)?;
+        let pass = passphrase(ui, step, reference)?;
         key = key
             .decrypt(pass.expose_secret().as_bytes())
             .map_err(|_| bad("wrong passphrase for this OpenSSH key".into()))?;
@@ -134,6 +123,25 @@ fn ssh_sign(
     Ok((pem, key.public_key().clone()))
 }
 
+/// The passphrase of a witness's software key (`soft:`) or OpenSSH key (`ssh:`).
+fn passphrase(
+    ui: &mut dyn OperatorUi,
+    step: &str,
+    reference: &str,
+) -> Result<crate::secret::Secret> {
+    ui.secret(
+        step,
+        &SecretRequest {
+            token: reference.to_owned(),
+            kind: SecretKind::Passphrase,
+            status: None,
+            test_token: false,
+            confirm: false,
+        },
+    )
+    .map_err(ui_err)
+}
+
 /// Open a witness's token (PIN or passphrase asked through the operator UI).
 fn open_witness_signer(
     ui: &mut dyn OperatorUi,
@@ -143,18 +151,7 @@ fn open_witness_signer(
 ) -> Result<Box<dyn Signer>> {
     match TokenRef::parse(reference)? {
         TokenRef::Soft(path) => {
-            let pass = ui
-                .secret(
-                    step,
-                    &SecretRequest {
-                        token: reference.to_owned(),
-                        kind: SecretKind::Passphrase,
-                        status: None,
-                        test_token: false,
-                        confirm: false,
-                    },
-                )
-                .map_err(ui_err)?;
+            let pass = passphrase(ui, step, reference)?;
             Ok(Box::new(SoftToken::open(&path, &pass)?))
         }
         TokenRef::Pkcs11(uri) => {
