@@ -190,16 +190,7 @@ impl Engine<'_> {
         self.ui.say(
             "the signing event is not complete: the export goes to the next site, not to publication",
         );
-        self.transcript.record(
-            Some(&step.id),
-            Some(&step.actor),
-            &rec::Verified {
-                result: line,
-                steps: None,
-                repositories: None,
-            },
-        )?;
-        Ok(())
+        self.record_verified(step, line, None)
     }
 
     /// The export of a signing event's site: the current chain, the root being
@@ -207,7 +198,6 @@ impl Engine<'_> {
     /// thresholds are met), every earlier site's transcript and
     /// `signing-event.json`.
     pub(super) fn export_event(&mut self, step: &Step) -> Result<()> {
-        let out = self.state.bindings.out.clone();
         let doc = self.draft()?;
         let thresholds = ev::thresholds(self.current.last(), &doc)?;
         let complete = thresholds.iter().all(ev::Threshold::met);
@@ -277,13 +267,7 @@ impl Engine<'_> {
         if let Some(approved) = &self.state.bindings.approved_script {
             files.push((APPROVED_SCRIPT.into(), approved.text.as_bytes().to_vec()));
         }
-        for (name, bytes) in files {
-            let path = bundle::stage(&out, &name, &bytes)?;
-            self.transcript
-                .record_file(Some(&step.id), Some(&step.actor), &name, &bytes)?;
-            self.ui.say(&format!("wrote {}", path.display()));
-        }
-        bundle::sync_staged(&out)?;
+        self.stage_export(step, files)?;
         if complete {
             self.ui.say(
                 "the signing event is complete: this export can be published (ceremony publish)",

@@ -4,7 +4,6 @@ use super::*;
 
 impl Engine<'_> {
     pub(super) fn export(&mut self, step: &Step) -> Result<()> {
-        let out = self.state.bindings.out.clone();
         let doc = self.draft()?;
         // Verified again right before it is written.
         let options = ChainOptions {
@@ -28,6 +27,17 @@ impl Engine<'_> {
             bytes.push(b'\n');
             files.push((crate::online::review::TARGETS_DECISION.into(), bytes));
         }
+        self.stage_export(step, files)
+    }
+
+    /// Stage files of the export, each recorded in the transcript (path, SHA-256,
+    /// size) and said, then sync the staging directory.
+    pub(super) fn stage_export(
+        &mut self,
+        step: &Step,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<()> {
+        let out = self.state.bindings.out.clone();
         for (name, bytes) in files {
             let path = bundle::stage(&out, &name, &bytes)?;
             self.transcript
@@ -35,6 +45,26 @@ impl Engine<'_> {
             self.ui.say(&format!("wrote {}", path.display()));
         }
         bundle::sync_staged(&out)?;
+        Ok(())
+    }
+
+    /// The `verified` entry of a verify step: what was found, and how many chain
+    /// steps were checked (when a chain was walked).
+    pub(super) fn record_verified(
+        &mut self,
+        step: &Step,
+        result: String,
+        steps: Option<usize>,
+    ) -> Result<()> {
+        self.transcript.record(
+            Some(&step.id),
+            Some(&step.actor),
+            &rec::Verified {
+                result,
+                steps,
+                repositories: None,
+            },
+        )?;
         Ok(())
     }
 }

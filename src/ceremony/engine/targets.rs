@@ -226,16 +226,7 @@ impl Engine<'_> {
     pub(super) fn verify_targets(&mut self, step: &Step) -> Result<()> {
         let line = self.check_targets_draft()?;
         self.ui.say(&line);
-        self.transcript.record(
-            Some(&step.id),
-            Some(&step.actor),
-            &rec::Verified {
-                result: line,
-                steps: None,
-                repositories: None,
-            },
-        )?;
-        Ok(())
+        self.record_verified(step, line, None)
     }
 
     /// The draft targets metadata meets the current root's targets threshold.
@@ -262,20 +253,13 @@ impl Engine<'_> {
     pub(super) fn export_targets(&mut self, step: &Step) -> Result<()> {
         // Verified again right before it is written.
         self.check_targets_draft()?;
-        let out = self.state.bindings.out.clone();
         let doc = self.targets_draft()?;
         let bytes = doc.to_json()?;
-        for name in [
-            format!("{}.targets.json", doc.version()),
-            "targets.json".to_owned(),
-        ] {
-            let path = bundle::stage(&out, &name, &bytes)?;
-            self.transcript
-                .record_file(Some(&step.id), Some(&step.actor), &name, &bytes)?;
-            self.ui.say(&format!("wrote {}", path.display()));
-        }
-        bundle::sync_staged(&out)?;
-        Ok(())
+        let files = vec![
+            (format!("{}.targets.json", doc.version()), bytes.clone()),
+            ("targets.json".to_owned(), bytes),
+        ];
+        self.stage_export(step, files)
     }
 }
 

@@ -21,15 +21,6 @@ impl Engine<'_> {
         if self.flavour == Flavour::Tuf {
             self.ui.say("checked: its own root threshold and, for a new version, the previous root's threshold");
         }
-        self.transcript.record(
-            Some(&step.id),
-            Some(&step.actor),
-            &rec::Verified {
-                result: line,
-                steps: Some(report.steps.len()),
-                repositories: None,
-            },
-        )?;
-        Ok(())
+        self.record_verified(step, line, Some(report.steps.len()))
     }
 }
